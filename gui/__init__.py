@@ -1,0 +1,1 @@
+"""Fovea's Qt views over engine jobs."""

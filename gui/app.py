@@ -1,0 +1,45 @@
+"""Create the QApplication and the main window."""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def configure_pyqtgraph() -> None:
+    import pyqtgraph as pg
+    pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
+
+
+def make_app(argv: list[str] | None = None):
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from engine.paths import resources_dir
+
+    app = QApplication.instance() or QApplication(argv or sys.argv[:1])
+    app.setApplicationName("Fovea")
+    app.setOrganizationName("Fovea")
+    app.setApplicationDisplayName("Fovea")
+    app.setDesktopFileName("fovea")
+    app.setWindowIcon(QIcon(str(resources_dir() / "fovea.png")))
+    configure_pyqtgraph()
+    return app
+
+
+def run_app(dataset: str | None = None) -> int:
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
+            and not os.environ.get("QT_QPA_PLATFORM") and sys.platform.startswith("linux"):
+        print("fovea: no display found (DISPLAY is not set). Run it on a desktop, or under a virtual "
+              "screen: xvfb-run -a python main.py", file=sys.stderr)
+        return 2
+    app = make_app()
+    from gui.main_window import MainWindow
+    window = MainWindow()
+    window.show()
+    window.open_initial(dataset)
+    return app.exec()
+
+
+def main() -> None:
+    """Entry point of the `fovea` GUI script."""
+    sys.exit(run_app(sys.argv[1] if len(sys.argv) > 1 else None))

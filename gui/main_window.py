@@ -1,0 +1,229 @@
+"""The main window: menus, toolbar, tabs of panels, dataset open/drop, status bar."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
+from PySide6.QtGui import QAction, QIcon, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QTabWidget)
+
+from engine.data import DatasetError, scan_job
+from engine.images import is_image_name
+from engine.paths import resources_dir, sample_dataset_dir
+from gui.jobs import QtJob
+from gui.state import AppState
+
+# (tab title, module, class). Each panel is cls(state, parent) and may define shutdown().
+PANELS = [
+    ("Data", "gui.dataset_browser", "DatasetBrowser"),
+]
+MAX_RECENT = 8
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, state: AppState | None = None, settings: QSettings | None = None):
+        super().__init__()
+        self.state = state or AppState(self)
+        self.settings = settings or QSettings()
+        self.setWindowTitle("Fovea")
+        self.setWindowIcon(QIcon(str(resources_dir() / "fovea.png")))
+        self.setAcceptDrops(True)
+        self._scan: QtJob | None = None
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.panels: dict[str, object] = {}
+        for title, module, cls in PANELS:
+            panel = getattr(importlib.import_module(module), cls)(self.state, self)
+            self.panels[title] = panel
+            self.tabs.addTab(panel, title)
+        self.setCentralWidget(self.tabs)
+
+        self._status = QLabel("No dataset")
+        self._busy = QProgressBar()
+        self._busy.setMaximumWidth(160)
+        self._busy.setRange(0, 0)
+        self._busy.hide()
+        self.statusBar().addWidget(self._status, 1)
+        self.statusBar().addPermanentWidget(self._busy)
+        self.state.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 6000))
+        self.state.datasetChanged.connect(self._on_dataset)
+
+        self._build_menus()
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, (QByteArray, bytes)):
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+
+    # ------------------------------------------------------------ menus
+    def _build_menus(self) -> None:
+        m = self.menuBar().addMenu("&File")
+        self.act_open = QAction(QIcon.fromTheme("folder-open"), "&Open dataset folder…", self)
+        self.act_open.setShortcut(QKeySequence.Open)
+        self.act_open.setToolTip("Open a folder with train/<class>/ and valid/<class>/ images (Ctrl+O)")
+        self.act_open.triggered.connect(self.choose_dataset)
+        self.act_sample = QAction(QIcon.fromTheme("go-home"), "Open &sample dataset", self)
+        self.act_sample.setToolTip("The built-in sample: Fashion-MNIST sneakers vs ankle boots")
+        self.act_sample.triggered.connect(lambda: self.open_dataset(sample_dataset_dir()))
+        self.recent_menu = m.addMenu("Open &recent")
+        m.addAction(self.act_open)
+        m.addMenu(self.recent_menu)
+        m.addAction(self.act_sample)
+        m.addSeparator()
+        self.file_menu = m
+        quit_act = QAction("&Quit", self)
+        quit_act.setShortcut(QKeySequence.Quit)
+        quit_act.triggered.connect(self.close)
+        self._quit_act = quit_act
+        m.addAction(quit_act)
+        self.view_menu = self.menuBar().addMenu("&View")
+        for i in range(self.tabs.count()):
+            act = QAction(self.tabs.tabText(i), self)
+            act.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+            act.triggered.connect(lambda _=False, i=i: self.tabs.setCurrentIndex(i))
+            self.view_menu.addAction(act)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Fovea", self)
+        about.triggered.connect(self._about)
+        help_menu.addAction(about)
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main-toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        tb.addAction(self.act_open)
+        tb.addAction(self.act_sample)
+        self.toolbar = tb
+        self._refresh_recent()
+
+    def add_file_action(self, action: QAction) -> None:
+        """Panels add their File-menu entries (import weights, open model…) above Quit."""
+        self.file_menu.insertAction(self._quit_act, action)
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About Fovea",
+                          "<b>Fovea</b><br>fast.ai lesson 1 as a desktop app: image kernels, "
+                          "fine-tuning a pretrained CNN, the learning-rate finder and classifying images.<br><br>"
+                          "Sample data: Fashion-MNIST © Zalando SE (MIT licence). Photos: scikit-image (CC0).")
+
+    # ------------------------------------------------------------ datasets
+    def open_initial(self, dataset: str | None) -> None:
+        if dataset:
+            self.open_dataset(dataset)
+            return
+        recent = self.recent()
+        target = recent[0] if recent and Path(recent[0]).is_dir() else sample_dataset_dir()
+        self.open_dataset(target)
+
+    def choose_dataset(self) -> None:
+        start = self.recent()[0] if self.recent() else str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Open dataset folder", start)
+        if folder:
+            self.open_dataset(folder)
+
+    def open_dataset(self, path) -> None:
+        """List the folder on an engine thread; the browser shows it when done."""
+        if self._scan is not None and self._scan.running:
+            self._scan.cancel()
+        path = str(path)
+        self._status.setText(f"Opening {path} …")
+        self._busy.show()
+        job = QtJob(scan_job, path, parent=self)
+        job.finished.connect(lambda ds, p=path: self._scanned(p, ds))
+        job.failed.connect(lambda msg, p=path: self._scan_failed(p, msg))
+        job.ended.connect(lambda _: self._busy.hide())
+        self._scan = job
+        job.start()
+
+    def _scanned(self, path: str, dataset) -> None:
+        if self._scan is not None and self.sender() is not self._scan:
+            return  # a newer open superseded this one
+        if Path(path).resolve() != sample_dataset_dir().resolve():
+            self._remember(path)
+        self.state.set_dataset(dataset)
+
+    def _scan_failed(self, path: str, message: str) -> None:
+        self._status.setText(f"Could not open {path}")
+        browser = self.panels.get("Data")
+        if browser is not None and hasattr(browser, "show_error"):
+            browser.show_error(path, message)
+        QMessageBox.warning(self, "Not a dataset folder", message)
+
+    def _on_dataset(self, dataset) -> None:
+        if dataset is None:
+            self._status.setText("No dataset")
+            return
+        self.setWindowTitle(f"Fovea — {dataset.root.name}")
+        self._status.setText(f"{dataset.root}  ·  {dataset.summary()}")
+
+    # ------------------------------------------------------------ recent
+    def recent(self) -> list[str]:
+        value = self.settings.value("recent/datasets", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def _remember(self, path: str) -> None:
+        path = str(Path(path).resolve())
+        items = [path] + [p for p in self.recent() if p != path]
+        self.settings.setValue("recent/datasets", items[:MAX_RECENT])
+        self._refresh_recent()
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        items = self.recent()
+        for p in items:
+            act = self.recent_menu.addAction(p)
+            act.triggered.connect(lambda _=False, p=p: self.open_dataset(p))
+        self.recent_menu.setEnabled(bool(items))
+
+    # ------------------------------------------------------------ drops
+    def dragEnterEvent(self, event) -> None:
+        md = event.mimeData()
+        if md.hasUrls() or md.hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        md = event.mimeData()
+        folders, images = [], []
+        for url in md.urls():
+            if url.isLocalFile():
+                p = Path(url.toLocalFile())
+                if p.is_dir() and ((p / "train").is_dir() or not self._has_classify()):
+                    folders.append(p)
+                elif p.is_dir() or is_image_name(p.name) or p.is_file():
+                    images.append(str(p))
+            else:
+                images.append(url.toString())
+        if folders:
+            self.open_dataset(folders[0])
+            event.acceptProposedAction()
+        elif images and self._has_classify():
+            self.tabs.setCurrentWidget(self.panels["Classify"])
+            self.state.imagesDropped.emit(images)
+            event.acceptProposedAction()
+        elif md.hasImage() and self._has_classify():
+            self.tabs.setCurrentWidget(self.panels["Classify"])
+            self.state.imagesDropped.emit([md.imageData()])
+            event.acceptProposedAction()
+
+    def _has_classify(self) -> bool:
+        return "Classify" in self.panels
+
+    # ------------------------------------------------------------ closing
+    def closeEvent(self, event) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Cancel every running job and wait for its thread (tests and closing)."""
+        if self._scan is not None:
+            self._scan.cancel()
+            self._scan.wait(5)
+        for panel in self.panels.values():
+            if hasattr(panel, "shutdown"):
+                panel.shutdown()

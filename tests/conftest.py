@@ -1,0 +1,39 @@
+"""Shared fixtures: offscreen Qt, a private per-user folder, and no leaked job threads."""
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("FOVEA_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import pytest  # noqa: E402
+
+from engine.jobs import live_jobs  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "resources" / "sample"
+PHOTOS = ROOT / "resources" / "photos"
+
+
+@pytest.fixture(autouse=True)
+def fovea_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own cache/data folder (FOVEA_HOME) and QSettings file."""
+    home = tmp_path_factory.mktemp("fovea_home")
+    monkeypatch.setenv("FOVEA_HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_jobs():
+    """Fail any test that leaves an engine job thread running."""
+    yield
+    left = [j for j in live_jobs() if not j.wait(10)]
+    assert not left, f"job threads left running: {[j.name for j in left]}"
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+    return QSettings(str(tmp_path / "fovea.ini"), QSettings.IniFormat)
