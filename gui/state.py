@@ -15,6 +15,8 @@ class AppState(QObject):
     lrChanged = Signal(float)
     modelChanged = Signal(object)        # engine.models.FoveaModel or None (trained/loaded model)
     imagesDropped = Signal(list)         # image file paths/urls dropped on the window, to classify
+    learnerChanged = Signal(object)      # engine.training.Learner or None (shared by Train and LR finder)
+    trainConfigChanged = Signal(object)  # engine.training.TrainConfig (the Train panel's settings)
     statusMessage = Signal(str)
 
     def __init__(self, parent=None):
@@ -22,6 +24,8 @@ class AppState(QObject):
         self._dataset = None
         self._lr = 1e-2
         self._model = None
+        self._learner = None
+        self._train_config = None
 
     @property
     def dataset(self):
@@ -51,3 +55,21 @@ class AppState(QObject):
     def set_model(self, model) -> None:
         self._model = model
         self.modelChanged.emit(model)
+
+    @property
+    def learner(self):
+        return self._learner
+
+    def set_learner(self, learner) -> None:
+        if learner is self._learner:
+            return
+        self._learner = learner
+        self.learnerChanged.emit(learner)
+
+    @property
+    def train_config(self):
+        return self._train_config
+
+    def set_train_config(self, config) -> None:
+        self._train_config = config
+        self.trainConfigChanged.emit(config)
