@@ -93,7 +93,7 @@ class MainWindow(QMainWindow):
         tb = self.addToolBar("Main")
         tb.setObjectName("main-toolbar")
         tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        tb.setToolButtonStyle(Qt.ToolButtonFollowStyle)
         tb.addAction(self.act_open)
         tb.addAction(self.act_sample)
         self.toolbar = tb
@@ -132,14 +132,14 @@ class MainWindow(QMainWindow):
         self._status.setText(f"Opening {path} …")
         self._busy.show()
         job = QtJob(scan_job, path, parent=self)
-        job.finished.connect(lambda ds, p=path: self._scanned(p, ds))
+        job.finished.connect(lambda ds, p=path, j=job: self._scanned(p, ds, j))
         job.failed.connect(lambda msg, p=path: self._scan_failed(p, msg))
         job.ended.connect(lambda _: self._busy.hide())
         self._scan = job
         job.start()
 
-    def _scanned(self, path: str, dataset) -> None:
-        if self._scan is not None and self.sender() is not self._scan:
+    def _scanned(self, path: str, dataset, job=None) -> None:
+        if job is not None and job is not self._scan:
             return  # a newer open superseded this one
         if Path(path).resolve() != sample_dataset_dir().resolve():
             self._remember(path)

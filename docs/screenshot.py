@@ -1,0 +1,55 @@
+"""Save a PNG of the main window on the built-in sample (offscreen): docs/main_window.png.
+
+Usage: python docs/screenshot.py [DATASET] [-o docs/main_window.png]
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("FOVEA_HOME", tempfile.mkdtemp(prefix="fovea-shot-"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dataset", nargs="?", default=str(ROOT / "resources" / "sample"))
+    ap.add_argument("-o", "--out", default=str(ROOT / "docs" / "main_window.png"))
+    ap.add_argument("--tab", default="Data")
+    a = ap.parse_args()
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from gui.app import make_app
+    from gui.main_window import MainWindow
+
+    app = make_app()
+    settings = QSettings(str(Path(os.environ["FOVEA_HOME"]) / "shot.ini"), QSettings.IniFormat)
+    win = MainWindow(settings=settings)
+    win.resize(1280, 800)
+    win.show()
+    win.open_dataset(a.dataset)
+    browser = win.panels["Data"]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        app.processEvents()
+        if browser.dataset is not None and browser.model.loaded_count() >= min(40, browser.model.rowCount()) \
+                and not browser.verify_bar.isVisible():
+            break
+        time.sleep(0.02)
+    win.tabs.setCurrentWidget(win.panels[a.tab])
+    for _ in range(20):
+        app.processEvents()
+        time.sleep(0.02)
+    win.grab().save(a.out)
+    print(f"saved {a.out}")
+    win.shutdown()
+    QApplication.quit()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Main window + dataset browser, offscreen: sample, thumbnails, drops, Problems view, recent list."""
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog, QMessageBox
+
+from tests.conftest import SAMPLE
+from tests.dnd import drop_urls
+from tests.zoo import BAD, build_zoo
+
+
+@pytest.fixture
+def window(qtbot, settings, monkeypatch):
+    from gui.app import configure_pyqtgraph
+    from gui.main_window import MainWindow
+    configure_pyqtgraph()
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.Ok)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.shutdown()
+
+
+def browser_of(win):
+    return win.panels["Data"]
+
+
+def wait_dataset(qtbot, win, name):
+    qtbot.waitUntil(lambda: browser_of(win).dataset is not None and browser_of(win).dataset.root.name == name,
+                    timeout=20000)
+
+
+def test_opens_sample_by_default_with_counts_and_thumbnails(qtbot, window):
+    window.open_initial(None)
+    wait_dataset(qtbot, window, "sample")
+    b = browser_of(window)
+    rows = {b.classes.topLevelItem(i).text(0): (b.classes.topLevelItem(i).text(1), b.classes.topLevelItem(i).text(2))
+            for i in range(b.classes.topLevelItemCount())}
+    assert rows["ankle_boot"] == ("100", "50") and rows["sneaker"] == ("100", "50")
+    assert b.model.rowCount() == 200
+    qtbot.waitUntil(lambda: b.model.loaded_count() >= 10, timeout=20000)
+    pm = b.model.data(b.model.index(0), Qt.DecorationRole)
+    assert pm.width() == 128 and not pm.isNull()
+    qtbot.waitUntil(lambda: not b.verify_bar.isVisible(), timeout=20000)
+    assert b.views.tabText(1) == "Problems (none)"
+    assert "200 train" in window._status.text() and "100 valid" in window._status.text()
+    # filter by class and split
+    b.classes.setCurrentItem(b.classes.topLevelItem(2))
+    b.split.setCurrentIndex(1)
+    assert b.model.rowCount() == 50
+    assert all(cls == "sneaker" and split == "valid" for _, cls, split in b.model.rows)
+    b.split.setCurrentIndex(2)
+    b.classes.setCurrentItem(b.classes.topLevelItem(0))
+    assert b.model.rowCount() == 20
+
+
+def test_drop_a_folder_opens_it_and_problems_view_lists_every_bad_file(qtbot, window, tmp_path):
+    zoo = build_zoo(tmp_path / "zoo")
+    accepted = drop_urls(window, [zoo]).isAccepted()
+    assert accepted
+    wait_dataset(qtbot, window, "zoo")
+    b = browser_of(window)
+    qtbot.waitUntil(lambda: not b.verify_bar.isVisible(), timeout=30000)
+    shown = {b.problems.item(r, 0).text(): b.problems.item(r, 2).text() for r in range(b.problems.rowCount())}
+    for rel, fragment in BAD.items():
+        assert rel in shown, rel
+        assert fragment.lower() in shown[rel].lower()
+    assert b.views.tabText(1) == f"Problems ({len(BAD)})"
+    # a bad image found by verification is marked in the grid too
+    b.split.setCurrentIndex(0)
+    row = next(i for i, r in enumerate(b.model.rows) if r[0].endswith("truncated.jpg"))
+    tip = b.model.data(b.model.index(row), Qt.ToolTipRole)
+    assert "truncated" in tip
+    assert str(zoo.resolve()) in window.recent()
+
+
+def test_not_a_dataset_is_named_in_problems_view(qtbot, window, tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("hello")
+    window.open_dataset(f)
+    b = browser_of(window)
+    qtbot.waitUntil(lambda: b.problems.rowCount() == 1, timeout=10000)
+    assert "is a file" in b.problems.item(0, 2).text()
+    assert b.views.currentWidget() is b.problems
+
+
+def test_double_click_shows_full_image_with_info(qtbot, window):
+    window.open_dataset(SAMPLE)
+    wait_dataset(qtbot, window, "sample")
+    b = browser_of(window)
+    dlg = b.open_image(b.model.index(0))
+    qtbot.waitUntil(lambda: dlg.info["Size"].text() != "…", timeout=10000)
+    assert dlg.info["Size"].text() == "64 × 64 px"
+    assert dlg.info["Mode"].text() == "RGB" and dlg.info["Class"].text() == "ankle_boot"
+    assert dlg.image_label.pixmap().width() >= 256
+    dlg.done(QDialog.Accepted)
+
+
+def test_geometry_and_recent_are_remembered(qtbot, settings, tmp_path, monkeypatch):
+    from gui.main_window import MainWindow
+    zoo = build_zoo(tmp_path / "zoo")
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    win.resize(700, 500)
+    win.open_dataset(zoo)
+    qtbot.waitUntil(lambda: win.recent() == [str(zoo.resolve())], timeout=10000)
+    win.close()
+    again = MainWindow(settings=settings)
+    qtbot.addWidget(again)
+    assert (again.size().width(), again.size().height()) == (700, 500)
+    assert again.recent_menu.actions()[0].text() == str(zoo.resolve())
+    again.open_initial(None)
+    qtbot.waitUntil(lambda: again.state.dataset is not None, timeout=10000)
+    assert again.state.dataset.root.name == "zoo"
+    again.shutdown()
+
+
+def test_install_desktop_entry(tmp_path, monkeypatch):
+    from engine.cli.desktop import install_desktop_entry
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    entry = install_desktop_entry()
+    text = entry.read_text()
+    assert entry == tmp_path / "applications" / "fovea.desktop"
+    assert "Exec=" in text and "main.py" in text and "Type=Application" in text
+    icon = Path(text.split("Icon=")[1].splitlines()[0])
+    assert icon.exists() and icon.stat().st_size > 1000
