@@ -38,7 +38,7 @@ def main() -> None:
     while time.time() < deadline:
         app.processEvents()
         if browser.dataset is not None and browser.model.loaded_count() >= min(40, browser.model.rowCount()) \
-                and not browser.verify_bar.isVisible():
+                and browser.verify_state == "done":
             break
         time.sleep(0.02)
     win.tabs.setCurrentWidget(win.panels[a.tab])

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFormLayout,
                                QHBoxLayout, QHeaderView, QLabel, QListView, QProgressBar, QScrollArea,
@@ -203,6 +203,8 @@ class DatasetBrowser(QWidget):
         self.dataset = None
         self._verify: QtJob | None = None
         self._bad: list[Problem] = []
+        self.verify_state = "idle"   # idle | pending | running | done
+        self._closed = False
 
         self.requests = ThumbnailRequests()
         self.model = ThumbnailModel(self.requests, self)
@@ -248,6 +250,8 @@ class DatasetBrowser(QWidget):
         self.grid.setResizeMode(QListView.Adjust)
         self.grid.setMovement(QListView.Static)
         self.grid.setUniformItemSizes(True)
+        self.grid.setLayoutMode(QListView.Batched)  # 25,000 items lay out in slices, the UI keeps running
+        self.grid.setBatchSize(400)
         self.grid.setGridSize(CELL)
         self.grid.setIconSize(QSize(THUMB_SIZE, THUMB_SIZE))
         self.grid.setSpacing(4)
@@ -319,7 +323,9 @@ class DatasetBrowser(QWidget):
         self.legend.setText(" ".join(note))
         self._refresh_grid()
         self._refresh_problems()
-        self._start_verify()
+        self.verify_state = "pending"
+        # let the first screen of thumbnails decode before verification competes for the cores
+        QTimer.singleShot(300, lambda ds=dataset: self._start_verify() if self.dataset is ds else None)
 
     def show_error(self, path: str, message: str) -> None:
         """The path could not be opened as a dataset: say so in the Problems view."""
@@ -337,15 +343,16 @@ class DatasetBrowser(QWidget):
         ds = self.dataset
         rows = []
         splits = ("train", "valid", "test") if split == "all" else (split,)
+        names = ds.classes
         for s in splits:
             if s == "test":
                 if cls is None:
                     rows.extend((p, "", "test") for p in ds.test)
-                continue
-            for p, label in getattr(ds, s):
-                name = ds.classes[label]
-                if cls is None or name == cls:
-                    rows.append((p, name, s))
+            elif cls is None:
+                rows.extend((p, names[label], s) for p, label in getattr(ds, s))
+            else:
+                want = names.index(cls)
+                rows.extend((p, cls, s) for p, label in getattr(ds, s) if label == want)
         return rows
 
     def _refresh_grid(self) -> None:
@@ -387,6 +394,9 @@ class DatasetBrowser(QWidget):
 
     # ------------------------------------------------------------ verification
     def _start_verify(self) -> None:
+        if self._closed:
+            return
+        self.verify_state = "running"
         job = QtJob(verify_dataset, self.dataset, parent=self)
         job.progress.connect(lambda rec, j=job: self._verify_progress(rec, j))
         job.finished.connect(lambda bad, j=job: self._verify_done(bad, j))
@@ -410,6 +420,7 @@ class DatasetBrowser(QWidget):
     def _verify_done(self, bad, job=None) -> None:
         if job is not self._verify:
             return
+        self.verify_state = "done"
         n = len(bad)
         total = len(self.dataset.problems) + n
         self.state.statusMessage.emit(
@@ -433,6 +444,7 @@ class DatasetBrowser(QWidget):
         return dlg
 
     def shutdown(self) -> None:
+        self._closed = True
         self._stop_verify()
         self._thumbs.cancel()
         self._thumbs.wait(10)

@@ -43,7 +43,7 @@ def test_opens_sample_by_default_with_counts_and_thumbnails(qtbot, window):
     qtbot.waitUntil(lambda: b.model.loaded_count() >= 10, timeout=20000)
     pm = b.model.data(b.model.index(0), Qt.DecorationRole)
     assert pm.width() == 128 and not pm.isNull()
-    qtbot.waitUntil(lambda: not b.verify_bar.isVisible(), timeout=20000)
+    qtbot.waitUntil(lambda: b.verify_state == "done", timeout=20000)
     assert b.views.tabText(1) == "Problems (none)"
     assert "200 train" in window._status.text() and "100 valid" in window._status.text()
     # filter by class and split
@@ -62,7 +62,7 @@ def test_drop_a_folder_opens_it_and_problems_view_lists_every_bad_file(qtbot, wi
     assert accepted
     wait_dataset(qtbot, window, "zoo")
     b = browser_of(window)
-    qtbot.waitUntil(lambda: not b.verify_bar.isVisible(), timeout=30000)
+    qtbot.waitUntil(lambda: b.verify_state == "done", timeout=30000)
     shown = {b.problems.item(r, 0).text(): b.problems.item(r, 2).text() for r in range(b.problems.rowCount())}
     for rel, fragment in BAD.items():
         assert rel in shown, rel
