@@ -1,0 +1,95 @@
+"""engine.jobs: results, progress, cancel with cleanup, errors as data; gui.jobs delivers on the GUI thread."""
+import threading
+import time
+
+import pytest
+
+from engine.jobs import CANCELLED, DONE, ERROR, PROGRESS, Job, check, describe_error, live_jobs, run_to_end
+
+
+def counter(n, stop=None, cleanup=None, fail_at=None, delay=0.0):
+    try:
+        for i in range(n):
+            check(stop)
+            if i == fail_at:
+                raise ValueError(f"bad item {i}")
+            time.sleep(delay)
+            yield {"i": i}
+        return n * 10
+    finally:
+        if cleanup is not None:
+            cleanup.append(threading.current_thread().name)
+
+
+def collect(job):
+    events = []
+    done = threading.Event()
+
+    def cb(ev):
+        events.append((ev.kind, ev.data))
+        if ev.kind != PROGRESS:
+            done.set()
+    job.start(cb)
+    assert done.wait(10)
+    job.wait(5)
+    return events
+
+
+def test_job_delivers_progress_then_result():
+    events = collect(Job(counter, 3))
+    assert events == [(PROGRESS, {"i": 0}), (PROGRESS, {"i": 1}), (PROGRESS, {"i": 2}), (DONE, 30)]
+
+
+def test_cancel_stops_and_runs_finally_on_the_worker_thread():
+    cleanup = []
+    job = Job(counter, 10_000, cleanup=cleanup, delay=0.005, name="slow")
+    seen = []
+    job.start(lambda ev: seen.append(ev.kind))
+    time.sleep(0.05)
+    job.cancel()
+    assert job.wait(5)
+    assert job.state == CANCELLED and seen[-1] == CANCELLED
+    assert seen.count(PROGRESS) < 10_000
+    assert cleanup == ["fovea-slow"]
+    assert job not in live_jobs()
+
+
+def test_errors_arrive_as_data():
+    cleanup = []
+    events = collect(Job(counter, 5, cleanup=cleanup, fail_at=2))
+    assert events[-1] == (ERROR, "bad item 2")
+    assert cleanup, "finally must run on error"
+
+
+def test_run_to_end_and_describe_error():
+    seen = []
+    assert run_to_end(counter(4), seen.append) == 40 and len(seen) == 4
+    assert "smaller batch" in describe_error(RuntimeError("CUDA out of memory. Tried to allocate"))
+
+
+def test_qtjob_signals_arrive_on_gui_thread(qtbot):
+    from PySide6.QtCore import QThread
+    from gui.jobs import QtJob
+    threads, progress = [], []
+    job = QtJob(counter, 3)
+    job.progress.connect(lambda r: (progress.append(r["i"]), threads.append(QThread.currentThread())))
+    with qtbot.waitSignal(job.finished, timeout=10000) as blocker:
+        job.start()
+    assert blocker.args == [30]
+    qtbot.waitUntil(lambda: len(progress) == 3)
+    assert progress == [0, 1, 2]
+    assert all(t is QThread.currentThread() for t in threads)
+
+
+def test_qtjob_failed_and_cancelled(qtbot):
+    from gui.jobs import QtJob
+    bad = QtJob(counter, 5, fail_at=1)
+    with qtbot.waitSignal(bad.failed, timeout=10000) as blocker:
+        bad.start()
+    assert blocker.args == ["bad item 1"]
+    slow = QtJob(counter, 10_000, delay=0.005)
+    with qtbot.waitSignal(slow.cancelled, timeout=10000):
+        slow.start()
+        time.sleep(0.03)
+        slow.cancel()
+    assert slow.wait(5)
