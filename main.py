@@ -8,6 +8,10 @@ import sys
 COMMAND_MODULES = [
     "engine.cli.scan",
     "engine.cli.desktop",
+    "engine.cli.kernel",
+    "engine.cli.predict",
+    "engine.cli.lr_find",
+    "engine.cli.train",
 ]
 
 

@@ -9,7 +9,10 @@ and the user can import a local ``.pth`` (``import_weights``).
 from __future__ import annotations
 
 import datetime as _dt
+import json
+import math
 import os
+import warnings
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -23,6 +26,8 @@ from engine.paths import data_dir, resources_dir
 
 DEFAULT_ARCH = "efficientnet_lite0"
 ARCHITECTURES = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50")
+# Not offered to users: a ~25k-parameter CNN with fixed seeded "pretrained" weights, for fast tests.
+TEST_ARCHITECTURES = ("tiny_cnn",)
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1]; ResNets use ImageNet statistics.
 NORMALISATION = {
     "efficientnet_lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
@@ -34,11 +39,12 @@ FORMAT_VERSION = 1
 class WeightsUnavailable(Exception):
     """Pretrained weights are not on this machine and cannot be downloaded."""
 
-    def __init__(self, arch: str, filename: str, url: str, cause: str = ""):
+    def __init__(self, arch: str, filename: str, url: str, cause: str = "", folder: str = ""):
         self.arch, self.filename, self.url = arch, filename, url
+        where = f", expected in {folder}" if folder else ""
         super().__init__(
             f"Pretrained weights for {arch} are not on this computer and could not be downloaded "
-            f"({cause or 'offline'}). Missing file: {filename} (from {url}). "
+            f"({cause or 'offline'}). Missing file: {filename} (from {url}{where}). "
             f"Import a weights file (a saved state dict, .pth) for {arch} with "
             f"'File ▸ Import weights…' or --weights FILE."
         )
@@ -112,12 +118,15 @@ def _resnet_state_dict(arch: str, weights_file: str | Path | None) -> dict:
         return _load_state_dict_file(imported)
     weights = _torchvision_weights(arch)
     filename = os.path.basename(weights.url)
+    folder = os.path.join(torch.hub.get_dir(), "checkpoints")
+    if os.path.exists(os.path.join(folder, filename)):
+        return weights.get_state_dict(progress=False, check_hash=True)
     if os.environ.get("FOVEA_OFFLINE"):
-        raise WeightsUnavailable(arch, filename, weights.url, "offline mode")
+        raise WeightsUnavailable(arch, filename, weights.url, "offline mode", folder)
     try:
         return weights.get_state_dict(progress=False, check_hash=True)
     except Exception as exc:
-        raise WeightsUnavailable(arch, filename, weights.url, str(exc).splitlines()[0][:160]) from None
+        raise WeightsUnavailable(arch, filename, weights.url, str(exc).splitlines()[0][:160], folder) from None
 
 
 def import_weights(arch: str, path: str | Path) -> Path:
@@ -144,7 +153,40 @@ def import_weights(arch: str, path: str | Path) -> Path:
 
 # ---------------------------------------------------------------- networks
 
+class TinyCNN(nn.Module):
+    """Three conv-BN-ReLU stages (stride 2 each); the test stand-in for a pretrained backbone."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        layers, c_in = [], 3
+        for c_out in (width, 2 * width, 4 * width):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                       nn.ReLU(inplace=True)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.num_features = c_in
+        self.fc = nn.Linear(c_in, 1000)
+
+    def forward(self, x):
+        return self.fc(torch.mean(self.features(x), dim=(2, 3)))
+
+    def load_fixed_weights(self) -> None:
+        """Deterministic "pretrained" weights, the same in every process."""
+        gen = torch.Generator().manual_seed(1234)
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if name.endswith("weight") and p.dim() > 1:
+                    fan_in = p[0].numel()
+                    p.copy_(torch.randn(p.shape, generator=gen) * math.sqrt(2.0 / fan_in))
+                elif name.endswith("weight"):
+                    p.fill_(1.0)
+                else:
+                    p.zero_()
+
+
 def _bare_network(arch: str) -> nn.Module:
+    if arch == "tiny_cnn":
+        return TinyCNN()
     if arch == "efficientnet_lite0":
         import timm
         return timm.create_model("efficientnet_lite0", pretrained=False)
@@ -160,7 +202,9 @@ def pretrained_network(arch: str = DEFAULT_ARCH, weights_file: str | Path | None
     net = _bare_network(arch)
     if not pretrained:
         return net
-    if arch == "efficientnet_lite0":
+    if arch == "tiny_cnn":
+        net.load_fixed_weights()
+    elif arch == "efficientnet_lite0":
         sd = _load_state_dict_file(weights_file) if weights_file else _efficientnet_lite0_state_dict()
         _load_by_order(net, sd)
     else:
@@ -177,6 +221,8 @@ def body_from_network(arch: str, net: nn.Module) -> tuple[nn.Module, int]:
     if arch == "efficientnet_lite0":
         body = nn.Sequential(net.conv_stem, net.bn1, *net.blocks, net.conv_head, net.bn2)
         return body, net.num_features
+    if arch == "tiny_cnn":
+        return nn.Sequential(*net.features), net.num_features
     body = nn.Sequential(*list(net.children())[:-2])
     return body, net.fc.in_features
 
@@ -263,12 +309,26 @@ class FoveaModel(nn.Module):
     def unfreeze(self) -> None:
         self.freeze_to(0)
 
+    def train(self, mode: bool = True) -> "FoveaModel":
+        """Like nn.Module.train, but frozen layer groups stay in eval mode (fastai 0.7's
+        set_train_mode): their BatchNorm statistics must not drift away from the
+        pretrained ones (or from precomputed features)."""
+        super().train(mode)
+        if mode:
+            for group in self.layer_groups():
+                if not any(p.requires_grad for m in group for p in m.parameters()):
+                    for m in group:
+                        m.eval()
+        return self
+
 
 def _group_cut(arch: str, n_layers: int) -> int:
     if arch == "efficientnet_lite0":
         return 2 + 4          # conv_stem, bn1, blocks 0-3 | blocks 4-6, conv_head, bn2
     if arch.startswith("resnet"):
         return 6              # conv1, bn1, relu, maxpool, layer1, layer2 | layer3, layer4
+    if arch == "tiny_cnn":
+        return 3              # first conv-BN-ReLU | the other two
     return max(1, n_layers // 2)
 
 
@@ -345,6 +405,51 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> FoveaMod
     model = FoveaModel(body, make_head(n_features, len(meta.classes)), meta, n_features)
     model.load_state_dict(blob["state_dict"])
     return model.to(device).eval()
+
+
+def export_onnx(model: FoveaModel, path: str | Path, opset: int = 17) -> Path:
+    """Write the model as ONNX (input "image": N×3×S×S normalised; output "probs": N×classes).
+
+    Class names and preprocessing go into the file's metadata ("fovea_meta", JSON).
+    Needs the optional ``onnx`` package (pip install onnx).
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise ValueError("ONNX export needs the 'onnx' package: pip install onnx") from None
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    size = int(model.meta.image_size)
+    net = nn.Sequential(_CopyOf(model), nn.Softmax(dim=1)).eval()
+    fd, tmp = tempfile.mkstemp(prefix=".fovea-", suffix=".onnx", dir=path.parent)
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, torch.zeros(1, 3, size, size), tmp, dynamo=False, opset_version=opset,
+                              input_names=["image"], output_names=["probs"],
+                              dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}})
+        proto = onnx.load(tmp)
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = "fovea_meta", json.dumps(model.meta.to_dict())
+        onnx.save(proto, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+class _CopyOf(nn.Module):
+    """A CPU, fp32, contiguous copy of a model for export (the original stays where it is)."""
+
+    def __init__(self, model: FoveaModel):
+        super().__init__()
+        import copy
+        self.inner = copy.deepcopy(model).float().cpu().to(memory_format=torch.contiguous_format).eval()
+
+    def forward(self, x):
+        return self.inner(x)
 
 
 # ---------------------------------------------------------------- ImageNet

@@ -4,12 +4,12 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
                                QTabWidget)
 
-from engine.data import DatasetError, scan_job
+from engine.data import scan_job
 from engine.images import is_image_name
 from engine.paths import resources_dir, sample_dataset_dir
 from gui.jobs import QtJob
@@ -18,6 +18,10 @@ from gui.state import AppState
 # (tab title, module, class). Each panel is cls(state, parent) and may define shutdown().
 PANELS = [
     ("Data", "gui.dataset_browser", "DatasetBrowser"),
+    ("Kernels", "gui.kernel_playground", "KernelPlayground"),
+    ("Train", "gui.training_panel", "TrainingPanel"),
+    ("LR finder", "gui.lr_finder_panel", "LRFinderPanel"),
+    ("Classify", "gui.classify_panel", "ClassifyPanel"),
 ]
 MAX_RECENT = 8
 
@@ -78,6 +82,8 @@ class MainWindow(QMainWindow):
         quit_act.setShortcut(QKeySequence.Quit)
         quit_act.triggered.connect(self.close)
         self._quit_act = quit_act
+        for action in getattr(self, "_pending_file_actions", []):
+            m.insertAction(quit_act, action)
         m.addAction(quit_act)
         self.view_menu = self.menuBar().addMenu("&View")
         for i in range(self.tabs.count()):
@@ -101,6 +107,9 @@ class MainWindow(QMainWindow):
 
     def add_file_action(self, action: QAction) -> None:
         """Panels add their File-menu entries (import weights, open model…) above Quit."""
+        if getattr(self, "_quit_act", None) is None:  # panels are built before the menus: add them there
+            self._pending_file_actions = getattr(self, "_pending_file_actions", []) + [action]
+            return
         self.file_menu.insertAction(self._quit_act, action)
 
     def _about(self) -> None:

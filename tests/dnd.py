@@ -16,13 +16,21 @@ def mime_for(urls=(), image=None, text=None) -> QMimeData:
     return md
 
 
-def drop_mime(widget, md: QMimeData, pos=(20, 20)) -> QDropEvent:
-    """Deliver DragEnter + Drop of ``md`` to ``widget``; returns the drop event (check isAccepted())."""
+def drag_enter(widget, md: QMimeData, pos=(20, 20)) -> QDragEnterEvent:
+    """Deliver a DragEnter of ``md``; returns the event (isAccepted() says whether a drop would be taken)."""
     try:
         enter = QDragEnterEvent(QPointF(*pos), Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier)
-    except TypeError:
+    except TypeError:  # PySide6 < 6.12 takes QPoint only
         enter = QDragEnterEvent(QPoint(*pos), Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier)
     QApplication.sendEvent(widget, enter)
+    return enter
+
+
+def drop_mime(widget, md: QMimeData, pos=(20, 20), must_accept_enter=False) -> QDropEvent:
+    """Deliver DragEnter + Drop of ``md`` to ``widget``; returns the drop event (check isAccepted())."""
+    enter = drag_enter(widget, md, pos)
+    if must_accept_enter:
+        assert enter.isAccepted(), "the widget refused the drag"
     ev = QDropEvent(QPointF(*pos), Qt.CopyAction, md, Qt.LeftButton, Qt.NoModifier)
     QApplication.sendEvent(widget, ev)
     return ev

@@ -2,8 +2,6 @@
 import threading
 import time
 
-import pytest
-
 from engine.jobs import CANCELLED, DONE, ERROR, PROGRESS, Job, check, describe_error, live_jobs, run_to_end
 
 

@@ -1,0 +1,190 @@
+"""Benchmark: Fovea's training recipes vs fastai v2 on the same task, measured in one run.
+
+    python bench/train.py [DATASET] [--size 128] [--no-peer] [--peer-first] [--repeats 5]
+
+DATASET defaults to /tmp/fm10, made with
+    /work/shared/tools/fashion-folder /tmp/fm10 --train 100 --valid 50 --size 64 --rgb --seed 1
+
+Prints, all measured in this run on this machine, with a cold feature cache:
+  * the backbone's pure forward throughput (plain eager module, and the BN-folded
+    channels_last copy precompute uses) and precompute's throughput as a fraction of both;
+  * recipe (a): precompute + head (goal ≥ 80 % in ≤ 1/10 of fastai's wall time);
+  * recipe (b): (a), then the late layers unfrozen with augmentation (goal ≥ 88 % in ≤ 1/2);
+  * recipe (a) again with the feature cache warm;
+  * the peer: bench/fastai_peer.py (fastai v2 vision_learner, lr_find + fine_tune(2)) run with
+    bench/.fastai-venv/bin/python, and the ratios.
+The last line is one JSON object with every number.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["FOVEA_HOME"] = tempfile.mkdtemp(prefix="fovea-bench-train-")   # cold cache, private
+PEER_PYTHON = ROOT / "bench" / ".fastai-venv" / "bin" / "python"
+PEER_SCRIPT = ROOT / "bench" / "fastai_peer.py"
+
+# recipe (a): precompute, then the head on the cached activations
+RECIPE_A = dict(precompute=True, epochs=5, lr=1e-2)
+# recipe (b): then the late body + head unfrozen (early group kept frozen: lr_mult 0), with augmentation
+RECIPE_B = dict(precompute=False, unfreeze=True, aug="side_on", lr_mult=(0.0, 1.0, 1.0), opt="adamw", lr=3e-3,
+                wd=0.1, schedule="one_cycle", epochs=10)
+
+
+def throughput(fn, x, repeats: int) -> float:
+    """Median images per second of fn(x) over ``repeats`` timed calls (after one warm-up)."""
+    import torch
+    with torch.inference_mode():
+        fn(x)
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn(x)
+            times.append(time.perf_counter() - t)
+    return x.shape[0] / statistics.median(times)
+
+
+def run_peer(dataset: str, size: int, timeout: float) -> dict:
+    if not PEER_PYTHON.exists():
+        return {"error": f"{PEER_PYTHON} missing (bench/setup_fastai_peer.sh builds it)"}
+    t = time.perf_counter()
+    try:
+        proc = subprocess.run([str(PEER_PYTHON), str(PEER_SCRIPT), dataset, "--size", str(size)],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    wall = time.perf_counter() - t
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    out = json.loads(lines[-1])
+    out["seconds_process"] = round(wall, 3)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dataset", nargs="?", default="/tmp/fm10")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=20, help="timed batches per throughput figure")
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--peer-first", action="store_true", help="run fastai before Fovea instead of after")
+    ap.add_argument("--peer-timeout", type=float, default=1800)
+    a = ap.parse_args()
+
+    import torch
+
+    from engine.data import scan_dataset
+    from engine.features import fast_inference_copy, forward_batch_size, pooled_features
+    from engine.jobs import run_to_end
+    from engine.models import create_model
+    from engine.training import Learner, TrainConfig, compute_threads
+
+    ds = scan_dataset(a.dataset)
+    n_images = len(ds.train) + len(ds.valid)
+    base = TrainConfig(size=a.size, seed=0)
+    print(f"dataset {ds.root}: {len(ds.classes)} classes, {len(ds.train)} train, {len(ds.valid)} valid")
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start; torch "
+          f"{torch.__version__}, {compute_threads()} threads; {base.arch} at {a.size} px, bs {base.bs}")
+    results: dict = {"dataset": str(ds.root), "arch": base.arch, "size": a.size, "cores": os.cpu_count(),
+                     "load_start": os.getloadavg()[0]}
+
+    peer = None
+    if not a.no_peer and a.peer_first:
+        print("fastai peer running first …", flush=True)
+        peer = run_peer(str(ds.root), a.size, a.peer_timeout)
+
+    # ---------------------------------------------------------------- pure forward throughput
+    torch.set_num_threads(compute_threads())
+    body = create_model(base.arch, ds.classes, a.size).eval().body
+    fast_body = fast_inference_copy(body, torch.device("cpu"), 64)
+    bs = forward_batch_size(torch.device("cpu"))
+    x = torch.randn(bs, 3, a.size, a.size)
+    plain = throughput(lambda v: pooled_features(body, v), x, a.repeats)
+    fast = throughput(lambda v: pooled_features(fast_body, v), x.contiguous(memory_format=torch.channels_last),
+                      a.repeats)
+    body = fast_body = None
+    print(f"pure forward (body + pool, bs {bs}, random input, after warm-up): plain module {plain:.0f} img/s, "
+          f"BN-folded channels_last copy {fast:.0f} img/s")
+
+    # ---------------------------------------------------------------- recipe (a), cold cache
+    stamps = []
+
+    def on_progress(rec):
+        if rec["type"] == "precompute":
+            stamps.append(time.perf_counter())
+
+    t0 = time.perf_counter()
+    learner = Learner(ds, replace(base, **RECIPE_A))
+    res_a = run_to_end(learner.fit(), on_progress)
+    seconds_a = time.perf_counter() - t0
+    pre_seconds = stamps[-1] - stamps[0]
+    pre_rate = n_images / pre_seconds
+    print(f"precompute: {n_images} images in {pre_seconds:.1f} s = {pre_rate:.0f} img/s = "
+          f"{pre_rate / fast:.0%} of the same body's pure forward ({pre_rate / plain:.0%} of the plain module)")
+    print(f"(a) precompute + head {RECIPE_A['epochs']} epochs: accuracy {res_a['accuracy']:.1%} in {seconds_a:.1f} s "
+          f"(model build + precompute + training)")
+
+    # ---------------------------------------------------------------- recipe (b): continue
+    t1 = time.perf_counter()
+    learner.config = replace(base, **RECIPE_B)
+    epochs_b = []
+    res_b = run_to_end(learner.fit(), lambda r: epochs_b.append(r) if r["type"] == "epoch" else None)
+    seconds_b = seconds_a + time.perf_counter() - t1
+    img_s_b = len(ds.train) / statistics.median(e["seconds"] for e in epochs_b)
+    print(f"(b) then unfrozen (lr_mult {RECIPE_B['lr_mult']}) + {RECIPE_B['aug']} {RECIPE_B['epochs']} epochs: "
+          f"accuracy {res_b['accuracy']:.1%} in {seconds_b:.1f} s total "
+          "(per-epoch accuracy " + ", ".join(f"{e['accuracy']:.1%}" for e in epochs_b) + "; "
+          f"{img_s_b:.0f} train img/s incl. validation)")
+
+    # ---------------------------------------------------------------- recipe (a) again, warm cache
+    t2 = time.perf_counter()
+    res_warm = run_to_end(Learner(ds, replace(base, **RECIPE_A)).fit())
+    seconds_warm = time.perf_counter() - t2
+    print(f"(a) again, features cached: accuracy {res_warm['accuracy']:.1%} in {seconds_warm:.1f} s")
+
+    results.update(
+        pure_forward_plain_img_s=round(plain, 1), pure_forward_fast_img_s=round(fast, 1),
+        precompute_img_s=round(pre_rate, 1), precompute_fraction_of_fast=round(pre_rate / fast, 3),
+        precompute_fraction_of_plain=round(pre_rate / plain, 3),
+        a_accuracy=res_a["accuracy"], a_seconds=round(seconds_a, 2), b_accuracy=res_b["accuracy"],
+        b_seconds=round(seconds_b, 2), warm_a_accuracy=res_warm["accuracy"], warm_a_seconds=round(seconds_warm, 2),
+        recipe_a=RECIPE_A, recipe_b={k: list(v) if isinstance(v, tuple) else v for k, v in RECIPE_B.items()})
+
+    # ---------------------------------------------------------------- the peer
+    if not a.no_peer and not a.peer_first:
+        print("fastai peer running …", flush=True)
+        peer = run_peer(str(ds.root), a.size, a.peer_timeout)
+    if peer is not None:
+        results["peer"] = peer
+        if "error" in peer:
+            print(f"fastai peer failed: {peer['error']}")
+        else:
+            ps = peer["seconds_total"]
+            print(f"fastai {peer.get('fastai_version')}: lr_find + fine_tune({peer.get('epochs')}) accuracy "
+                  f"{peer['accuracy']:.1%} in {ps:.1f} s (lr_find {peer['seconds_lr_find']:.1f} s; "
+                  f"{peer['seconds_process']:.1f} s with imports)")
+            ra, rb = seconds_a / ps, seconds_b / ps
+            print(f"ratio (a): {ra:.3f} of fastai's time (goal ≤ 0.100), accuracy {res_a['accuracy']:.1%} "
+                  f"(goal ≥ 80 %) → {'met' if ra <= 0.1 and res_a['accuracy'] >= 0.8 else 'NOT met'}")
+            print(f"ratio (b): {rb:.3f} of fastai's time (goal ≤ 0.500), accuracy {res_b['accuracy']:.1%} "
+                  f"(goal ≥ 88 %) → {'met' if rb <= 0.5 and res_b['accuracy'] >= 0.88 else 'NOT met'}")
+            results.update(ratio_a=round(ra, 4), ratio_b=round(rb, 4))
+    results["load_end"] = os.getloadavg()[0]
+    print(f"load average at end {results['load_end']:.2f}")
+    print(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

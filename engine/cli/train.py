@@ -1,0 +1,154 @@
+"""`fovea train DATASET -o MODEL`: fine-tune a pretrained CNN headless, with the GUI's engine."""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+
+from engine.cli import fail
+from engine.data import DatasetError, scan_dataset
+from engine.jobs import Cancelled, run_to_end
+from engine.models import (ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name,
+                           export_onnx)
+from engine.training import AUGMENTATIONS, SCHEDULES, Learner, TrainConfig, staged_configs
+
+
+def _mults(text: str) -> tuple[float, ...]:
+    import argparse
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 0.01,0.1,1 (got '{text}')")
+    if len(values) not in (1, 3) or any(v < 0 for v in values) or values[-1] <= 0:
+        raise argparse.ArgumentTypeError(f"give 1 or 3 multipliers ≥ 0 (the head's > 0), e.g. 0.01,0.1,1 "
+                                         f"(got '{text}')")
+    return values
+
+
+def register(sub) -> None:
+    d = TrainConfig()
+    p = sub.add_parser(
+        "train", help="fine-tune a pretrained CNN on a dataset folder and save the model",
+        description="Fine-tune a pretrained CNN (fast.ai lesson 1). With --precompute the frozen body's "
+                    "activations are computed once (and cached); adding --aug or --unfreeze then continues "
+                    "with the whole model on the images, the lesson's recipe.")
+    p.add_argument("dataset", help="folder with train/<class>/ and valid/<class>/ images")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.pt)")
+    p.add_argument("--arch", default=DEFAULT_ARCH, choices=ARCHITECTURES + TEST_ARCHITECTURES,
+                   metavar="{" + ",".join(ARCHITECTURES) + "}", help=f"backbone (default {DEFAULT_ARCH})")
+    p.add_argument("--size", type=int, default=d.size, help=f"input pixels (default {d.size})")
+    p.add_argument("--bs", type=int, default=d.bs, help=f"batch size (default {d.bs})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr:g})")
+    p.add_argument("--epochs", type=int, default=None, help=f"epochs, one cosine cycle (default {d.epochs})")
+    p.add_argument("--cycles", type=int, default=None, help="SGDR: number of cycles")
+    p.add_argument("--cycle-len", type=int, default=1, help="SGDR: epochs in the first cycle (default 1)")
+    p.add_argument("--cycle-mult", type=int, default=1, help="SGDR: each cycle is this many times longer")
+    p.add_argument("--schedule", default=d.schedule, choices=SCHEDULES)
+    p.add_argument("--precompute", action="store_true",
+                   help="train the head on precomputed activations first (cached per file)")
+    p.add_argument("--head-epochs", type=int, default=None,
+                   help="with --precompute and --aug/--unfreeze: epochs on the activations before the "
+                        "full-model stage (default: the same schedule)")
+    p.add_argument("--aug", default="none", choices=AUGMENTATIONS, help="data augmentation (off while precomputed)")
+    p.add_argument("--unfreeze", action="store_true", help="train every layer (differential learning rates)")
+    p.add_argument("--lr-mult", type=_mults, default=d.lr_mult, metavar="A,B,C",
+                   help="LR multipliers for early body, late body, head when unfrozen; 0 keeps that group "
+                        "frozen (default 0.01,0.1,1)")
+    p.add_argument("--opt", default=d.opt, choices=("sgd", "adamw"), help="optimizer (default sgd, momentum 0.9)")
+    p.add_argument("--wd", type=float, default=d.wd, help=f"weight decay (default {d.wd:g})")
+    p.add_argument("--tta", action="store_true", help="final accuracy with test-time augmentation")
+    p.add_argument("--weights", metavar="FILE", help="pretrained weights file (.pth state dict) for --arch")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA if present)")
+    p.add_argument("--onnx", metavar="FILE", help="also export the trained model as ONNX")
+    p.add_argument("--json", action="store_true", help="print one JSON object per epoch and a final one")
+    p.set_defaults(run=run)
+
+
+def _config(args) -> TrainConfig:
+    if args.epochs is not None and args.cycles is not None:
+        raise ValueError("give either --epochs or --cycles, not both")
+    return TrainConfig(
+        arch=args.arch, size=args.size, bs=args.bs, lr=args.lr,
+        epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
+        cycles=args.cycles, cycle_len=args.cycle_len, cycle_mult=args.cycle_mult, schedule=args.schedule,
+        precompute=args.precompute, aug=args.aug, unfreeze=args.unfreeze, lr_mult=args.lr_mult, tta=args.tta,
+        seed=args.seed, weights_file=args.weights, device=args.device, opt=args.opt, wd=args.wd)
+
+
+def run(args) -> int:
+    try:
+        config = _config(args)
+        config.check()
+        if args.head_epochs is not None and args.head_epochs < 1:
+            raise ValueError("--head-epochs must be at least 1")
+        ds = scan_dataset(args.dataset)
+    except (ValueError, DatasetError) as exc:
+        return fail(str(exc))
+    if len(ds.train) < 2:
+        return fail(f"{ds.root} has fewer than 2 training images")
+    stages = staged_configs(config, args.head_epochs)
+    learner = Learner(ds, stages[0])
+    stop = threading.Event()
+    interactive = not args.json and sys.stderr.isatty()
+    if not args.json:
+        print(f"{ds.root}: {len(ds.classes)} classes, {len(ds.train)} train, {len(ds.valid)} valid")
+        print(f"{config.arch} at {config.size} px on {device_name(learner.device)}")
+    epoch_offset = [0]
+    total_seconds = 0.0
+
+    def progress(rec):
+        kind = rec.get("type")
+        if kind == "epoch":
+            out = {"epoch": rec["epoch"] + epoch_offset[0], "train_loss": rec["train_loss"],
+                   "valid_loss": rec["valid_loss"], "accuracy": rec["accuracy"], "seconds": rec["seconds"],
+                   "phase": "precomputed" if learner.config.precompute else "images"}
+            if args.json:
+                print(json.dumps(out), flush=True)
+            else:
+                if interactive:
+                    print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+                print(f"epoch {out['epoch']:>3}  train loss {out['train_loss']:.4f}  valid loss "
+                      f"{out['valid_loss']:.4f}  accuracy {out['accuracy']:.2%}  ({out['seconds']:.1f} s, "
+                      f"{out['phase']})", flush=True)
+        elif interactive and kind == "precompute":
+            print(f"\rprecomputing {rec['split']} activations {rec['done']}/{rec['total']}", end="", file=sys.stderr)
+        elif interactive and kind == "batch":
+            print(f"\repoch {rec['epoch'] + epoch_offset[0]:.2f}  loss {rec['loss']:.4f}  lr {rec['lr']:.3g}   ",
+                  end="", file=sys.stderr)
+
+    try:
+        result = None
+        for i, stage in enumerate(stages):
+            learner.config = stage
+            result = run_to_end(learner.fit(stop), progress)
+            epoch_offset[0] += result["epochs"]
+            total_seconds += result["seconds"]
+        path = learner.save(args.output)
+        onnx_path = export_onnx(learner.model, args.onnx) if args.onnx else None
+    except KeyboardInterrupt:
+        stop.set()
+        return fail("interrupted", 130)
+    except Cancelled:
+        return fail("cancelled", 130)
+    except WeightsUnavailable as exc:
+        return fail(str(exc))
+    except (ValueError, RuntimeError, OSError) as exc:
+        return fail(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
+    finally:
+        if interactive:
+            print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+    skipped = sorted({p for split in learner.features.values() for p, _ in split.errors})
+    final = {"model": str(path), "accuracy": result["accuracy"], "valid_loss": result["valid_loss"],
+             "tta": result["tta"], "epochs": epoch_offset[0], "seconds": total_seconds,
+             "classes": ds.classes, "skipped": skipped}
+    if onnx_path:
+        final["onnx"] = str(onnx_path)
+    if args.json:
+        print(json.dumps(final), flush=True)
+    else:
+        for p in skipped:
+            print(f"skipped {p}", file=sys.stderr)
+        print(f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
+              f"epochs, {total_seconds:.1f} s → {path}" + (f" and {onnx_path}" if onnx_path else ""))
+    return 0

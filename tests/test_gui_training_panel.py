@@ -1,0 +1,249 @@
+"""Train tab: real runs on the sample (tiny test backbone), live charts, table, history, cancel, LR sync, weights."""
+import json
+
+import pytest
+import torch
+from PySide6.QtCore import Qt
+
+from engine.data import scan_dataset
+from engine.models import _bare_network
+from engine.paths import data_dir
+from engine.training import Learner, TrainConfig
+from gui.state import AppState
+from gui.training_panel import TrainingPanel, load_runs
+
+from engine.paths import sample_dataset_dir
+
+SAMPLE = sample_dataset_dir()
+
+FAST = dict(arch="tiny_cnn", size=32, bs=32, precompute=True)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return scan_dataset(SAMPLE)
+
+
+@pytest.fixture
+def panel(qtbot, sample):
+    state = AppState()
+    state.set_dataset(sample)
+    p = TrainingPanel(state)
+    qtbot.addWidget(p)
+    p.resize(1200, 800)
+    p.show()
+    yield p
+    p.shutdown()
+
+
+def points(item) -> int:
+    x, _ = item.getData()
+    return 0 if x is None else len(x)
+
+
+def run_to_end(qtbot, panel, timeout=60_000):
+    qtbot.mouseClick(panel.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: panel.running or panel._job is not None, timeout=5000)
+    qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=timeout)
+
+
+def test_run_fills_charts_table_history_and_shares_the_model(qtbot, panel):
+    panel.set_config(TrainConfig(epochs=2, lr=1e-2, **FAST))
+    assert panel.state.train_config.arch == "tiny_cnn"
+    run_to_end(qtbot, panel)
+
+    learner = panel.state.learner
+    assert isinstance(learner, Learner) and learner.model is not None
+    assert panel.state.model is learner.model                      # the Classify tab gets it
+    total = len(learner.schedule())
+    assert points(panel.planned_item) == total                     # plot_lr: planned …
+    assert points(panel.lr_item) == total                          # … and actual, per batch
+    assert points(panel.batch_raw_item) == total
+    assert points(panel.batch_smooth_item) == total
+    assert points(panel.train_item) == 2 and points(panel.valid_item) == 2 and points(panel.acc_item) == 2
+    assert panel.epoch_table.rowCount() == 2
+    assert panel.epoch_table.item(1, 0).text() == "2"
+    assert panel.epoch_table.item(1, 3).text().endswith("%")
+    assert panel.progress.value() == panel.progress.maximum()
+    assert panel.save_button.isEnabled()
+
+    # history: one entry on screen and one JSON file with settings and final metrics
+    assert panel.history_list.count() == 1
+    runs = load_runs()
+    assert len(runs) == 1
+    run = runs[0][1]
+    assert run["settings"]["arch"] == "tiny_cnn" and run["settings"]["epochs"] == 2
+    assert 0.0 <= run["metrics"]["accuracy"] <= 1.0
+    assert len(run["epochs"]) == 2 and len(run["batches"]["loss"]) == total
+
+    # lesson 1's next step: precompute off, unfreeze, train more → the same learner and model continue
+    model = learner.model
+    panel.precompute_check.setChecked(False)
+    panel.unfreeze_check.setChecked(True)
+    panel.epochs_spin.setValue(1)
+    run_to_end(qtbot, panel)
+    assert panel.state.learner is learner and learner.model is model
+    assert learner.config.unfreeze and not learner.config.precompute
+    assert all(p.requires_grad for p in model.body.parameters())   # the body trained too
+    assert len(learner.history) == 3                                 # 2 + 1 epochs on one model
+    assert panel.epoch_table.rowCount() == 1
+    assert panel.history_list.count() == 2
+
+    # a model-affecting setting (image size) → a fresh learner
+    panel.size_spin.setValue(64)
+    run_to_end(qtbot, panel)
+    assert panel.state.learner is not learner
+    assert panel.state.learner.config.size == 64
+
+    # compare: selecting two history runs overlays their curves
+    panel.history_list.item(1).setSelected(True)
+    panel.history_list.item(2).setSelected(True)
+    assert points(panel.compare_items[0]["valid"]) >= 1
+    assert points(panel.compare_items[1]["acc"]) >= 1
+    assert points(panel.compare_items[1]["batch"]) > 0
+    assert points(panel.compare_items[2]["valid"]) == 0
+    panel.history_list.clearSelection()
+    assert points(panel.compare_items[0]["valid"]) == 0
+
+    # the history survives a restart of the panel
+    again = TrainingPanel(panel.state)
+    qtbot.addWidget(again)
+    assert again.history_list.count() == 3
+
+
+def test_save_model_defaults_to_models_folder(qtbot, panel, tmp_path):
+    panel.set_config(TrainConfig(epochs=1, **FAST))
+    run_to_end(qtbot, panel)
+    assert panel.default_model_path().parent == data_dir("models")
+    target = tmp_path / "m.pth"
+    panel.save_model(target)
+    qtbot.waitUntil(lambda: "Saved model" in panel.status_label.text(), timeout=10_000)
+    blob = torch.load(target, map_location="cpu", weights_only=True)
+    assert blob["meta"]["arch"] == "tiny_cnn" and blob["meta"]["settings"]["size"] == 32
+    assert panel.save_button.isEnabled()
+
+
+def test_cancel_returns_to_idle(qtbot, panel):
+    panel.set_config(TrainConfig(epochs=200, **{**FAST, "bs": 4}))
+    qtbot.mouseClick(panel.start_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: points(panel.batch_raw_item) > 0, timeout=30_000)
+    assert panel.running and panel.cancel_button.isEnabled() and not panel.start_button.isEnabled()
+    assert not panel.arch_combo.isEnabled()                        # settings locked during a run
+    qtbot.mouseClick(panel.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=10_000)
+    assert not panel.cancel_button.isEnabled()
+    assert panel.arch_combo.isEnabled()
+    assert panel.progress.format() == "Cancelled"
+    assert panel.status_label.text().startswith("Cancelled")
+    assert points(panel.batch_raw_item) < len(panel.state.learner.schedule())  # stopped early
+
+
+def test_learning_rate_field_and_state_two_way_without_loops(qtbot, panel):
+    state = panel.state
+    seen = []
+    state.lrChanged.connect(seen.append)
+    configs = []
+    state.trainConfigChanged.connect(configs.append)
+
+    state.set_lr(3e-3)                          # state → field
+    assert panel.lr_edit.text() == "0.003"
+    assert state.train_config.lr == pytest.approx(3e-3)
+    assert seen == [3e-3]
+
+    panel.lr_edit.selectAll()                   # field → state
+    qtbot.keyClicks(panel.lr_edit, "2e-4")
+    qtbot.keyClick(panel.lr_edit, Qt.Key_Return)
+    assert state.lr == pytest.approx(2e-4)
+    assert seen == [3e-3, 2e-4]                 # exactly one emission each way: no feedback loop
+    assert panel.lr_edit.text() == "2e-4"       # the user's text is left alone
+    assert configs[-1].lr == pytest.approx(2e-4)
+
+    panel.lr_edit.setText("fast please")        # invalid → reverts to the value in use
+    panel.lr_edit.editingFinished.emit()
+    assert state.lr == pytest.approx(2e-4) and panel.lr_edit.text() == "0.0002"
+    assert seen == [3e-3, 2e-4]
+
+
+def test_settings_keep_train_config_and_explain_precompute(qtbot, panel):
+    state = panel.state
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("resnet34"))
+    assert state.train_config.arch == "resnet34"
+    panel.bs_spin.setValue(16)
+    assert state.train_config.bs == 16
+    panel.precompute_check.setChecked(True)
+    assert not panel.aug_combo.isEnabled()
+    assert "Augmentation is off while precompute is on" in panel.aug_note.text()
+    panel.precompute_check.setChecked(False)
+    assert panel.aug_combo.isEnabled() and state.train_config.precompute is False
+    panel.aug_combo.setCurrentIndex(panel.aug_combo.findData("side_on"))
+    assert state.train_config.aug == "side_on"
+    panel.cycles_radio.setChecked(True)
+    panel.cycles_spin.setValue(3)
+    panel.cycle_mult_spin.setValue(2)
+    assert (state.train_config.cycles, state.train_config.cycle_mult) == (3, 2)
+    assert "7 epochs" in panel.length_note.text()           # 1 + 2 + 4
+    panel.schedule_combo.setCurrentIndex(panel.schedule_combo.findData("one_cycle"))
+    assert state.train_config.cycles is None and not panel.cycles_radio.isEnabled()
+    panel.unfreeze_check.setChecked(True)
+    panel.mult_edit.setText("0.001, 0.1, 1")
+    panel.mult_edit.editingFinished.emit()
+    assert state.train_config.unfreeze and state.train_config.lr_mult == (0.001, 0.1, 1.0)
+    assert "CPU" in panel.device_label.text() or "GPU" in panel.device_label.text()
+
+
+def test_missing_weights_offer_import_and_retry(qtbot, panel, tmp_path):
+    # conftest sets FOVEA_OFFLINE: resnet18's torchvision weights cannot be fetched
+    panel.set_config(TrainConfig(arch="resnet18", size=32, bs=64, epochs=1, precompute=True))
+    run_to_end(qtbot, panel)
+    assert panel.weights_box.isVisible() and panel.import_button.isVisible()
+    assert "resnet18" in panel.weights_label.text()
+    assert panel.history_list.count() == 0
+
+    bogus = tmp_path / "notes.pth"
+    bogus.write_text("not weights")
+    panel.import_weights_file("resnet18", str(bogus))
+    qtbot.waitUntil(lambda: panel._error_box is not None and panel._error_box.isVisible(), timeout=10_000)
+    assert "not a PyTorch weights file" in panel._error_box.text()
+    assert panel.weights_box.isVisible() and not panel.running   # still offered, nothing started
+    qtbot.waitUntil(lambda: panel.import_button.isEnabled(), timeout=5000)
+
+    weights = tmp_path / "resnet18-local.pth"
+    torch.save(_bare_network("resnet18").state_dict(), weights)
+    panel.import_weights_file("resnet18", str(weights))         # what the button does after its file dialog
+    qtbot.waitUntil(lambda: panel.history_list.count() == 1 and not panel.running, timeout=60_000)
+    assert not panel.weights_box.isVisible()
+    assert panel.state.learner.config.arch == "resnet18" and panel.state.model is not None
+
+
+def test_failed_run_shows_message_and_returns_to_idle(qtbot, panel, monkeypatch):
+    def broken_fit(self, stop=None):
+        yield {"type": "batch", "epoch": 0.0, "iteration": 0, "loss": 1.0, "lr": 0.01}
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(Learner, "fit", broken_fit)
+    panel.set_config(TrainConfig(epochs=1, **FAST))
+    run_to_end(qtbot, panel, timeout=10_000)
+    assert panel._error_box is not None and panel._error_box.isVisible()
+    assert "disk on fire" in panel._error_box.text()
+    assert "disk on fire" in panel.status_label.text()
+    assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
+    assert panel.state.model is None
+
+
+def test_start_needs_a_dataset(qtbot):
+    state = AppState()
+    p = TrainingPanel(state)
+    qtbot.addWidget(p)
+    assert not p.start_button.isEnabled()
+    state.set_dataset(scan_dataset(SAMPLE))
+    assert p.start_button.isEnabled()
+    p.shutdown()
+
+
+def test_history_ignores_broken_files(qtbot, sample):
+    (data_dir("runs") / "broken.json").write_text("{not json", encoding="utf-8")
+    (data_dir("runs") / "other.json").write_text(json.dumps([1, 2]), encoding="utf-8")
+    state = AppState()
+    p = TrainingPanel(state)
+    qtbot.addWidget(p)
+    assert p.history_list.count() == 0

@@ -1,0 +1,475 @@
+"""engine.kernels against an independent plain-loop reference, the lecture's edges, the CLI and the network filters."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from engine import kernels
+from engine.kernels import (BORDERS, MODES, PRESETS, KernelError, Layer, apply_kernel, apply_stack, format_kernel,
+                            kernel_response, parse_kernel, pixel_breakdown, to_gray)
+from tests.conftest import PHOTOS, ROOT
+
+cv2 = pytest.importorskip("cv2")
+
+
+# ---------------------------------------------------------------- the reference: plain loops, no OpenCV
+
+def ref_index(i: int, n: int, border: str):
+    """Index read for coordinate i of an axis of length n, or None for a zero border."""
+    if 0 <= i < n:
+        return i
+    if border == "zero":
+        return None
+    if border == "replicate":
+        return 0 if i < 0 else n - 1
+    if n == 1:
+        return 0
+    while not 0 <= i < n:          # mirror about the edge pixel, as often as needed
+        i = -i if i < 0 else 2 * (n - 1) - i
+    return i
+
+
+def ref_gray(img):
+    h, w, _ = img.shape
+    out = np.zeros((h, w), dtype=np.uint8)
+    for y in range(h):
+        for x in range(w):
+            r, g, b = (int(v) for v in img[y, x])
+            out[y, x] = round((9798 * r + 19235 * g + 3735 * b) / 32768)   # Python rounds ties to even
+    return out
+
+
+def ref_response(img, kernel, divisor=1.0, bias=0.0, border="replicate", gray=False):
+    """v = Σ k·p / divisor + bias per pixel (and channel), in float64, by explicit loops."""
+    img = np.asarray(img)
+    if gray and img.ndim == 3:
+        img = ref_gray(img)
+    k = np.asarray(kernel, dtype=np.float64)
+    rgb_kernel = k.ndim == 3
+    if img.ndim == 2:
+        img = img[..., None]
+    h, w, c = img.shape
+    n = k.shape[0]
+    r = n // 2
+    out = np.zeros((h, w, 1 if rgb_kernel else c))
+    for y in range(h):
+        for x in range(w):
+            for ch in range(out.shape[2]):
+                s = 0.0
+                for i in range(n):
+                    yy = ref_index(y + i - r, h, border)
+                    for j in range(n):
+                        xx = ref_index(x + j - r, w, border)
+                        if yy is None or xx is None:
+                            continue
+                        if rgb_kernel:
+                            s += sum(float(img[yy, xx, cc]) * k[i, j, cc] for cc in range(3))
+                        else:
+                            s += float(img[yy, xx, ch]) * k[i, j]
+                out[y, x, ch] = s / divisor + bias
+    return out[..., 0] if out.shape[2] == 1 else out
+
+
+def ref_output(v, mode):
+    v = np.asarray(v, dtype=np.float64)
+    flat = v.ravel()
+    lo, hi = flat.min(), flat.max()
+    out = np.zeros(flat.shape, dtype=np.uint8)
+    for idx, value in enumerate(flat):
+        if mode == "clip":
+            q = round(value)
+        elif mode == "abs":
+            q = round(abs(value))
+        else:
+            q = 0 if hi == lo else round((value - lo) * (255.0 / (hi - lo)))
+        out[idx] = min(255, max(0, q))
+    return out.reshape(v.shape)
+
+
+def ref_apply(img, kernel, divisor=1.0, bias=0.0, mode="clip", border="replicate", gray=False):
+    return ref_output(ref_response(img, kernel, divisor, bias, border, gray), mode)
+
+
+def rand_image(rng, h=9, w=11, gray=False):
+    shape = (h, w) if gray else (h, w, 3)
+    return rng.integers(0, 256, shape, dtype=np.uint8)
+
+
+# ---------------------------------------------------------------- exactness against the reference
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_matches_reference_in_every_mode_and_border(name):
+    rng = np.random.default_rng(sum(name.encode()))
+    p = PRESETS[name]
+    img = rand_image(rng, 8, 10)
+    for border in BORDERS:
+        for gray in (False, True):
+            v = ref_response(img, p.kernel, p.divisor, 0.0, border, gray)
+            for mode in MODES:
+                got = apply_kernel(img, p.kernel, divisor=p.divisor, mode=mode, border=border, gray=gray)
+                assert got.dtype == np.uint8 and got.shape == v.shape
+                np.testing.assert_array_equal(got, ref_output(v, mode), err_msg=f"{name} {border} {mode} {gray}")
+
+
+def test_random_integer_kernels_any_size_divisor_bias_match_reference():
+    rng = np.random.default_rng(1)
+    for trial in range(24):
+        n = [1, 3, 5, 7][trial % 4]
+        k = rng.integers(-6, 7, (n, n)).astype(np.float64)
+        divisor = [1, 2, 3, 6, 16, 9, -4, 5][trial % 8]
+        bias = [0, 3, -2.5, 0.5, 128, -7][trial % 6]
+        border = BORDERS[trial % 3]
+        gray = trial % 5 == 0
+        img = rand_image(rng, int(rng.integers(2, 9)), int(rng.integers(2, 10)), gray=trial % 7 == 0)
+        v = ref_response(img, k, divisor, bias, border, gray)
+        for mode in MODES:
+            got = apply_kernel(img, k, divisor=divisor, bias=bias, mode=mode, border=border, gray=gray)
+            np.testing.assert_array_equal(got, ref_output(v, mode), err_msg=f"trial {trial} {mode}")
+
+
+def test_dyadic_float_kernels_are_exact_and_other_floats_within_one_level():
+    rng = np.random.default_rng(2)
+    img = rand_image(rng, 7, 8)
+    for border in BORDERS:
+        k = rng.integers(-64, 65, (3, 3)) / 32.0        # exact in float32
+        v = ref_response(img, k, 1.0, 0.0, border)
+        for mode in MODES:
+            np.testing.assert_array_equal(apply_kernel(img, k, mode=mode, border=border), ref_output(v, mode))
+    k = rng.normal(size=(5, 5))
+    for mode in MODES:
+        got = apply_kernel(img, k, divisor=3.7, bias=1.3, mode=mode).astype(int)
+        want = ref_apply(img, k, 3.7, 1.3, mode).astype(int)
+        assert np.abs(got - want).max() <= 1
+        assert (got != want).mean() < 0.02
+
+
+def test_clip_equals_opencv_filter2d_replicate_for_integer_kernels():
+    rng = np.random.default_rng(3)
+    img = rand_image(rng, 61, 83)
+    for n in (3, 5, 7):
+        for _ in range(3):
+            k = rng.integers(-9, 10, (n, n)).astype(np.float32)
+            want = cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REPLICATE)
+            np.testing.assert_array_equal(apply_kernel(img, k), want)
+    for p in PRESETS.values():
+        want = cv2.filter2D(img, -1, p.kernel.astype(np.float32) / p.divisor, borderType=cv2.BORDER_REPLICATE)
+        np.testing.assert_array_equal(apply_kernel(img, p.kernel, divisor=p.divisor), want)
+
+
+def test_borders_differ_where_they_should_and_small_images_work():
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    k = np.zeros((7, 7))
+    k[0, 0] = 1                                        # reads 3 rows up, 3 columns left
+    assert apply_kernel(img, k, border="replicate")[0, 0] == img[0, 0]
+    assert apply_kernel(img, k, border="zero")[0, 0] == 0
+    assert apply_kernel(img, k, border="reflect")[0, 0] == img[ref_index(-3, 3, "reflect"), ref_index(-3, 4, "reflect")]
+    one = np.full((1, 1, 3), 77, np.uint8)
+    for border in BORDERS:
+        np.testing.assert_array_equal(apply_kernel(one, PRESETS["box_blur"].kernel, 9, border=border),
+                                      ref_apply(one, PRESETS["box_blur"].kernel, 9, border=border))
+
+
+def test_gray_conversion_is_the_documented_bt601_fixed_point():
+    rng = np.random.default_rng(4)
+    img = rand_image(rng, 20, 30)
+    np.testing.assert_array_equal(to_gray(img), ref_gray(img))
+    corners = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [1, 1, 1]]], np.uint8)
+    np.testing.assert_array_equal(to_gray(corners)[0], [76, 150, 29, 255, 1])
+
+
+def test_rgb_kernel_sums_the_three_channels():
+    rng = np.random.default_rng(5)
+    img = rand_image(rng, 6, 7)
+    k = rng.integers(-8, 9, (3, 3, 3)) / 8.0
+    for border in BORDERS:
+        v = ref_response(img, k, 2.0, 1.0, border)
+        assert v.ndim == 2
+        for mode in MODES:
+            np.testing.assert_array_equal(apply_kernel(img, k, 2.0, 1.0, mode, border), ref_output(v, mode))
+    with pytest.raises(KernelError, match="grey"):
+        apply_kernel(img, k, gray=True)
+
+
+def test_normalise_stretches_to_full_range_and_constant_gives_zero():
+    rng = np.random.default_rng(6)
+    out = apply_kernel(rand_image(rng, 10, 10), PRESETS["outline"].kernel, mode="normalise")
+    assert out.min() == 0 and out.max() == 255
+    flat = np.full((5, 5, 3), 90, np.uint8)
+    assert not apply_kernel(flat, PRESETS["top_sobel"].kernel, mode="normalise").any()
+
+
+# ---------------------------------------------------------------- the lecture's two kernels
+
+def test_lecture_kernels_light_up_exactly_the_step_edge():
+    h, w, row, col = 12, 14, 5, 8
+    horizontal = np.zeros((h, w), np.uint8)
+    horizontal[:row] = 200                             # bright above, dark from `row` down
+    top = apply_kernel(horizontal, parse_kernel("1 2 1; 0 0 0; -1 -2 -1"))
+    assert sorted(set(np.nonzero(top)[0])) == [row - 1, row]   # the two rows either side of the step
+    assert (top[[row - 1, row]] == 255).all()                 # 4 × 200 clamps to 255
+    assert not apply_kernel(horizontal, parse_kernel("-1 0 1; -2 0 2; -1 0 1")).any()
+
+    vertical = np.zeros((h, w), np.uint8)
+    vertical[:, col:] = 200                            # dark left, bright from `col` on
+    right = apply_kernel(vertical, PRESETS["right_sobel"].kernel)
+    assert sorted(set(np.nonzero(right)[1])) == [col - 1, col]
+    assert (right[:, [col - 1, col]] == 255).all()
+    assert not apply_kernel(vertical, PRESETS["top_sobel"].kernel).any()
+    # the opposite edge direction only shows with abs
+    assert not apply_kernel(255 - vertical, PRESETS["right_sobel"].kernel).any()
+    assert sorted(set(np.nonzero(apply_kernel(255 - vertical, PRESETS["right_sobel"].kernel, mode="abs"))[1])) \
+        == [col - 1, col]
+
+
+# ---------------------------------------------------------------- stacks
+
+def test_stack_chains_real_values_with_relu_and_matches_reference():
+    rng = np.random.default_rng(7)
+    img = rand_image(rng, 8, 9)
+    right, blur = PRESETS["right_sobel"], PRESETS["blur"]
+    for relu in (False, True):
+        layers = [Layer(right.kernel, 1, 0, relu), Layer(blur.kernel, 16, 0, False)]
+        for border in BORDERS:
+            v1 = ref_response(img, right.kernel, 1, 0, border)
+            if relu:
+                v1 = np.maximum(v1, 0)
+            v2 = ref_response(v1, blur.kernel, 16, 0, border)
+            for mode in MODES:
+                stages = apply_stack(img, layers, mode, border)
+                assert len(stages) == 2
+                np.testing.assert_array_equal(stages[0].image, ref_output(v1, mode))
+                np.testing.assert_array_equal(stages[1].image, ref_output(v2, mode))
+                np.testing.assert_array_equal(stages[0].values, v1)
+    # with the ReLU, layer 2 never sees the negative half of the edges: outputs differ
+    a = apply_stack(img, [Layer(right.kernel, relu=False), Layer(PRESETS["identity"].kernel)], "abs")[1].image
+    b = apply_stack(img, [Layer(right.kernel, relu=True), Layer(PRESETS["identity"].kernel)], "abs")[1].image
+    assert (a != b).any()
+
+
+def test_single_layer_stack_equals_apply_kernel():
+    rng = np.random.default_rng(8)
+    img = rand_image(rng, 30, 40)
+    for name in ("top_sobel", "blur", "emboss"):
+        p = PRESETS[name]
+        for mode in MODES:
+            want = apply_kernel(img, p.kernel, p.divisor, mode=mode, gray=True)
+            for keep in (False, True):
+                got = apply_stack(img, [Layer(p.kernel, p.divisor)], mode, gray=True, keep_values=keep)
+                np.testing.assert_array_equal(got[0].image, want)
+
+
+# ---------------------------------------------------------------- inspector arithmetic
+
+def test_pixel_breakdown_sums_equal_the_filter_at_corners_and_inside():
+    rng = np.random.default_rng(9)
+    img = rand_image(rng, 6, 7)
+    k = rng.integers(-3, 4, (5, 5)).astype(float)
+    for border in BORDERS:
+        v = kernel_response(img, k, 4, 2, border)
+        for (y, x) in ((0, 0), (5, 6), (2, 3), (0, 6)):
+            b = pixel_breakdown(img, k, y, x, 4, 2, border)
+            assert b.patch.shape == (5, 5, 3)
+            np.testing.assert_allclose(b.values, v[y, x])
+            np.testing.assert_allclose(b.sums, (b.patch * k[..., None]).sum(axis=(0, 1)))
+    b = pixel_breakdown(img, k, 0, 0, border="zero")
+    assert not b.patch[:2].any() and not b.patch[:, :2].any()
+
+
+# ---------------------------------------------------------------- kernel text
+
+@pytest.mark.parametrize("text,expected", [
+    ("1 2 1; 0 0 0; -1 -2 -1", [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
+    ("1,2,1\n0,0,0\n-1,-2,-1\n", [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
+    ("[[0.5, -1e-1, 0], [1, 1, 1], [.25, 2., -3]]", [[0.5, -0.1, 0], [1, 1, 1], [0.25, 2, -3]]),
+    ("7", [[7]]),
+])
+def test_parse_kernel_accepts_common_spellings(text, expected):
+    np.testing.assert_array_equal(parse_kernel(text), expected)
+    np.testing.assert_array_equal(parse_kernel(format_kernel(parse_kernel(text))), expected)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("", "empty"),
+    ("1 2; 3 4", "odd"),
+    ("1 2 3; 4 5 6", "square"),
+    ("1 2 3; 4 5; 6 7 8", "row 2"),
+    ("1 2 x; 0 0 0; 1 1 1", "'x' in row 1"),
+    ("1 2 1; 0 nan 0; 1 1 1", "'nan'"),
+    ("; ".join(["1 " * 9] * 9), "largest"),
+])
+def test_parse_kernel_rejects_bad_text_with_a_clear_reason(text, message):
+    with pytest.raises(KernelError, match=message):
+        parse_kernel(text)
+
+
+def test_bad_options_raise_clear_errors():
+    img = np.zeros((4, 4, 3), np.uint8)
+    k = PRESETS["blur"].kernel
+    with pytest.raises(KernelError, match="divisor"):
+        apply_kernel(img, k, divisor=0)
+    with pytest.raises(KernelError, match="mode"):
+        apply_kernel(img, k, mode="sqrt")
+    with pytest.raises(KernelError, match="border"):
+        apply_kernel(img, k, border="wrap")
+    with pytest.raises(KernelError, match="shape"):
+        apply_kernel(np.zeros((4, 4, 2), np.uint8), k)
+
+
+# ---------------------------------------------------------------- CLI
+
+def _cli(*args):
+    from main import main
+    return main(["kernel", *map(str, args)])
+
+
+def test_cli_round_trip_gives_apply_kernel_pixels(tmp_path, capsys):
+    from engine.images import load_rgb
+    src = PHOTOS / "chelsea.png"
+    img = np.asarray(load_rgb(src))
+    out = tmp_path / "edges.png"
+    assert _cli(src, "--preset", "blur", "--border", "reflect", "-o", out) == 0
+    np.testing.assert_array_equal(np.asarray(load_rgb(out)), apply_kernel(img, PRESETS["blur"].kernel, 16,
+                                                                            border="reflect"))
+    out2 = tmp_path / "grey.png"
+    assert _cli(src, "--kernel", "-1 0 1; -2 0 2; -1 0 1", "--mode", "abs", "--gray", "--divisor", "2",
+                "--bias", "3", "-o", out2) == 0
+    from PIL import Image
+    with Image.open(out2) as im:
+        assert im.mode == "L"
+        got = np.asarray(im)
+    np.testing.assert_array_equal(got, apply_kernel(img, PRESETS["right_sobel"].kernel, 2, 3, "abs", gray=True))
+    assert "grey" in capsys.readouterr().out
+
+
+def test_cli_bad_input_gives_one_error_line_and_nonzero_exit(tmp_path, capsys):
+    src = PHOTOS / "chelsea.png"
+    assert _cli(src, "--kernel", "1 2; 3 4", "-o", tmp_path / "x.png") != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "odd" in err[0]
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    assert _cli(bad, "--preset", "blur", "-o", tmp_path / "y.png") != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "bad.png" in err[0]
+    assert _cli(src, "--preset", "nope", "-o", tmp_path / "z.png") != 0
+    assert "top_sobel" in capsys.readouterr().err
+    assert _cli(src, "--preset", "blur", "-o", tmp_path / "z.nosuchformat") != 0
+    assert "format" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_cli_lists_presets(capsys):
+    assert _cli("--list-presets") == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in PRESETS) and "1 2 1; 0 0 0; -1 -2 -1" in out
+
+
+def test_cli_exit_code_in_a_real_process(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "kernel", str(PHOTOS / "coffee.png"),
+                        "--kernel", "1 2 1; 0 zero 0; -1 -2 -1", "-o", str(tmp_path / "o.png")],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode != 0
+    assert r.stderr.strip().splitlines() == ["fovea: error: 'zero' in row 2 of the kernel is not a number"]
+
+
+def test_engine_kernels_does_not_import_qt():
+    code = ("import sys, engine.kernels, engine.cli.kernel; "
+            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'gui'))]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+# ---------------------------------------------------------------- the network's own kernels
+
+@pytest.mark.slow
+def test_efficientnet_first_layer_filters_and_their_response():
+    import torch
+    from engine.jobs import run_to_end
+    f = run_to_end(kernels.network_filters("efficientnet_lite0"))
+    assert f.weights.shape == (32, 3, 3, 3) and f.tiles.shape == (32, 3, 3, 3) and f.tiles.dtype == np.uint8
+    assert f.stride == 2 and np.abs(f.weights).max() > 0.1
+    # per filter, the largest weight maps to the brightest or darkest tile value
+    i = 5
+    assert {int(f.tiles[i].min()), int(f.tiles[i].max())} & {1, 255}
+    # the playground's RGB-kernel response is the network's convolution (stride 1, no padding effects inside)
+    rng = np.random.default_rng(10)
+    img = rand_image(rng, 12, 13)
+    v = kernel_response(img, f.weights[i])
+    x = torch.from_numpy(img.astype(np.float64)).permute(2, 0, 1)[None]
+    w = torch.from_numpy(f.weights[i]).permute(2, 0, 1)[None]
+    want = torch.nn.functional.conv2d(x, w)[0, 0].numpy()
+    np.testing.assert_allclose(v[1:-1, 1:-1], want, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_activations_by_depth_shrink_with_depth():
+    from engine.jobs import run_to_end
+    from engine.images import load_rgb
+    img = np.asarray(load_rgb(PHOTOS / "coffee.png", max_side=200))
+    records = []
+    res = run_to_end(kernels.activations_by_depth(img, depths=["stem", "block 2", "block 6"], n_maps=4,
+                                                  size=96), records.append)
+    assert [r["name"] for r in res] == ["stem", "block 2", "block 6"]
+    assert [r["channels"] for r in res] == [32, 40, 320]
+    assert res[0]["height"] == 48 and res[1]["height"] == 12 and res[2]["height"] == 3
+    assert all(r["maps"].shape == (4, r["height"], r["width"]) and r["maps"].dtype == np.uint8 for r in res)
+    assert all(isinstance(rec, dict) and all(isinstance(v, (int, float, str)) for v in rec.values())
+               for rec in records)
+    with pytest.raises(KernelError, match="unknown depth"):
+        run_to_end(kernels.activations_by_depth(img, depths=["block 99"]))
+
+
+def test_resnet_filters_without_weights_say_what_to_do():
+    from engine.jobs import run_to_end
+    from engine.models import WeightsUnavailable, pretrained_network
+    try:
+        pretrained_network("resnet34")
+    except WeightsUnavailable:
+        pass
+    else:
+        pytest.skip("resnet34 weights are on this machine")
+    with pytest.raises(RuntimeError, match=r"resnet34.*Import weights"):
+        run_to_end(kernels.network_filters("resnet34"))
+
+
+def test_cli_and_gui_give_identical_pixels(qtbot, tmp_path):
+    pytest.importorskip("pytestqt")
+    from engine.images import load_rgb
+    from gui.app import configure_pyqtgraph
+    from gui.kernel_playground import KernelPlayground
+    from gui.state import AppState
+    configure_pyqtgraph()
+    panel = KernelPlayground(AppState())
+    qtbot.addWidget(panel)
+    try:
+        src = PHOTOS / "coffee.png"
+        panel.load_file(src)
+        qtbot.waitUntil(lambda: panel.image_name == "coffee.png", timeout=10000)
+        # a custom kernel typed into the grid, with divisor, bias, abs, reflect and grey
+        for (r, c), v in {(0, 0): -1, (0, 2): 3, (1, 1): 6, (2, 0): 2}.items():
+            panel.set_cell(r, c, v)
+        panel.divisor_spin.setValue(3)
+        panel.bias_spin.setValue(10)
+        panel.set_mode("abs")
+        panel.border_combo.setCurrentIndex(panel.border_combo.findData("reflect"))
+        panel.gray_check.setChecked(True)
+        qtbot.waitUntil(lambda: panel.shown_result() is not None and panel.shown_result().ndim == 2
+                        and panel._shown_generation == panel._generation, timeout=10000)
+        out = tmp_path / "cli.png"
+        text = format_kernel(panel.layer.kernel)
+        assert text == "-1 2 3; 0 6 0; 2 -2 -1"
+        assert _cli(src, "--kernel", text, "--divisor", "3", "--bias", "10", "--mode", "abs", "--border",
+                    "reflect", "--gray", "-o", out) == 0
+        from PIL import Image
+        with Image.open(out) as im:
+            np.testing.assert_array_equal(np.asarray(im), panel.shown_result())
+        # and a preset with its divisor, in colour
+        panel.apply_preset("gaussian_5x5")
+        panel.gray_check.setChecked(False)
+        panel.set_mode("clip")
+        qtbot.waitUntil(lambda: panel.shown_result().ndim == 3 and panel._shown_generation == panel._generation)
+        assert _cli(src, "--preset", "gaussian_5x5", "--border", "reflect", "-o", out) == 0
+        np.testing.assert_array_equal(np.asarray(load_rgb(out)), panel.shown_result())
+    finally:
+        panel.shutdown()
