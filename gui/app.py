@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
+WARM_UP_DELAY_MS = 1500
+
 
 def configure_pyqtgraph() -> None:
     import pyqtgraph as pg
@@ -33,10 +35,14 @@ def run_app(dataset: str | None = None) -> int:
               "screen: xvfb-run -a python main.py", file=sys.stderr)
         return 2
     app = make_app()
+    from PySide6.QtCore import QTimer
+
     from gui.main_window import MainWindow
     window = MainWindow()
     window.show()
     window.open_initial(dataset)
+    # once the first thumbnails are up, import what training and inference need (about a second)
+    QTimer.singleShot(WARM_UP_DELAY_MS, window.warm_up)
     return app.exec()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
@@ -23,6 +23,7 @@ from engine.lr_finder import (DEFAULT_END, DEFAULT_ITERS, DEFAULT_START, DEFAULT
                               lr_schedule, loss_view_range)
 from gui.jobs import QtJob
 
+LIVE_MS = 40                 # live curve: at most 25 redraws a second while points stream in
 SMOOTH_PEN = pg.mkPen("#1f5fa8", width=2.5)
 RAW_PEN = pg.mkPen(QColor(31, 95, 168, 70), width=1)
 LINE_PEN = pg.mkPen("#c0392b", width=2)
@@ -222,6 +223,11 @@ class LRFinderPanel(QWidget):
         lay.addLayout(chips)
         lay.addWidget(split, 1)
 
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(LIVE_MS)
+        self._live_timer.timeout.connect(self._draw_live)
+
         state.lrChanged.connect(self._on_state_lr)
         state.datasetChanged.connect(self._on_dataset)
         if hasattr(state, "trainConfigChanged"):
@@ -377,13 +383,19 @@ class LRFinderPanel(QWidget):
                 self.progress.setFormat("%v/%m")
                 self.status.setText("Testing learning rates…")
             self.progress.setValue(rec["iteration"] + 1)
-            self._draw()
-            if self.sched_view.currentData() == "test":
-                self.sched_done.setData(np.arange(len(self.lrs)), np.asarray(self.lrs))
+            if not self._live_timer.isActive():   # points arrive ~100/s: draw them at most every LIVE_MS
+                self._live_timer.start()
+
+    def _draw_live(self) -> None:
+        """Show the points that arrived since the last frame (one redraw per LIVE_MS, not per point)."""
+        self._draw()
+        if self.sched_view.currentData() == "test":
+            self.sched_done.setData(np.arange(len(self.lrs)), np.asarray(self.lrs))
 
     def _on_finished(self, gen: int, result: dict) -> None:
         if gen != self._generation:
             return
+        self._live_timer.stop()
         self.lrs, self.losses, self.smoothed = list(result["lrs"]), list(result["losses"]), list(result["smoothed"])
         self.suggestions = dict(result["suggestions"])
         self.stopped = result["stopped"]

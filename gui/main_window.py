@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QP
 from engine.data import scan_job
 from engine.images import is_image_name
 from engine.paths import resources_dir, sample_dataset_dir
+from engine.warmup import warm_up_job
 from gui.jobs import QtJob
 from gui.state import AppState
 
@@ -35,6 +36,7 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(QIcon(str(resources_dir() / "fovea.png")))
         self.setAcceptDrops(True)
         self._scan: QtJob | None = None
+        self._warm: QtJob | None = None   # see warm_up()
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -228,11 +230,22 @@ class MainWindow(QMainWindow):
         self.shutdown()
         super().closeEvent(event)
 
+    def warm_up(self) -> QtJob:
+        """Import the heavy libraries on a job thread now, so the first training, LR test or network
+        view does not stall the window while it imports them (see engine.warmup)."""
+        if self._warm is None:
+            self._warm = QtJob(warm_up_job, parent=self)
+            self._warm.start()
+        return self._warm
+
     def shutdown(self) -> None:
         """Cancel every running job and wait for its thread (tests and closing)."""
         if self._scan is not None:
             self._scan.cancel()
             self._scan.wait(5)
+        if self._warm is not None:
+            self._warm.cancel()
+            self._warm.wait(30)      # an import cannot be interrupted; it ends within seconds
         for panel in self.panels.values():
             if hasattr(panel, "shutdown"):
                 panel.shutdown()

@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComb
                                QProgressBar, QPushButton, QRadioButton, QScrollArea,
                                QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-from engine.models import ARCHITECTURES, WeightsUnavailable, device_name, import_weights, pick_device
+from engine.models import (ARCHITECTURES, WeightsUnavailable, device_name, export_onnx, import_weights,
+                           pick_device)
 from engine.paths import data_dir
 from engine.training import AUGMENTATIONS, SCHEDULES, Learner, TrainConfig
 from gui.jobs import QtJob
@@ -43,6 +44,8 @@ ARCH_TIPS = {
     "resnet34": "The lesson's network; weights are downloaded once (or imported)",
     "resnet50": "Larger and slower ResNet; weights are downloaded once (or imported)",
 }
+PTH_FILTER = "Fovea model (*.pth)"
+ONNX_FILTER = "ONNX, for other runtimes (*.onnx)"
 SCHEDULE_LABELS = {"sgdr": "SGDR (cosine, restarts)", "one_cycle": "One-cycle", "constant": "Constant"}
 AUG_LABELS = {"none": "None", "side_on": "Side-on photos", "top_down": "Top-down (satellite, microscope)"}
 AUG_TIPS = {"none": "Train on the images as they are",
@@ -193,7 +196,7 @@ class TrainingPanel(QWidget):
         self._first_batch_iter = 0
         self._total_iters = 0
         self._iters_per_epoch = 0.0
-        self._dirty = False
+        self._dirty: set[str] = set()   # chart parts changed since the last redraw
         self._missing_arch: str | None = None
         self._error_box: QMessageBox | None = None
         self._reset_curves()
@@ -227,7 +230,7 @@ class TrainingPanel(QWidget):
                                           "architecture chosen in the Train tab (for offline computers)")
             self.import_action.triggered.connect(lambda: self.choose_weights_file(retry=False))
             parent.add_file_action(self.import_action)
-            self.save_action = QAction("Save trained model…", self)
+            self.save_action = QAction("Save trained model (or export ONNX)…", self)
             self.save_action.triggered.connect(self.choose_save_path)
             parent.add_file_action(self.save_action)
         self._update_enabled()
@@ -367,7 +370,8 @@ class TrainingPanel(QWidget):
         self.start_button.setMinimumHeight(30)
         self.cancel_button = QPushButton(QIcon.fromTheme("process-stop"), "Cancel")
         self.save_button = QPushButton(QIcon.fromTheme("document-save"), "Save model…")
-        self.save_button.setToolTip("Write the trained model to one file (weights, classes, preprocessing, metrics)")
+        self.save_button.setToolTip("Write the trained model to one file (weights, classes, preprocessing, "
+                                    "metrics), or export it as ONNX for other runtimes")
         row = QHBoxLayout()
         row.addWidget(self.start_button, 2)
         row.addWidget(self.cancel_button, 1)
@@ -658,9 +662,19 @@ class TrainingPanel(QWidget):
         self.state.set_learner(learner)
         return learner
 
+    def _finder_running(self) -> bool:
+        """Whether the LR finder tab is testing the shared learner right now (it restores the weights when
+        it ends, so a fit started meanwhile would be undone)."""
+        panels = getattr(self.window(), "panels", None)
+        finder = panels.get("LR finder") if isinstance(panels, dict) else None
+        return bool(getattr(finder, "running", False))
+
     def start(self) -> None:
         """Train with the form's settings (continuing the shared model when compatible)."""
         if self.running or self.state.dataset is None:
+            return
+        if self._finder_running():
+            self._status("The LR finder is running on this model: wait for it (or cancel it), then press Start.")
             return
         if parse_multipliers(self.mult_edit.text()) is None and self.unfreeze_check.isChecked():
             self._show_error("Invalid learning-rate multipliers", self.mult_note.text())
@@ -720,7 +734,7 @@ class TrainingPanel(QWidget):
         self._total_iters = len(planned)
         epochs = self._config.total_epochs()
         self._iters_per_epoch = self._total_iters / epochs if self._total_iters and epochs else 0.0
-        self._dirty = True
+        self._dirty.add("planned")
         self._update_x_ranges()
 
     def _update_x_ranges(self) -> None:
@@ -781,7 +795,7 @@ class TrainingPanel(QWidget):
             self._ema_n += 1
         self._batch_smooth.append(self._ema / (1 - SMOOTH_BETA ** self._ema_n) if self._ema_n else math.nan)
         self._batch_lr.append(float(rec.get("lr", math.nan)))
-        self._dirty = True
+        self._dirty.add("batches")
         total = self._total_iters
         done = it + 1
         if total:
@@ -800,7 +814,7 @@ class TrainingPanel(QWidget):
     def _on_epoch(self, rec: dict) -> None:
         self._epochs.append({k: rec.get(k) for k in ("epoch", "train_loss", "valid_loss", "accuracy", "seconds")})
         self._add_table_row(self._epochs[-1])
-        self._dirty = True
+        self._dirty.add("epochs")
 
     def _add_table_row(self, rec: dict) -> None:
         row = self.epoch_table.rowCount()
@@ -961,16 +975,25 @@ class TrainingPanel(QWidget):
         return data_dir("models") / f"{name}-{arch}.pth"
 
     def choose_save_path(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", str(self.default_model_path()),
-                                              "Fovea model (*.pth);;All files (*)")
+        path, chosen = QFileDialog.getSaveFileName(
+            self, "Save model", str(self.default_model_path()),
+            f"{PTH_FILTER};;{ONNX_FILTER};;All files (*)")
         if path:
+            suffix = ".onnx" if chosen == ONNX_FILTER else ".pth"
+            if chosen in (PTH_FILTER, ONNX_FILTER) and Path(path).suffix.lower() not in (".pth", ".onnx"):
+                path += suffix
+            elif chosen == ONNX_FILTER and Path(path).suffix.lower() == ".pth":
+                path = str(Path(path).with_suffix(".onnx"))
             self.save_model(path)
 
     def save_model(self, path) -> None:
-        """Write the trained model file on a job thread."""
+        """Write the trained model on a job thread: a Fovea model file, or ONNX when ``path`` ends in .onnx."""
         if self._learner is None or self._learner.model is None or self.running:
             return
-        job = QtJob(call_job, self._learner.save, str(path), parent=self)
+        if str(path).lower().endswith(".onnx"):
+            job = QtJob(call_job, export_onnx, self._learner.model, str(path), parent=self)
+        else:
+            job = QtJob(call_job, self._learner.save, str(path), parent=self)
         job.finished.connect(lambda p: self._status(f"Saved model to {p}"))
         job.failed.connect(lambda msg: (self._status(f"Saving failed: {msg}"),
                                         self._show_error("Could not save the model", msg)))
@@ -1100,18 +1123,18 @@ class TrainingPanel(QWidget):
         return list(self._batch_epoch)
 
     def _redraw(self) -> None:
-        if not self._dirty:
-            return
-        self._dirty = False
-        if self._planned:
+        """Push what changed to the charts (each setData repaints a plot: unchanged ones are left alone,
+        so the UI thread stays free for the user while the job's thread holds the GIL)."""
+        dirty, self._dirty = self._dirty, set()
+        if "planned" in dirty and self._planned:
             self.planned_item.setData(np.arange(len(self._planned), dtype=float), np.asarray(self._planned))
-        if self._batch_loss:
+        if "batches" in dirty and self._batch_loss:
             loss = np.asarray(self._batch_loss, dtype=float)
             x = np.asarray(self._batch_x(), dtype=float)
             self.batch_raw_item.setData(x, loss)
             self.batch_smooth_item.setData(x, np.asarray(self._batch_smooth, dtype=float))
             self.lr_item.setData(np.asarray(self._batch_iter, dtype=float), np.asarray(self._batch_lr, dtype=float))
-        if self._epochs:
+        if "epochs" in dirty and self._epochs:
             xs = [float(e["epoch"]) for e in self._epochs]
             self.train_item.setData(xs, [_num(e.get("train_loss")) for e in self._epochs])
             self.valid_item.setData(xs, [_num(e.get("valid_loss")) for e in self._epochs])

@@ -1,6 +1,7 @@
 """Train tab: real runs on the sample (tiny test backbone), live charts, table, history, cancel, LR sync, weights."""
 import json
 
+import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import Qt
@@ -121,6 +122,28 @@ def test_save_model_defaults_to_models_folder(qtbot, panel, tmp_path):
     blob = torch.load(target, map_location="cpu", weights_only=True)
     assert blob["meta"]["arch"] == "tiny_cnn" and blob["meta"]["settings"]["size"] == 32
     assert panel.save_button.isEnabled()
+
+
+def test_save_dialog_exports_onnx_that_predicts_like_the_model(qtbot, panel, tmp_path, monkeypatch):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from gui import training_panel as tp
+    panel.set_config(TrainConfig(epochs=1, **FAST))
+    run_to_end(qtbot, panel)
+    # the user picks the ONNX filter and types a bare name: the suffix follows the filter
+    monkeypatch.setattr(tp.QFileDialog, "getSaveFileName",
+                        staticmethod(lambda *a, **k: (str(tmp_path / "shoes"), tp.ONNX_FILTER)))
+    panel.choose_save_path()
+    target = tmp_path / "shoes.onnx"
+    qtbot.waitUntil(lambda: "Saved model" in panel.status_label.text(), timeout=30_000)
+    meta = {p.key: p.value for p in onnx.load(str(target)).metadata_props}
+    assert json.loads(meta["fovea_meta"])["classes"] == ["ankle_boot", "sneaker"]
+    model = panel.state.learner.model
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        want = torch.softmax(model.float().cpu().eval()(x), dim=1).numpy()
+    got = ort.InferenceSession(str(target)).run(None, {"image": x.numpy()})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
 
 
 def test_cancel_returns_to_idle(qtbot, panel):
@@ -247,3 +270,25 @@ def test_history_ignores_broken_files(qtbot, sample):
     p = TrainingPanel(state)
     qtbot.addWidget(p)
     assert p.history_list.count() == 0
+
+
+def test_refuses_to_start_while_the_lr_finder_runs(qtbot, sample):
+    """The finder restores the weights when it ends: a fit started meanwhile would be silently undone."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    win = QWidget()
+    win.panels = {"LR finder": type("Busy", (), {"running": True})()}
+    state = AppState()
+    state.set_dataset(sample)
+    p = TrainingPanel(state, win)
+    QVBoxLayout(win).addWidget(p)
+    qtbot.addWidget(win)
+    p.set_config(TrainConfig(epochs=1, lr=1e-2, **FAST))
+    p.start()
+    assert not p.running and p._job is None and state.learner is None
+    assert "LR finder is running" in p.status_label.text()
+    win.panels["LR finder"].running = False
+    p.start()
+    assert p.running
+    qtbot.waitUntil(lambda: not p.running, timeout=60_000)
+    p.shutdown()

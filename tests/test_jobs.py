@@ -91,3 +91,23 @@ def test_qtjob_failed_and_cancelled(qtbot):
         time.sleep(0.03)
         slow.cancel()
     assert slow.wait(5)
+
+
+def test_warm_up_imports_the_heavy_libraries_on_a_job_thread():
+    import sys
+
+    from engine.warmup import MODULES, warm_up_job
+    records = []
+    total = run_to_end(warm_up_job(), records.append)
+    assert [r["module"] for r in records] == list(MODULES)
+    assert all(m in sys.modules for m in MODULES) and total >= 0
+
+
+def test_main_window_warm_up_job_ends_and_is_started_once(qtbot, settings):
+    from gui.main_window import MainWindow
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    job = win.warm_up()
+    assert win.warm_up() is job
+    qtbot.waitUntil(lambda: not job.running, timeout=60_000)
+    win.shutdown()

@@ -33,7 +33,7 @@ def register(sub) -> None:
                     "activations are computed once (and cached); adding --aug or --unfreeze then continues "
                     "with the whole model on the images, the lesson's recipe.")
     p.add_argument("dataset", help="folder with train/<class>/ and valid/<class>/ images")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.pt)")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.pth)")
     p.add_argument("--arch", default=DEFAULT_ARCH, choices=ARCHITECTURES + TEST_ARCHITECTURES,
                    metavar="{" + ",".join(ARCHITECTURES) + "}", help=f"backbone (default {DEFAULT_ARCH})")
     p.add_argument("--size", type=int, default=d.size, help=f"input pixels (default {d.size})")
