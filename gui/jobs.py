@@ -47,3 +47,11 @@ class QtJob(QObject):
         elif event.kind == CANCELLED:
             self.cancelled.emit()
         self.ended.emit(event.kind)
+
+
+def tab_running(widget, name: str) -> bool:
+    """Whether the main window's tab ``name`` (e.g. "Train", "LR finder") is running a job on the shared
+    learner now. Tabs that share the learner ask this before starting their own job."""
+    panels = getattr(widget.window(), "panels", None)
+    panel = panels.get(name) if isinstance(panels, dict) else None
+    return bool(getattr(panel, "running", False))

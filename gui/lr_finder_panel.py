@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLin
 from engine.lr_finder import (DEFAULT_END, DEFAULT_ITERS, DEFAULT_START, DEFAULT_SUGGESTION,
                               SUGGESTION_COLORS, SUGGESTION_LABELS, SUGGESTERS, format_lr, lr_find_job,
                               lr_schedule, loss_view_range)
-from gui.jobs import QtJob
+from gui.jobs import QtJob, tab_running
 
 LIVE_MS = 40                 # live curve: at most 25 redraws a second while points stream in
 SMOOTH_PEN = pg.mkPen("#1f5fa8", width=2.5)
@@ -305,13 +305,6 @@ class LRFinderPanel(QWidget):
         self.state.set_learner(learner)   # training reuses its model and cached activations
         return learner
 
-    def _training_running(self) -> bool:
-        """Whether the Train tab is fitting the shared learner right now (its prepare and config
-        must not change under it)."""
-        panels = getattr(self.window(), "panels", None)
-        train = panels.get("Train") if isinstance(panels, dict) else None
-        return bool(getattr(train, "running", False))
-
     def run(self) -> None:
         if self.running or self.state.dataset is None:
             return
@@ -321,7 +314,7 @@ class LRFinderPanel(QWidget):
             return
         start, end = bounds
         iters, mode = self.iters_spin.value(), self.mode_combo.currentData()
-        if self._training_running():
+        if tab_running(self, "Train"):
             self.status.setText("Training is running: wait for it to finish (or cancel it), then run the finder.")
             return
         try:

@@ -30,7 +30,7 @@ from engine.models import (ARCHITECTURES, WeightsUnavailable, device_name, expor
                            pick_device)
 from engine.paths import data_dir
 from engine.training import AUGMENTATIONS, SCHEDULES, Learner, TrainConfig
-from gui.jobs import QtJob
+from gui.jobs import QtJob, tab_running
 
 ARCH_LABELS = {
     "efficientnet_lite0": "EfficientNet-Lite0",
@@ -662,18 +662,11 @@ class TrainingPanel(QWidget):
         self.state.set_learner(learner)
         return learner
 
-    def _finder_running(self) -> bool:
-        """Whether the LR finder tab is testing the shared learner right now (it restores the weights when
-        it ends, so a fit started meanwhile would be undone)."""
-        panels = getattr(self.window(), "panels", None)
-        finder = panels.get("LR finder") if isinstance(panels, dict) else None
-        return bool(getattr(finder, "running", False))
-
     def start(self) -> None:
         """Train with the form's settings (continuing the shared model when compatible)."""
         if self.running or self.state.dataset is None:
             return
-        if self._finder_running():
+        if tab_running(self, "LR finder"):
             self._status("The LR finder is running on this model: wait for it (or cancel it), then press Start.")
             return
         if parse_multipliers(self.mult_edit.text()) is None and self.unfreeze_check.isChecked():

@@ -131,7 +131,9 @@ def test_live_points_suggestions_and_snapping(qtbot, panel, state):
     panel.run_button.click()
     assert panel.running and panel.cancel_button.isEnabled() and not panel.run_button.isEnabled()
     # the curve fills in while the job is still running
-    qtbot.waitUntil(lambda: len(panel.lrs) >= 5, timeout=10000)
+    # (points are drawn at most every LIVE_MS, not one redraw per point)
+    qtbot.waitUntil(lambda: panel.smooth_curve.xData is not None and len(panel.smooth_curve.xData) >= 5,
+                    timeout=10000)
     seen.append((panel.running, len(panel.smooth_curve.xData)))
     run_to_end(qtbot, panel)
     assert seen[0][0] and seen[0][1] >= 5
