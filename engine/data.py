@@ -78,10 +78,11 @@ class Dataset:
             list(self.problems), self.valid_is_auto, self.valid_dirname,
         )
 
-    def summary(self) -> str:
+    def summary(self, extra_problems: int = 0) -> str:
+        """One line of counts; ``extra_problems``: bad images found since listing (by verification)."""
         auto = " (auto 20 % split)" if self.valid_is_auto else ""
         return (f"{len(self.classes)} classes · {len(self.train)} train · {len(self.valid)} valid{auto}"
-                f" · {len(self.test)} test · {len(self.problems)} problems")
+                f" · {len(self.test)} test · {len(self.problems) + extra_problems} problems")
 
 
 def _is_hidden(name: str) -> bool:
@@ -176,15 +177,18 @@ def scan_dataset(path: str | Path, seed: int = AUTO_VALID_SEED) -> Dataset:
     train_classes = _class_dirs(train_dir, "train", problems)
     if not train_classes:
         raise DatasetError(f"{train_dir} has no class folders: put each class's images in train/<class>/", train_dir)
-    classes = sorted(train_classes)
-    index = {c: i for i, c in enumerate(classes)}
-
-    train: list[tuple[str, int]] = []
-    for c in classes:
-        files = _list_images(train_classes[c], "train", problems)
+    # a class needs training images: an empty train/<class>/ is reported and left out, never a class
+    listed = {c: _list_images(train_classes[c], "train", problems) for c in sorted(train_classes)}
+    for c, files in listed.items():
         if not files:
-            problems.append(Problem(str(train_classes[c]), f"empty class folder: no usable images for class '{c}'", "train"))
-        train.extend((f, index[c]) for f in files)
+            problems.append(Problem(str(train_classes[c]),
+                                    f"empty class folder: no usable images for class '{c}' — left out", "train"))
+    classes = [c for c, files in listed.items() if files]
+    if not classes:
+        raise DatasetError(f"{train_dir} has no images in its class folders: put each class's images in "
+                           "train/<class>/", train_dir)
+    index = {c: i for i, c in enumerate(classes)}
+    train: list[tuple[str, int]] = [(f, index[c]) for c in classes for f in listed[c]]
 
     valid: list[tuple[str, int]] = []
     valid_dir = find_split_dir(root, VALID_NAMES)
@@ -192,7 +196,8 @@ def scan_dataset(path: str | Path, seed: int = AUTO_VALID_SEED) -> Dataset:
     if valid_dir is not None:
         for c, d in _class_dirs(valid_dir, "valid", problems).items():
             if c not in index:
-                problems.append(Problem(str(d), f"class '{c}' is in {valid_dir.name}/ but not in train/ — ignored", "valid"))
+                why = "has no training images" if c in train_classes else f"is in {valid_dir.name}/ but not in train/"
+                problems.append(Problem(str(d), f"class '{c}' {why} — ignored", "valid"))
                 continue
             files = _list_images(d, "valid", problems)
             if not files:

@@ -108,9 +108,13 @@ def fast_inference_copy(module: torch.nn.Module, device: torch.device,
     from torch import nn
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-    fast = copy.deepcopy(module).float().eval()
+    fast = copy.deepcopy(module).float().eval().cpu()
+    probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        want = fast(probe)    # before folding: the plain module's output
 
-    def fold(parent: nn.Module) -> None:
+    def fold(parent: nn.Module) -> bool:
+        changed = False
         names = list(parent._modules)
         for prev, name in zip([None] + names[:-1], names):
             child = parent._modules[name]
@@ -122,16 +126,16 @@ def fast_inference_copy(module: torch.nn.Module, device: torch.device,
                 rest = [m for m in (getattr(child, "drop", None), getattr(child, "act", None))
                         if m is not None and not isinstance(m, nn.Identity)]
                 parent._modules[name] = nn.Sequential(*rest) if rest else nn.Identity()
+                changed = True
             elif child is not None:
-                fold(child)
+                changed = fold(child) or changed
+        return changed
 
-    plain = copy.deepcopy(module).float().eval().cpu()
-    fold(fast)
-    with torch.inference_mode():
-        probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
-        want, got = plain(probe), fast.cpu()(probe)
+    if fold(fast):
+        with torch.inference_mode():
+            got = fast(probe)
         if want.shape != got.shape or (want - got).abs().max() > 1e-3 * (1 + want.abs().max()):
-            fast = plain
+            fast = copy.deepcopy(module).float().eval()
     return fast.to(device).to(memory_format=torch.channels_last)
 
 
@@ -310,6 +314,16 @@ def _decode_task(path: str, size: int):
         return None, f"cannot decode: {exc}"
 
 
+def _decode_part(paths: list[str], size: int) -> list:
+    return [_decode_task(p, size) for p in paths]
+
+
+def _start_decoding(pool: ThreadPoolExecutor, paths: list[str], size: int, per_task: int) -> list:
+    """Futures of _decode_task results for ``paths``, ``per_task`` files per task (one future
+    per file cost ~25 % more than decoding a small image)."""
+    return [pool.submit(_decode_part, paths[i:i + per_task], size) for i in range(0, len(paths), per_task)]
+
+
 def precompute_features(model: FoveaModel, items: list[tuple[str, int]], split: str = "train",
                         device: torch.device | None = None, bs: int | None = None, stop: threading.Event | None = None,
                         workers: int | None = None, space: tuple[str, dict] | None = None,
@@ -391,19 +405,27 @@ def precompute_features(model: FoveaModel, items: list[tuple[str, int]], split: 
             rec = record(done, force=True)
             yield rec
 
-            # Decode a chunk of images with every thread, then run the body over it. While the
-            # body runs, a GPU works asynchronously and the threads decode the next chunk; on a CPU
-            # the forward pass is synchronous and the decoders do not compete with it for the GIL
-            # and the cores (overlapping them there measured ~15 % slower on 2 cores).
+            # Decode a chunk of images, then run the body over it. While the body runs, a GPU works
+            # asynchronously and the threads decode the next chunk; on a CPU the forward pass is
+            # synchronous and the decoders would compete with it: decoding small images is bound by
+            # the GIL, and a decoder that preempts one of the body's threads stalls them all at their
+            # next barrier (overlapping measured 5-15 % slower on 2 cores; running the body on one
+            # core fewer while a chunk decodes gained no more than the noise).
+            cpu = device.type != "cuda"
             chunk = bs * CHUNK_BATCHES
-            chunks = [missing_paths[i:i + chunk] for i in range(0, len(missing_paths), chunk)]
+            # a first chunk of one batch: the body starts as soon as that is decoded
+            chunks = [missing_paths[:bs]] if missing_paths else []
+            chunks += [missing_paths[i:i + chunk] for i in range(bs, len(missing_paths), chunk)]
             # the first chunk decodes while the fast copy of the body is made
-            decoding = pool.map(_decode_task, chunks[0], [size] * len(chunks[0])) if chunks else iter(())
+            ahead = _start_decoding(pool, chunks[0], size, bs) if chunks else []
             if chunks:
                 body = fast_body() if fast_body else fast_inference_copy(model.body, device, min(size, 64))
-            decoded = list(decoding)
             with torch.inference_mode():
                 for c, paths in enumerate(chunks):
+                    decoded = [r for f in ahead for r in f.result()]
+                    ahead = []
+                    if not cpu and c + 1 < len(chunks):
+                        ahead = _start_decoding(pool, chunks[c + 1], size, bs)
                     ok_paths, arrays = [], []
                     for path, (arr, err) in zip(paths, decoded):
                         if err:
@@ -415,22 +437,21 @@ def precompute_features(model: FoveaModel, items: list[tuple[str, int]], split: 
                         check(stop)
                         x = images_to_input(arrays[i:i + bs], mean, std, device, channels_last=True)
                         outputs.append((ok_paths[i:i + bs], pooled_features(body, x, amp)))
-                        if device.type != "cuda":
+                        if cpu:
                             computed += keep_outputs()
                             done += min(bs, len(arrays) - i)
                             yield record(done, force=True)   # one per batch: a cancel lands within a batch
-                    if c + 1 < len(chunks):
-                        nxt = chunks[c + 1]
-                        decoded = list(pool.map(_decode_task, nxt, [size] * len(nxt)))
+                    if cpu and c + 1 < len(chunks):
+                        ahead = _start_decoding(pool, chunks[c + 1], size, bs)
                     computed += keep_outputs()    # on a GPU: waits for the chunk's results here
                     if len(pending_keys) >= SHARD_ROWS:
                         store.add(pending_keys, np.stack(pending_rows))
                         pending_keys, pending_rows = [], []
-                    if device.type == "cuda":
+                    if cpu:
+                        done += len(paths) - len(arrays)     # failed files count as done too
+                    else:
                         done += len(paths)
                         yield record(done, force=True)
-                    else:
-                        done += len(paths) - len(arrays)     # failed files count as done too
             check(stop)
         if pending_keys:
             store.add(pending_keys, np.stack(pending_rows))

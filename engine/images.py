@@ -57,10 +57,11 @@ def _not_an_image_reason(path: str | Path) -> str:
     if not head:
         return "empty file (0 bytes)"
     low = head.lstrip().lower()
+    disguised = " saved with an image extension" if is_image_name(Path(path).name) else ""
     if low.startswith((b"<!doctype html", b"<html")) or b"<html" in low:
-        return "not an image: HTML page saved with an image extension"
+        return f"not an image: HTML page{disguised}"
     if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
-        return "not an image: text file with an image extension"
+        return f"not an image: text file{disguised}"
     return "not an image: unknown or corrupt format"
 
 

@@ -127,7 +127,9 @@ def describe_error(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     if "out of memory" in text.lower():
         return "The GPU ran out of memory. Try a smaller batch size or image size."
-    return text if isinstance(exc, (ValueError, OSError, RuntimeError, KeyError)) else f"{exc.__class__.__name__}: {text}"
+    plain = isinstance(exc, (ValueError, OSError, RuntimeError, KeyError)) \
+        or type(exc).__module__.split(".")[0] == "engine"     # our own errors are written for users
+    return text if plain else f"{exc.__class__.__name__}: {text}"
 
 
 def live_jobs() -> list[Job]:

@@ -73,11 +73,29 @@ def imported_weights_path(arch: str) -> Path:
     return data_dir("weights") / f"{arch}.pth"
 
 
+def _why_unloadable(exc: Exception) -> str:
+    """A short reason for a failed torch.load (torch's own message runs to a dozen lines)."""
+    text = str(exc)
+    if isinstance(exc, IsADirectoryError):
+        return "it is a folder"
+    if isinstance(exc, PermissionError):
+        return "it cannot be read (permission denied)"
+    if "Unsupported global" in text:
+        return "it holds Python objects, which Fovea refuses to load (only tensors and plain data are safe)"
+    if "Unsupported operand" in text or "central directory" in text or "invalid load key" in text or "magic number" in text \
+            or "Ran out of input" in text or "truncated" in text.lower():
+        return "it is not a file written by torch.save, or it is damaged"
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first if len(first) <= 120 else first[:117] + "…"
+
+
 def _load_state_dict_file(path: str | Path) -> dict:
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ValueError(f"weights file not found: {path}") from None
     except Exception as exc:
-        raise ValueError(f"{path} is not a PyTorch weights file: {exc}") from None
+        raise ValueError(f"{path} is not a PyTorch weights file: {_why_unloadable(exc)}") from None
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         sd = sd["state_dict"]
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
@@ -354,6 +372,8 @@ def resize_center_crop(im, size: int):
     nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
     if (nw, nh) != (w, h):
         im = im.resize((nw, nh), Image.BILINEAR)
+        if (nw, nh) == (size, size):
+            return im       # a new image already: cropping it whole would only copy it
     left, top = (nw - size) // 2, (nh - size) // 2
     return im.crop((left, top, left + size, top + size))
 
@@ -396,14 +416,23 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> FoveaMod
     except FileNotFoundError:
         raise ValueError(f"model file not found: {path}") from None
     except Exception as exc:
-        raise ValueError(f"{path} is not a Fovea model file: {exc}") from None
+        raise ValueError(f"{path} is not a Fovea model file: {_why_unloadable(exc)}") from None
     if not isinstance(blob, dict) or "meta" not in blob or "state_dict" not in blob:
         raise ValueError(f"{path} is not a Fovea model file (no meta/state_dict)")
-    meta = ModelMeta.from_dict(blob["meta"])
+    try:
+        meta = ModelMeta.from_dict(blob["meta"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path} is not a Fovea model file (its description is incomplete: {exc})") from None
+    if meta.arch not in ARCHITECTURES + TEST_ARCHITECTURES:
+        raise ValueError(f"{path} was made for the architecture '{meta.arch}', which this Fovea does not know")
     net = pretrained_network(meta.arch, pretrained=False)
     body, n_features = body_from_network(meta.arch, net)
     model = FoveaModel(body, make_head(n_features, len(meta.classes)), meta, n_features)
-    model.load_state_dict(blob["state_dict"])
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} is damaged: its weights do not fit {meta.arch} ({first})") from None
     return model.to(device).eval()
 
 

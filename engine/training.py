@@ -10,6 +10,11 @@ with differential learning rates.
 With ``precompute`` on, only ``head[1:]`` trains, on the frozen body's concat-pooled
 activations (engine.features); the body is frozen and augmentation is off (the
 features of an augmented image would differ every epoch).
+
+With ``frozen_views`` (unfrozen, early group kept frozen by an LR multiplier of 0), the
+middle way: the frozen early layers run once per training image and view — the image,
+its mirror, random augmented copies — and the late layers train on those cached
+activations, each epoch on one view per image (Learner.cache_frozen_layers).
 """
 from __future__ import annotations
 
@@ -31,7 +36,8 @@ from torch import Tensor, nn
 
 from engine.data import Dataset
 from engine.features import (FeatureSet, autocast_dtype, default_workers, fast_inference_copy, feature_space,
-                             images_to_input, load_resized, precompute_features)
+                             forward_batch_size, images_to_input, load_resized, precompute_features,
+                             weights_fingerprint)
 from engine.images import ImageError
 from engine.jobs import check
 from engine.models import DEFAULT_ARCH, FoveaModel, create_model, pick_device, save_model
@@ -41,6 +47,8 @@ AUGMENTATIONS = ("none", "side_on", "top_down")
 OPTIMIZERS = ("sgd", "adamw")
 WARMUP_FRACTION = 1 / 20          # of the first SGDR cycle (fastai 0.7 used nb/20)
 IMAGE_CACHE_BYTES = 768 << 20     # decoded, resized training images kept in RAM between epochs
+FROZEN_CACHE_BYTES = 1 << 30      # cached activations of the frozen early layers (frozen_views), all views
+MAX_FROZEN_VIEWS = 32
 
 
 @dataclass
@@ -69,6 +77,11 @@ class TrainConfig:
     workers: int | None = None         # image decode threads; None = automatic
     label_smoothing: float = 0.0       # training loss only; valid loss is plain cross-entropy
     bn_freeze: bool = False            # keep the body's BatchNorm statistics fixed when unfrozen (fastai 0.7)
+    # With unfreeze, precompute off and the early group frozen (lr_mult 0,…): run that group once per
+    # image and view, cache its activations in RAM and train the late layers on them. Views per training
+    # image: 1 the image, 2 also its mirror, more also random augmented copies (``aug``); each epoch
+    # sees every image once, in one of its views. 0 = off (the frozen layers run on every batch).
+    frozen_views: int = 0
 
     def total_epochs(self) -> int:
         if self.cycles is None:
@@ -95,6 +108,16 @@ class TrainConfig:
             raise ValueError("cycles, cycle length and cycle multiplier must each be at least 1")
         if len(self.lr_mult) not in (1, 3) or any(m < 0 for m in self.lr_mult) or self.lr_mult[-1] <= 0:
             raise ValueError(f"give 1 or 3 LR multipliers ≥ 0, the head's > 0 (got {list(self.lr_mult)})")
+        if not 0 <= int(self.frozen_views) <= MAX_FROZEN_VIEWS:
+            raise ValueError(f"cached views of the frozen layers must be 0 (off) to {MAX_FROZEN_VIEWS} "
+                             f"(got {self.frozen_views})")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label smoothing must be from 0 to below 1 (got {self.label_smoothing})")
+
+    def caches_frozen_layers(self) -> bool:
+        """Whether a fit with this config trains the late layers on cached early-layer activations."""
+        return (self.frozen_views > 0 and self.unfreeze and not self.precompute and len(self.lr_mult) == 3
+                and self.lr_mult[0] == 0)
 
 
 @dataclass
@@ -295,6 +318,17 @@ class ImageBatches:
 
 # ---------------------------------------------------------------- the learner
 
+@dataclass
+class FrozenActivations:
+    """Outputs of the frozen early layer group, cached so the late layers train without running it."""
+    key: tuple                 # what they were computed from (model, early weights, aug, views, seed)
+    train: Tensor              # (views, N, H, W, C) float16: view v of training image i is train[v, i]
+    train_y: Tensor            # (N,) int64
+    valid: Tensor              # (M, H, W, C) float32 (validation must match the model on the images)
+    valid_y: Tensor            # (M,) int64
+    views: int                 # views cached (fewer than asked when RAM would not hold them)
+
+
 class FrozenPrefix(nn.Module):
     """Frozen leading layers (an inference copy, run without autograd) followed by trainable ones."""
 
@@ -359,6 +393,7 @@ class Learner:
         self._space: tuple[str, dict] | None = None
         self._fast_body: nn.Module | None = None
         self._images: dict[str, ImageBatches] = {}
+        self._frozen: FrozenActivations | None = None
         self._scaler = None
         self._optimizer_kind = ""
 
@@ -393,6 +428,7 @@ class Learner:
         self.features = {}
         self._space = self._fast_body = None
         self._images = {}
+        self._frozen = None
         self.history = []
         self.fits = 0
 
@@ -429,8 +465,12 @@ class Learner:
         return opt
 
     def iters_per_epoch(self) -> int:
-        n = len(self.features["train"]) if self.config.precompute and "train" in self.features \
-            else len(self.dataset.train)
+        if self.config.precompute and "train" in self.features:
+            n = len(self.features["train"])
+        elif self.config.caches_frozen_layers() and self._frozen is not None:
+            n = self._frozen.train.shape[1]
+        else:
+            n = len(self.dataset.train)
         return batch_count(n, int(self.config.bs))
 
     def schedule(self) -> list[float]:
@@ -475,7 +515,85 @@ class Learner:
                 self._fast_body = None   # an extra copy of the body: free it
         return None
 
+    def _frozen_key(self) -> tuple:
+        c = self.config
+        early = nn.Sequential(*self.model.layer_groups()[0])
+        return (self._built_for, weights_fingerprint(early), c.aug, int(c.frozen_views), int(c.seed))
+
+    def cache_frozen_layers(self, stop: threading.Event | None = None):
+        """Job: run the frozen early layer group once over every training image in each of
+        ``frozen_views`` views (the image, its mirror, then random ``aug`` copies) and every valid
+        image, and keep the activations in RAM (reused while the key — model, early weights, aug,
+        views, seed — is unchanged). Yields {"type": "precompute", "split", "done", "total",
+        "stage": "frozen"}; returns the FrozenActivations, or None when not even one view fits
+        in FROZEN_CACHE_BYTES (then the frozen layers run on every batch)."""
+        c = self.config
+        key = self._frozen_key()
+        if self._frozen is not None and self._frozen.key == key:
+            return self._frozen
+        self._frozen = None
+        size = int(c.size)
+        early = fast_inference_copy(nn.Sequential(*self.model.layer_groups()[0]), self.device, min(64, size))
+        with torch.inference_mode():
+            probe = early(torch.zeros(1, 3, size, size, device=self.device).contiguous(
+                memory_format=torch.channels_last))
+        _, ch, h, w = probe.shape
+        per_image = ch * h * w
+        n_train, n_valid = len(self.dataset.train), len(self.dataset.valid)
+        budget = FROZEN_CACHE_BYTES - n_valid * per_image * 4
+        views = 1 if c.aug == "none" else int(c.frozen_views)
+        views = min(views, max(0, budget) // max(1, n_train * per_image * 2))
+        if views < 1:
+            return None
+        gen = torch.Generator().manual_seed(c.seed * 7919 + 101)
+        bs = forward_batch_size(self.device)
+        out = {}
+        try:
+            for split, n, v_count, dtype in (("train", n_train, views, torch.float16),
+                                             ("valid", n_valid, 1, torch.float32)):
+                buf = torch.empty((v_count, n, h, w, ch), dtype=dtype)
+                labels = torch.empty(n, dtype=torch.int64)
+                rows = 0
+                total = n * v_count
+                yield {"type": "precompute", "split": split, "done": 0, "total": total, "stage": "frozen"}
+                loader = self._image_loader(split)
+                with torch.inference_mode():
+                    for x, y in loader.iterate(np.arange(n), batch_slices(n, bs) or [slice(0, n)], stop,
+                                               channels_last=True):
+                        check(stop)
+                        k = len(y)
+                        for v in range(v_count):
+                            if v == 0:
+                                xv = x
+                            elif v == 1:   # the mirror image: the most useful view for photos
+                                xv = x.flip(3).contiguous(memory_format=torch.channels_last)
+                            else:
+                                xv = augment_batch(x, c.aug, gen).contiguous(memory_format=torch.channels_last)
+                            # channels-last (N, C, H, W) is (N, H, W, C) in memory: copied as is
+                            buf[v, rows:rows + k] = early(xv).permute(0, 2, 3, 1).to("cpu", dtype)
+                        labels[rows:rows + k] = y.cpu()
+                        rows += k
+                        yield {"type": "precompute", "split": split, "done": rows * v_count, "total": total,
+                               "stage": "frozen"}
+                out[split] = (buf[:, :rows], labels[:rows])
+        finally:
+            del early
+        self._frozen = FrozenActivations(key, out["train"][0], out["train"][1], out["valid"][0][0],
+                                         out["valid"][1], views)
+        return self._frozen
+
     # ------------------------------------------------------------ training
+
+    def _frozen_batches(self, frozen: FrozenActivations, rng: np.random.Generator):
+        """Shuffled batches of cached early activations, each image in one randomly chosen view."""
+        n = frozen.train.shape[1]
+        order = torch.from_numpy(rng.permutation(n))
+        views = torch.from_numpy(rng.integers(frozen.train.shape[0], size=n))
+        for sl in batch_slices(n, int(self.config.bs)):
+            idx = order[sl]
+            x = frozen.train[views[idx], idx].to(self.device, non_blocking=True)
+            # (B, H, W, C) → channels-last (B, C, H, W) without a copy; float32 for training
+            yield x.permute(0, 3, 1, 2).float(), frozen.train_y[idx].to(self.device)
 
     def _feature_batches(self, rng: np.random.Generator) -> Iterator[tuple[Tensor, Tensor]]:
         fs = self.features["train"]
@@ -505,12 +623,15 @@ class Learner:
                     x = x.contiguous(memory_format=torch.channels_last)
             yield x, y
 
-    def _trainable(self) -> nn.Module:
-        """What the optimizer's gradients come from: head[1:] on features, else the model —
-        with its frozen leading layers run as a fast no-grad copy (BN folded, channels_last)."""
+    def _trainable(self, frozen: FrozenActivations | None = None) -> nn.Module:
+        """What the optimizer's gradients come from: head[1:] on features, the late groups on
+        cached early activations, else the model — with its frozen leading layers run as a fast
+        no-grad copy (BN folded, channels_last)."""
         if self.config.precompute:
             return self.model.head[1:]
         groups = self.model.layer_groups()
+        if frozen is not None:
+            return nn.Sequential(*[m for g in groups[1:] for m in g])
         k = 0
         while k < len(groups) - 1 and not any(p.requires_grad for m in groups[k] for p in m.parameters()):
             k += 1
@@ -542,8 +663,10 @@ class Learner:
             opt.step()
         return float(loss.detach())
 
-    def _validate(self, stop=None) -> tuple[float, float]:
-        """(valid loss, accuracy) of the current model, without augmentation."""
+    def _validate(self, stop=None, frozen: FrozenActivations | None = None,
+                  late: nn.Module | None = None) -> tuple[float, float]:
+        """(valid loss, accuracy) of the current model, without augmentation (on the cached early
+        activations when ``frozen`` is given, with ``late`` the layers after them)."""
         total_loss, correct, n = 0.0, 0, 0
         amp = self.amp
         was = self.model.training
@@ -558,6 +681,16 @@ class Learner:
                         if len(y) == 0:
                             continue
                         out = head(x).float()
+                        total_loss += float(F.cross_entropy(out, y, reduction="sum"))
+                        correct += int((out.argmax(1) == y).sum())
+                        n += len(y)
+                elif frozen is not None:
+                    for sl in batch_slices(len(frozen.valid_y), 256) or [slice(0, len(frozen.valid_y))]:
+                        x = frozen.valid[sl].to(self.device).permute(0, 3, 1, 2)
+                        y = frozen.valid_y[sl].to(self.device)
+                        if len(y) == 0:
+                            continue
+                        out = late(x).float()
                         total_loss += float(F.cross_entropy(out, y, reduction="sum"))
                         correct += int((out.argmax(1) == y).sum())
                         n += len(y)
@@ -592,6 +725,11 @@ class Learner:
         with _torch_threads(threads):
             yield from self.prepare(stop)
             self._apply_freeze()
+            frozen = None
+            if c.caches_frozen_layers():
+                frozen = yield from self.cache_frozen_layers(stop)
+            else:
+                self._frozen = None     # up to FROZEN_CACHE_BYTES of RAM: keep it only while it is used
             opt = self._ensure_optimizer()
             mults = self._lr_mults()
             ipe = self.iters_per_epoch()
@@ -599,7 +737,7 @@ class Learner:
                 raise ValueError("training needs at least 2 usable images in train/")
             lrs = planned_schedule(c, ipe)
             epochs = c.total_epochs()
-            module = self._trainable()
+            module = self._trainable(frozen)
             self._scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
             self.fits += 1
             torch.manual_seed(c.seed * 1009 + self.fits)     # dropout masks
@@ -611,8 +749,12 @@ class Learner:
                     t0 = time.perf_counter()
                     rng = np.random.default_rng([c.seed, self.fits, epoch])
                     self._train_mode(module)
-                    batches = self._feature_batches(rng) if c.precompute else \
-                        self._image_batches(rng, c.seed * 100003 + self.fits * 1009 + epoch, stop)
+                    if c.precompute:
+                        batches = self._feature_batches(rng)
+                    elif frozen is not None:
+                        batches = self._frozen_batches(frozen, rng)
+                    else:
+                        batches = self._image_batches(rng, c.seed * 100003 + self.fits * 1009 + epoch, stop)
                     losses = []
                     for x, y in batches:
                         check(stop)
@@ -635,7 +777,7 @@ class Learner:
                         it += 1
                         yield {"type": "batch", "epoch": it / ipe, "iteration": it - 1, "loss": loss, "lr": lr}
                     check(stop)
-                    valid_loss, accuracy = self._validate(stop)
+                    valid_loss, accuracy = self._validate(stop, frozen, module)
                     record = {"type": "epoch", "epoch": epoch + 1,
                               "train_loss": float(np.mean(losses)) if losses else float("nan"),
                               "valid_loss": valid_loss, "accuracy": accuracy,

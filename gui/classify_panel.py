@@ -468,6 +468,7 @@ class ClassifyPanel(QWidget):
         self._batch_pred = None
         self._eval_job: QtJob | None = None
         self.evaluation: inf.Evaluation | None = None
+        self._eval_message: str | None = None   # the last evaluation's note (loss, time, files left out) or failure
         self._thumb_job: QtJob | None = None
         self._gallery_gen = 0
         self._closed = False
@@ -1209,7 +1210,8 @@ class ClassifyPanel(QWidget):
             note = "The dataset has no validation images."
         else:
             ok = True
-            note = f"{len(ds.valid)} validation images of {ds.root.name}, {len(ds.classes)} classes."
+            note = self._eval_message or \
+                f"{len(ds.valid)} validation images of {ds.root.name}, {len(ds.classes)} classes."
         running = self._eval_job is not None
         self.eval_btn.setEnabled(ok and not running)
         self.eval_note.setText(note)
@@ -1218,10 +1220,11 @@ class ClassifyPanel(QWidget):
         ds, model = self.state.dataset, self.current_model()
         if ds is None or model is None or self._eval_job is not None:
             return
+        self._eval_message = None
         job = QtJob(inf.evaluate, model, list(ds.valid), self.eval_tta.isChecked(), parent=self)
         job.progress.connect(self._eval_progress)
         job.finished.connect(lambda ev, m=model: self.show_evaluation(ev, m))
-        job.failed.connect(lambda msg: self.eval_note.setText(f"Evaluation failed: {msg}"))
+        job.failed.connect(self._eval_failed)
         job.ended.connect(self._eval_ended)
         self._eval_job = job
         self.track(job)
@@ -1230,6 +1233,10 @@ class ClassifyPanel(QWidget):
         self.eval_progress.show()
         self._update_eval_enabled()
         job.start()
+
+    def _eval_failed(self, message: str) -> None:
+        self._eval_message = f"Evaluation failed: {message}"
+        self.eval_note.setText(self._eval_message)
 
     def _eval_progress(self, rec: dict) -> None:
         self.eval_progress.setMaximum(max(1, rec["total"]))
@@ -1243,6 +1250,7 @@ class ClassifyPanel(QWidget):
     def clear_evaluation(self) -> None:
         """Forget the shown evaluation (its model or dataset is no longer the one in use)."""
         self.evaluation = None
+        self._eval_message = None
         self._gallery_gen += 1
         if self._thumb_job is not None:
             self._thumb_job.cancel()
@@ -1266,6 +1274,7 @@ class ClassifyPanel(QWidget):
         extra = f"Cross-entropy loss {ev.loss:.3f} · {ev.seconds:.1f} s"
         if ev.errors:
             extra += f" · {len(ev.errors)} unreadable file(s) left out"
+        self._eval_message = extra         # stays under the result (the button's refresh keeps it)
         self.eval_note.setText(extra)
         self.matrix.set_matrix(ev.confusion, ev.classes)
         self.per_class.setRowCount(len(ev.classes))

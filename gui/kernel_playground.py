@@ -412,6 +412,7 @@ class KernelPlayground(QWidget):
             label.setTextFormat(Qt.RichText)
             label.setStyleSheet("font-size: 11pt; padding: 2px;")
             label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # equal halves
+            label.setWordWrap(True)                    # a long layer title wraps in a narrow window
             titles.addWidget(label, 1)
         self.view_original = self.views.addViewBox(row=0, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.view_result = self.views.addViewBox(row=0, col=1, lockAspect=True, invertY=True, enableMenu=False)
@@ -1169,7 +1170,7 @@ class KernelPlayground(QWidget):
             m.hide()
 
     def _inspector_hint(self) -> str:
-        return ("<p style='color:#555'>Point at a pixel in either picture to see the arithmetic: the pixel's "
+        return ("<p style='color:#555'>Point at a pixel in either picture to see the arithmetic:<br>the pixel's "
                 "neighbourhood × the kernel, added up, is the result pixel.</p>")
 
     def inspect(self, x: int, y: int) -> str:

@@ -184,6 +184,9 @@ class LRFinderPanel(QWidget):
         sp.setLabel("bottom", "iteration")
         sp.setMenuEnabled(False)
         sp.hideButtons()
+        for side in ("left", "bottom"):       # plain learning rates, never "(x0.001)" prefixes
+            sp.getAxis(side).enableAutoSIPrefix(False)
+        self.sched_plot.setMinimumHeight(130)
         self.sched_planned = sp.plot([], [], pen=pg.mkPen("#9aa5b1", width=1.5, style=Qt.DashLine))
         self.sched_done = sp.plot([], [], pen=pg.mkPen("#1f5fa8", width=2.5))
         # y is log10(lr) here, like x on the loss plot

@@ -56,6 +56,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self._busy)
         self.state.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 6000))
         self.state.datasetChanged.connect(self._on_dataset)
+        if hasattr(self.panels.get("Data"), "verified"):
+            self.panels["Data"].verified.connect(self._on_verified)
 
         self._build_menus()
         geometry = self.settings.value("window/geometry")
@@ -157,10 +159,15 @@ class MainWindow(QMainWindow):
         self.state.set_dataset(dataset)
 
     def _scan_failed(self, path: str, message: str) -> None:
-        self._status.setText(f"Could not open {path}")
-        browser = self.panels.get("Data")
-        if browser is not None and hasattr(browser, "show_error"):
-            browser.show_error(path, message)
+        current = self.state.dataset
+        if current is not None:
+            # nothing is lost: the open dataset stays in every tab; only the dialog reports the bad path
+            self._status.setText(f"Could not open {path} — still showing {current.root}  ·  {current.summary()}")
+        else:
+            self._status.setText(f"Could not open {path}")
+            browser = self.panels.get("Data")
+            if browser is not None and hasattr(browser, "show_error"):
+                browser.show_error(path, message)
         QMessageBox.warning(self, "Not a dataset folder", message)
 
     def _on_dataset(self, dataset) -> None:
@@ -169,6 +176,12 @@ class MainWindow(QMainWindow):
             return
         self.setWindowTitle(f"Fovea — {dataset.root.name}")
         self._status.setText(f"{dataset.root}  ·  {dataset.summary()}")
+
+    def _on_verified(self, bad_images: int) -> None:
+        """Every image has been decoded: the permanent status counts the bad ones too."""
+        ds = self.state.dataset
+        if ds is not None:
+            self._status.setText(f"{ds.root}  ·  {ds.summary(extra_problems=bad_images)}")
 
     # ------------------------------------------------------------ recent
     def recent(self) -> list[str]:

@@ -372,11 +372,15 @@ class TrainingPanel(QWidget):
         self.save_button = QPushButton(QIcon.fromTheme("document-save"), "Save model…")
         self.save_button.setToolTip("Write the trained model to one file (weights, classes, preprocessing, "
                                     "metrics), or export it as ONNX for other runtimes")
+        # the run controls stay in view under the scrolling settings, whatever the window's height
+        run_widget = QWidget()
+        run_col = QVBoxLayout(run_widget)
+        run_col.setContentsMargins(0, 6, 0, 0)
         row = QHBoxLayout()
         row.addWidget(self.start_button, 2)
         row.addWidget(self.cancel_button, 1)
-        col.addLayout(row)
-        col.addWidget(self.save_button)
+        run_col.addLayout(row)
+        run_col.addWidget(self.save_button)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setTextVisible(True)
@@ -385,9 +389,9 @@ class TrainingPanel(QWidget):
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        col.addWidget(self.progress)
-        col.addWidget(self.eta_label)
-        col.addWidget(self.status_label)
+        run_col.addWidget(self.progress)
+        run_col.addWidget(self.eta_label)
+        run_col.addWidget(self.status_label)
         col.addStretch(1)
 
         scroll = QScrollArea()
@@ -395,9 +399,15 @@ class TrainingPanel(QWidget):
         scroll.setFrameShape(QFrame.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         scroll.setWidget(form_widget)
-        scroll.setMinimumWidth(form_widget.minimumSizeHint().width()
-                               + scroll.verticalScrollBar().sizeHint().width() + 4)
-        self._form_scroll = scroll
+        width = form_widget.minimumSizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4
+        scroll.setMinimumWidth(width)
+        left = QWidget()
+        left_col = QVBoxLayout(left)
+        left_col.setContentsMargins(0, 0, 0, 0)
+        left_col.addWidget(scroll, 1)
+        left_col.addWidget(run_widget)
+        left.setMinimumWidth(width)
+        self._form_scroll = left
 
     def _plot(self, title: str, x_label: str, y_label: str, units: str = "") -> pg.PlotWidget:
         w = pg.PlotWidget()
@@ -464,7 +474,9 @@ class TrainingPanel(QWidget):
         self.epoch_table.verticalHeader().hide()
         self.epoch_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.epoch_table.setSelectionBehavior(QAbstractItemView.SelectRows)
-        self.epoch_table.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
+        # columns fit their text (a narrow window scrolls sideways instead of cutting "train loss" to "ain los")
+        self.epoch_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeToContents)
+        self.epoch_table.horizontalHeader().setStretchLastSection(True)
         self.epoch_table.setAlternatingRowColors(True)
 
         hist = QWidget()

@@ -44,8 +44,16 @@ def test_unusual_but_valid_inputs_are_listed_and_decode(zoo):
         im = load_rgb(zoo / rel)
         assert im.mode == "RGB" and im.size[0] >= 1
     assert not any(".DS_Store" in p or "Thumbs.db" in p for p in listed)
-    assert ds.classes == ["cat", "dog", "empty_class"]
+    assert ds.classes == ["cat", "dog"]           # an empty train/<class>/ is reported, never a class
+    assert {label for _, label in ds.train + ds.valid} == {0, 1}
     assert len(ds.test) == 2
+
+
+def test_a_dataset_whose_class_folders_are_all_empty_is_an_error(tmp_path):
+    for c in ("a", "b"):
+        (tmp_path / "train" / c).mkdir(parents=True)
+    with pytest.raises(DatasetError, match="no images in its class folders"):
+        scan_dataset(tmp_path)
 
 
 def test_special_images_decode_correctly(zoo):
@@ -181,3 +189,13 @@ def test_engine_never_imports_qt():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 5
+
+
+def test_a_text_file_is_called_disguised_only_when_its_name_says_image(tmp_path):
+    from engine.images import ImageError
+    for name, want in (("notes.md", "not an image: text file"),
+                       ("notes.jpg", "not an image: text file saved with an image extension")):
+        (tmp_path / name).write_text("hello")
+        with pytest.raises(ImageError) as err:
+            load_rgb(tmp_path / name)
+        assert str(err.value).endswith(want), str(err.value)

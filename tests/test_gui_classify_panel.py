@@ -190,6 +190,7 @@ def test_evaluation_enabled_only_for_matching_classes(qtbot, state, panel, tmp_p
     assert panel.matrix.rowCount() == 2 and panel.matrix.item(0, 0).text() == str(ev.confusion[0, 0])
     assert f"{ev.accuracy * 100:.1f} %" in panel.eval_summary.text() or "100 %" in panel.eval_summary.text()
     assert panel.per_class.item(1, 0).text() == "sneaker"
+    assert "Cross-entropy loss" in panel.eval_note.text()          # the result's note is not overwritten
     # another model: the old evaluation is no longer shown
     use_model(qtbot, state, panel, classes=("cats", "dogs"))
     assert panel.evaluation is None and panel.matrix.rowCount() == 0 and panel.eval_summary.text() == ""

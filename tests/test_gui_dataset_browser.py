@@ -68,6 +68,7 @@ def test_drop_a_folder_opens_it_and_problems_view_lists_every_bad_file(qtbot, wi
         assert rel in shown, rel
         assert fragment.lower() in shown[rel].lower()
     assert b.views.tabText(1) == f"Problems ({len(BAD)})"
+    assert window._status.text().endswith(f"· {len(BAD)} problems")   # the status bar counts them all
     # a bad image found by verification is marked in the grid too
     b.split.setCurrentIndex(0)
     row = next(i for i, r in enumerate(b.model.rows) if r[0].endswith("truncated.jpg"))
@@ -84,6 +85,21 @@ def test_not_a_dataset_is_named_in_problems_view(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: b.problems.rowCount() == 1, timeout=10000)
     assert "is a file" in b.problems.item(0, 2).text()
     assert b.views.currentWidget() is b.problems
+
+
+def test_a_failed_open_keeps_the_open_dataset(qtbot, window, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _w, title, text: shown.append(text) or QMessageBox.Ok)
+    window.open_dataset(SAMPLE)
+    wait_dataset(qtbot, window, "sample")
+    window.open_dataset(tmp_path)                         # a folder without train/
+    qtbot.waitUntil(lambda: bool(shown), timeout=10000)
+    assert shown[0].startswith(f"{tmp_path} has no train/ folder")   # no "DatasetError:" prefix
+    b = browser_of(window)
+    assert window.state.dataset.root.name == "sample" and b.dataset is window.state.dataset
+    assert b.model.rowCount() > 0 and b.problems.rowCount() == 0
+    assert window.windowTitle() == "Fovea — sample"
+    assert "still showing" in window._status.text()
 
 
 def test_double_click_shows_full_image_with_info(qtbot, window):

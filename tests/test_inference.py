@@ -97,7 +97,7 @@ def test_cli_predict_imagenet_json(capsys, tmp_path):
     assert out["predictions"][0]["class"] in CAT_CLASSES
     assert len(out["predictions"][0]["top"]) == 2
     assert out["predictions"][1]["class"] in {"espresso", "cup", "coffee mug"}
-    assert out["errors"] == [{"file": str(bad), "error": "not an image: text file with an image extension"}]
+    assert out["errors"] == [{"file": str(bad), "error": "not an image: text file saved with an image extension"}]
     assert "ImageNet" in out["model"]
 
 
@@ -114,7 +114,7 @@ def test_bad_files_are_reported_and_the_rest_classify(tmp_path):
     records = []
     pred = run_to_end(inf.predict_images(model, sources, bs=3, top=2, thumbnail=24), records.append)
     assert set(pred.errors) == {1, 3, 5}
-    assert pred.errors[1] == "not an image: text file with an image extension"
+    assert pred.errors[1] == "not an image: text file saved with an image extension"
     assert pred.errors[3] == "file not found"
     assert "truncated" in pred.errors[5] or "corrupt" in pred.errors[5]
     ok = pred.ok

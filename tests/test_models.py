@@ -110,3 +110,33 @@ def test_export_onnx_matches_torch(tmp_path):
     want = torch.softmax(model(x), 1).detach().numpy()
     assert got.shape == (5, 2)
     assert abs(got - want).max() < 1e-5
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("text", "not a file written by torch.save"),
+    ("python_object", "holds Python objects"),
+    ("bad_meta", "description is incomplete"),
+    ("folder", "it is a folder"),
+])
+def test_bad_model_files_get_one_short_reason(tmp_path, content, reason):
+    path = tmp_path / "m.pth"
+    if content == "text":
+        path.write_text("# not a model\n")
+    elif content == "python_object":
+        torch.save({"x": nn.Linear(2, 2)}, path)
+    elif content == "bad_meta":
+        torch.save({"meta": {"arch": 3}, "state_dict": {}}, path)
+    else:
+        path.mkdir()
+    with pytest.raises(ValueError) as err:
+        load_model(path)
+    message = str(err.value)
+    assert reason in message and "\n" not in message and len(message) < 250, message
+
+
+def test_weights_file_that_is_not_a_state_dict_is_one_clear_line(tmp_path):
+    bad = tmp_path / "w.pth"
+    bad.write_text("hello")
+    with pytest.raises(ValueError) as err:
+        import_weights("resnet34", bad)
+    assert "is not a PyTorch weights file" in str(err.value) and "\n" not in str(err.value)

@@ -84,7 +84,9 @@ def test_staged_recipe():
 
 def test_bad_settings_are_refused_with_a_reason(dataset):
     for bad, words in (({"aug": "sideways"}, "augmentation"), ({"lr": -1}, "learning rate"),
-                       ({"lr_mult": (1, 2)}, "multipliers"), ({"schedule": "x"}, "schedule")):
+                       ({"lr_mult": (1, 2)}, "multipliers"), ({"schedule": "x"}, "schedule"),
+                       ({"frozen_views": -1}, "views"), ({"frozen_views": 99}, "views"),
+                       ({"label_smoothing": 1.0}, "smoothing")):
         with pytest.raises(ValueError, match=words):
             run_to_end(Learner(dataset, config(**bad)).fit())
 
@@ -150,6 +152,78 @@ def test_zero_multiplier_keeps_that_group_frozen(dataset):
     assert torch.equal(after["body.0.weight"], before["body.0.weight"])
     assert torch.equal(after["body.1.running_mean"], before["body.1.running_mean"])   # BN stayed in eval
     assert not torch.equal(after["body.3.weight"], before["body.3.weight"])
+
+
+def frozen_config(**kw) -> TrainConfig:
+    return config(**dict(dict(precompute=False, unfreeze=True, lr_mult=(0, 1.0, 1.0), aug="side_on",
+                              frozen_views=3, epochs=2), **kw))
+
+
+def test_frozen_views_train_the_late_layers_on_cached_early_activations(dataset):
+    learner = Learner(dataset, frozen_config())
+    run_to_end(learner.prepare())
+    before = {k: v.clone() for k, v in learner.model.state_dict().items()}
+    result, records = fit(learner)
+    frozen = [r for r in records if r.get("stage") == "frozen"]
+    assert frozen[-1]["split"] == "valid" and frozen[-1]["done"] == frozen[-1]["total"] == 16
+    assert [r for r in frozen if r["split"] == "train"][-1]["total"] == 32 * 3
+    cache = learner._frozen
+    assert cache.views == 3 and cache.train.shape[:2] == (3, 32) and cache.train.dtype == torch.float16
+    assert not torch.equal(cache.train[0], cache.train[1])          # view 1 is the mirror image
+    after = learner.model.state_dict()
+    assert torch.equal(after["body.0.weight"], before["body.0.weight"])
+    assert torch.equal(after["body.1.running_mean"], before["body.1.running_mean"])
+    assert not torch.equal(after["body.3.weight"], before["body.3.weight"])
+    assert not torch.equal(after["body.4.running_mean"], before["body.4.running_mean"])  # late BN trains
+    # validation on the cached activations is the model's own accuracy on the images
+    ev = run_to_end(learner.evaluate(tta=False))
+    assert ev.accuracy == pytest.approx(result["accuracy"])
+    assert ev.loss == pytest.approx(result["valid_loss"], rel=1e-4)
+
+
+def test_frozen_cache_is_reused_until_the_early_layers_change(dataset):
+    learner = Learner(dataset, frozen_config(epochs=1))
+    fit(learner)
+    first = learner._frozen
+    calls = []
+    hook = learner.model.layer_groups()[0][0].register_forward_hook(lambda *a: calls.append(1))
+    try:
+        _, records = fit(learner)
+    finally:
+        hook.remove()
+    assert learner._frozen is first and not [r for r in records if r.get("stage") == "frozen"]
+    assert calls == []         # the early layers did not run at all: training and validation used the cache
+    learner.config = frozen_config(epochs=1, frozen_views=2)      # other views: computed again
+    _, records = fit(learner)
+    assert learner._frozen is not first and learner._frozen.views == 2
+    second = learner._frozen
+    learner.config = config(precompute=False, unfreeze=True, lr_mult=(0.5, 1.0, 1.0), epochs=1)
+    fit(learner)                                                  # trains the early group: cache dropped
+    assert learner._frozen is None
+    learner.config = frozen_config(epochs=1, frozen_views=2)
+    _, records = fit(learner)
+    assert [r for r in records if r.get("stage") == "frozen"]
+    assert learner._frozen.key != second.key                      # early weights moved: new activations
+    assert not torch.equal(learner._frozen.valid, second.valid)
+
+
+def test_frozen_views_apply_only_with_the_early_group_frozen(dataset):
+    assert frozen_config().caches_frozen_layers()
+    assert not frozen_config(lr_mult=(0.01, 0.1, 1.0)).caches_frozen_layers()
+    assert not frozen_config(precompute=True).caches_frozen_layers()
+    assert not frozen_config(unfreeze=False).caches_frozen_layers()
+    assert not frozen_config(frozen_views=0).caches_frozen_layers()
+    learner = Learner(dataset, frozen_config(aug="none", frozen_views=4, epochs=1))
+    fit(learner)
+    assert learner._frozen.views == 1                   # without augmentation every view would be the same
+
+
+def test_frozen_views_fall_back_to_live_layers_when_ram_is_short(dataset, monkeypatch):
+    monkeypatch.setattr("engine.training.FROZEN_CACHE_BYTES", 1000)
+    learner = Learner(dataset, frozen_config(epochs=1))
+    result, records = fit(learner)
+    assert learner._frozen is None and not [r for r in records if r.get("stage") == "frozen"]
+    assert math.isfinite(result["valid_loss"])
 
 
 def test_cancel_mid_epoch_leaves_the_last_completed_step(dataset):
@@ -274,6 +348,23 @@ def test_cli_staged_recipe_and_onnx(dataset, tmp_path, capsys):
     assert [(r["epoch"], r["phase"]) for r in lines[:-1]] == [(1, "precomputed"), (2, "precomputed"), (3, "images")]
     assert lines[-1]["epochs"] == 3 and (tmp_path / "m.onnx").exists()
     assert load_model(out).meta.settings["lr_mult"] == [0.0, 1.0, 1.0]
+
+
+def test_cli_frozen_views(dataset, tmp_path, capsys):
+    from main import main
+    out = tmp_path / "m.pt"
+    code = main(["train", str(dataset.root), "--arch", "tiny_cnn", "--size", str(SIZE), "--bs", "8",
+                 "--precompute", "--head-epochs", "1", "--aug", "side_on", "--unfreeze", "--lr-mult", "0,1,1",
+                 "--frozen-views", "3", "--epochs", "1", "-o", str(out), "--json"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and [r["phase"] for r in lines[:-1]] == ["precomputed", "images"]
+    assert load_model(out).meta.settings["frozen_views"] == 3
+    code = main(["train", str(dataset.root), "--arch", "tiny_cnn", "--unfreeze", "--frozen-views", "3",
+                 "-o", str(out)])
+    assert code != 0 and "first multiplier of 0" in capsys.readouterr().err
+    assert main(["train", str(dataset.root), "--arch", "tiny_cnn", "--unfreeze", "--lr-mult", "0,1,1",
+                 "--frozen-views", "-2", "-o", str(out)]) != 0
+    assert "views" in capsys.readouterr().err
 
 
 def test_cli_errors_are_one_clear_line(tmp_path, capsys):

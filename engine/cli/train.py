@@ -4,13 +4,14 @@ from __future__ import annotations
 import json
 import sys
 import threading
+from dataclasses import replace
 
 from engine.cli import fail
 from engine.data import DatasetError, scan_dataset
 from engine.jobs import Cancelled, run_to_end
 from engine.models import (ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name,
                            export_onnx)
-from engine.training import AUGMENTATIONS, SCHEDULES, Learner, TrainConfig, staged_configs
+from engine.training import AUGMENTATIONS, MAX_FROZEN_VIEWS, SCHEDULES, Learner, TrainConfig, staged_configs
 
 
 def _mults(text: str) -> tuple[float, ...]:
@@ -54,6 +55,11 @@ def register(sub) -> None:
     p.add_argument("--lr-mult", type=_mults, default=d.lr_mult, metavar="A,B,C",
                    help="LR multipliers for early body, late body, head when unfrozen; 0 keeps that group "
                         "frozen (default 0.01,0.1,1)")
+    p.add_argument("--frozen-views", type=int, default=d.frozen_views, metavar="N",
+                   help="with --unfreeze and a first multiplier of 0 (early layers frozen): run the frozen "
+                        "layers once per image and view and train the rest on their cached activations; "
+                        "views: 1 the image, 2 also its mirror, more also random --aug copies "
+                        f"(0 = off, the default; at most {MAX_FROZEN_VIEWS})")
     p.add_argument("--opt", default=d.opt, choices=("sgd", "adamw"), help="optimizer (default sgd, momentum 0.9)")
     p.add_argument("--wd", type=float, default=d.wd, help=f"weight decay (default {d.wd:g})")
     p.add_argument("--tta", action="store_true", help="final accuracy with test-time augmentation")
@@ -73,7 +79,8 @@ def _config(args) -> TrainConfig:
         epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
         cycles=args.cycles, cycle_len=args.cycle_len, cycle_mult=args.cycle_mult, schedule=args.schedule,
         precompute=args.precompute, aug=args.aug, unfreeze=args.unfreeze, lr_mult=args.lr_mult, tta=args.tta,
-        seed=args.seed, weights_file=args.weights, device=args.device, opt=args.opt, wd=args.wd)
+        seed=args.seed, weights_file=args.weights, device=args.device, opt=args.opt, wd=args.wd,
+        frozen_views=args.frozen_views)
 
 
 def run(args) -> int:
@@ -82,6 +89,9 @@ def run(args) -> int:
         config.check()
         if args.head_epochs is not None and args.head_epochs < 1:
             raise ValueError("--head-epochs must be at least 1")
+        if config.frozen_views and not replace(config, precompute=False).caches_frozen_layers():
+            raise ValueError("--frozen-views needs --unfreeze and --lr-mult with a first multiplier of 0 "
+                             "(e.g. 0,1,1: the early layers frozen)")
         ds = scan_dataset(args.dataset)
     except (ValueError, DatasetError) as exc:
         return fail(str(exc))
