@@ -20,7 +20,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QFileDialog,
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QMessageBox,
                                QProgressBar, QPushButton, QRadioButton, QScrollArea,
@@ -114,7 +114,7 @@ def parse_multipliers(text: str) -> tuple[float, ...] | None:
         values = tuple(float(v) for v in text.replace(";", ",").split(",") if v.strip())
     except ValueError:
         return None
-    if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
+    if len(values) != 3 or not all(math.isfinite(v) and v >= 0 for v in values) or not all(values[1:]):
         return None
     return values
 
@@ -354,12 +354,32 @@ class TrainingPanel(QWidget):
         self.mult_note = QLabel()
         self.mult_note.setStyleSheet("color: #555;")
         self.mult_note.setWordWrap(True)
+        self.opt_combo = QComboBox()
+        self.opt_combo.addItem("SGD with momentum (the lesson's)", "sgd")
+        self.opt_combo.addItem("AdamW", "adamw")
+        self.opt_combo.setToolTip("How the weights follow the gradient. AdamW (with weight decay about 0.1 and "
+                                  "LR about 3e-3) often fine-tunes an unfrozen network better on small datasets.")
+        self.wd_spin = QDoubleSpinBox()
+        self.wd_spin.setDecimals(4)
+        self.wd_spin.setRange(0.0, 1.0)
+        self.wd_spin.setSingleStep(0.01)
+        self.wd_spin.setToolTip("Weight decay: pulls weights towards zero each step (regularisation)")
+        self.views_spin = QSpinBox()
+        self.views_spin.setRange(0, 32)
+        self.views_spin.setSpecialValueText("off")
+        self.views_spin.setToolTip("With the early layers kept frozen (first multiplier 0) and precompute off: run "
+                                   "them once on this many augmented copies of each training image and keep the "
+                                   "results in memory, so each epoch only runs the later layers — about twice as "
+                                   "fast. Each epoch picks one copy per image.")
         self.tta_check = QCheckBox("Test-time augmentation (TTA)")
         self.tta_check.setToolTip("Measure the final accuracy on the average prediction over flipped and "
                                   "zoomed copies of each validation image")
         f.addRow(self.unfreeze_check)
         f.addRow("LR multipliers", self.mult_edit)
         f.addRow(self.mult_note)
+        f.addRow("Optimiser", self.opt_combo)
+        f.addRow("Weight decay", self.wd_spin)
+        f.addRow("Cached views", self.views_spin)
         f.addRow(self.tta_check)
         col.addWidget(box)
         self._settings_boxes = [w for w in form_widget.findChildren(QGroupBox)]
@@ -512,10 +532,10 @@ class TrainingPanel(QWidget):
         self._right = right
 
     def _connect_form(self) -> None:
-        for combo in (self.arch_combo, self.aug_combo, self.schedule_combo):
+        for combo in (self.arch_combo, self.aug_combo, self.schedule_combo, self.opt_combo):
             combo.currentIndexChanged.connect(self._on_form_changed)
         for spin in (self.size_spin, self.bs_spin, self.epochs_spin, self.cycles_spin,
-                     self.cycle_len_spin, self.cycle_mult_spin):
+                     self.cycle_len_spin, self.cycle_mult_spin, self.wd_spin, self.views_spin):
             spin.valueChanged.connect(self._on_form_changed)
         for check in (self.precompute_check, self.unfreeze_check, self.tta_check, self.epochs_radio):
             check.toggled.connect(self._on_form_changed)
@@ -534,7 +554,8 @@ class TrainingPanel(QWidget):
         blockers = [QSignalBlocker(w) for w in (
             self.arch_combo, self.aug_combo, self.schedule_combo, self.size_spin, self.bs_spin, self.epochs_spin,
             self.cycles_spin, self.cycle_len_spin, self.cycle_mult_spin, self.precompute_check,
-            self.unfreeze_check, self.tta_check, self.epochs_radio, self.cycles_radio)]
+            self.unfreeze_check, self.tta_check, self.epochs_radio, self.cycles_radio, self.opt_combo,
+            self.wd_spin, self.views_spin)]
         idx = self.arch_combo.findData(config.arch)
         if idx < 0:  # an architecture not in the menu (e.g. a test backbone): list it
             self.arch_combo.addItem(config.arch, config.arch)
@@ -554,6 +575,9 @@ class TrainingPanel(QWidget):
         self.unfreeze_check.setChecked(config.unfreeze)
         self.mult_edit.setText(", ".join(f"{m:g}" for m in config.lr_mult))
         self.tta_check.setChecked(config.tta)
+        self.opt_combo.setCurrentIndex(max(0, self.opt_combo.findData(config.opt)))
+        self.wd_spin.setValue(config.wd)
+        self.views_spin.setValue(config.frozen_views)
         del blockers
         self._base_config = config  # keeps the settings the form does not show (seed, optimizer, …)
         self.state.set_lr(config.lr)
@@ -570,7 +594,8 @@ class TrainingPanel(QWidget):
             cycle_len=self.cycle_len_spin.value(), cycle_mult=self.cycle_mult_spin.value(),
             schedule=self.schedule_combo.currentData(), precompute=self.precompute_check.isChecked(),
             aug=self.aug_combo.currentData(), unfreeze=self.unfreeze_check.isChecked(), lr_mult=mult,
-            tta=self.tta_check.isChecked())
+            tta=self.tta_check.isChecked(), opt=self.opt_combo.currentData(), wd=self.wd_spin.value(),
+            frozen_views=self.views_spin.value() if self._views_apply() else 0)
 
     def _on_form_changed(self, *_args) -> None:
         if self.sender() is self.arch_combo:
@@ -615,7 +640,7 @@ class TrainingPanel(QWidget):
         self.mult_edit.setEnabled(idle and unfreeze)
         mult = parse_multipliers(self.mult_edit.text())
         if mult is None:
-            self.mult_note.setText("Three positive numbers, e.g. 0.01, 0.1, 1")
+            self.mult_note.setText("Three numbers, e.g. 0.01, 0.1, 1 (the first may be 0: early layers stay frozen)")
             self.mult_note.setStyleSheet("color: #c0392b;")
         else:
             lrs = " · ".join(f"{name} {format_lr(self.state.lr * m)}"
@@ -626,6 +651,15 @@ class TrainingPanel(QWidget):
         if unfreeze and pre:
             self.mult_note.setText(self.mult_note.text() + "\nUnfreezing needs the full network: "
                                    "untick precompute to train the pretrained layers.")
+        self.views_spin.setEnabled(idle and self._views_apply())
+        self.views_spin.setToolTip(self.views_spin.toolTip().split("\n")[0] + (
+            "" if self._views_apply() else "\nNeeds: Unfreeze on, precompute off, first LR multiplier 0."))
+
+    def _views_apply(self) -> bool:
+        """Cached early-layer views need the early group frozen while the rest trains on images."""
+        mult = parse_multipliers(self.mult_edit.text())
+        return (self.unfreeze_check.isChecked() and not self.precompute_check.isChecked()
+                and mult is not None and mult[0] == 0)
 
     # ------------------------------------------------------------ learning rate (two-way with AppState)
     def _on_state_lr(self, lr: float) -> None:
@@ -772,8 +806,13 @@ class TrainingPanel(QWidget):
         elif kind == "precompute":
             done, total = int(rec.get("done", 0)), max(1, int(rec.get("total", 1)))
             self.progress.setValue(int(1000 * done / total))
-            self.progress.setFormat(f"Precomputing activations ({rec.get('split', '')}): {done}/{total}")
-            self.eta_label.setText("Cached: later runs and the LR finder reuse them.")
+            if rec.get("stage") == "frozen":
+                self.progress.setFormat(f"Caching early-layer views ({rec.get('split', '')}): {done}/{total}")
+                self.eta_label.setText("Kept in memory for this training run; each epoch then runs only the "
+                                       "later layers.")
+            else:
+                self.progress.setFormat(f"Precomputing activations ({rec.get('split', '')}): {done}/{total}")
+                self.eta_label.setText("Cached: later runs and the LR finder reuse them.")
         elif kind == "evaluate":
             done, total = int(rec.get("done", 0)), max(1, int(rec.get("total", 1)))
             self.progress.setFormat(f"Test-time augmentation: {done}/{total} validation images")

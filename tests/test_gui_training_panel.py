@@ -292,3 +292,25 @@ def test_refuses_to_start_while_the_lr_finder_runs(qtbot, sample):
     assert p.running
     qtbot.waitUntil(lambda: not p.running, timeout=60_000)
     p.shutdown()
+
+
+def test_optimiser_weight_decay_and_cached_views_reach_the_run(qtbot, panel):
+    """The fm10 recipe (b) from the form: AdamW, wd 0.1, early layers frozen and cached as augmented views."""
+    panel.set_config(TrainConfig(epochs=1, lr=1e-2, **FAST))
+    run_to_end(qtbot, panel)                                          # (a) precompute + head
+    assert not panel.views_spin.isEnabled()                           # precompute on: nothing to cache
+    recipe = TrainConfig(**{**FAST, "precompute": False}, epochs=1, lr=3e-3, unfreeze=True, aug="side_on",
+                         lr_mult=(0.0, 1.0, 1.0), opt="adamw", wd=0.1, frozen_views=2)
+    panel.set_config(recipe)
+    assert panel.opt_combo.currentData() == "adamw" and panel.wd_spin.value() == pytest.approx(0.1)
+    assert panel.views_spin.isEnabled() and panel.views_spin.value() == 2
+    assert panel.config() == recipe
+    formats = []
+    set_format = panel.progress.setFormat
+    panel.progress.setFormat = lambda text: (formats.append(text), set_format(text))
+    run_to_end(qtbot, panel)
+    assert any(t.startswith("Caching early-layer views") for t in formats), formats[:5]
+    assert panel.state.learner.config.frozen_views == 2 and panel.state.learner.config.opt == "adamw"
+    panel.mult_edit.setText("0.01, 0.1, 1")                           # early layers train: views do not apply
+    panel.mult_edit.editingFinished.emit()
+    assert not panel.views_spin.isEnabled() and panel.config().frozen_views == 0
