@@ -396,6 +396,12 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main.main(["predict", str(model_path), str(bad)]) == 1           # nothing predicted
     assert main.main(["predict", str(tmp_path / "nope.fovea"), str(bad)]) == 2
     assert "model file not found" in capsys.readouterr().err
+    assert main.main(["predict", str(model_path), str(bad), "--top", "0"]) == 2
+    assert "--top must be 1 or more" in capsys.readouterr().err
+    readme = ROOT / "README.md"                                             # not a model: one short line
+    assert main.main(["predict", str(readme), str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a Fovea model file" in err and len(err.strip().splitlines()) == 1
     assert main.main(["predict", str(model_path), str(bad), sample_files(1)[0]]) == 0
     out = capsys.readouterr()
     assert "x.png: not an image" in out.err

@@ -47,6 +47,8 @@ def run(args) -> int:
     from engine.images import ImageError
     from engine.inference import (describe_model, expand_sources, kaggle_from_predictions, predict_images,
                                   prediction_rows, write_kaggle_csv, write_predictions_csv)
+    if args.top < 1:
+        return fail(f"--top must be 1 or more (got {args.top})")
     try:
         model, images = _load(args)
     except ValueError as exc:

@@ -160,5 +160,5 @@ def run(args) -> int:
         for p in skipped:
             print(f"skipped {p}", file=sys.stderr)
         print(f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
-              f"epochs, {total_seconds:.1f} s → {path}" + (f" and {onnx_path}" if onnx_path else ""))
+              f"epoch{'s' if final['epochs'] != 1 else ''}, {total_seconds:.1f} s → {path}" + (f" and {onnx_path}" if onnx_path else ""))
     return 0
