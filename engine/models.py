@@ -46,7 +46,7 @@ class WeightsUnavailable(Exception):
             f"Pretrained weights for {arch} are not on this computer and could not be downloaded "
             f"({cause or 'offline'}). Missing file: {filename} (from {url}{where}). "
             f"Import a weights file (a saved state dict, .pth) for {arch} with "
-            f"'File ▸ Import weights…' or --weights FILE."
+            f"'File ▸ Import weights…' in the app, or --weights FILE on the command line."
         )
 
 
@@ -145,6 +145,16 @@ def _resnet_state_dict(arch: str, weights_file: str | Path | None) -> dict:
         return weights.get_state_dict(progress=False, check_hash=True)
     except Exception as exc:
         raise WeightsUnavailable(arch, filename, weights.url, str(exc).splitlines()[0][:160], folder) from None
+
+
+def weights_on_disk(arch: str) -> bool:
+    """Whether ``arch``'s pretrained weights can load without a download (checks files only; no network)."""
+    if arch not in ("resnet18", "resnet34", "resnet50"):
+        return True                       # EfficientNet-Lite0 ships in a package; the test net has fixed weights
+    if imported_weights_path(arch).exists():
+        return True
+    filename = os.path.basename(_torchvision_weights(arch).url)
+    return os.path.exists(os.path.join(torch.hub.get_dir(), "checkpoints", filename))
 
 
 def import_weights(arch: str, path: str | Path) -> Path:

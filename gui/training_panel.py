@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComb
                                QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine.models import (ARCHITECTURES, WeightsUnavailable, device_name, export_onnx, import_weights,
-                           pick_device)
+                           pick_device, weights_on_disk)
 from engine.paths import data_dir
 from engine.training import AUGMENTATIONS, SCHEDULES, Learner, TrainConfig
 from gui.jobs import QtJob, tab_running
@@ -600,8 +600,7 @@ class TrainingPanel(QWidget):
     def _on_form_changed(self, *_args) -> None:
         if self.sender() is self.arch_combo:
             self._base_config = dataclasses.replace(self._base_config, weights_file=None)
-            if self._missing_arch != self.arch_combo.currentData():
-                self.weights_box.hide()
+            self._check_weights_on_disk()
         self._refresh_form()
         config = self.config()
         if config != self.state.train_config:
@@ -977,6 +976,19 @@ class TrainingPanel(QWidget):
         self._error_box = box
 
     # ------------------------------------------------------------ weights / saving
+    def _check_weights_on_disk(self) -> None:
+        """Say at once, not at Start, when the chosen architecture's weights still need a download."""
+        arch = self.arch_combo.currentData()
+        if self._missing_arch == arch:
+            return                                     # the box already explains a failed attempt
+        if weights_on_disk(arch):
+            self.weights_box.hide()
+            return
+        self.weights_label.setText(f"{ARCH_LABELS.get(arch, arch)}'s ImageNet weights are not on this computer "
+                                   f"yet. Start downloads them once (needs the internet); offline, import a "
+                                   f"weights file (.pth state dict) instead.")
+        self.weights_box.show()
+
     def _show_missing_weights(self, missing: _WeightsMissing) -> None:
         self._missing_arch = missing.arch
         self.weights_label.setText(missing.message)
@@ -1002,9 +1014,10 @@ class TrainingPanel(QWidget):
 
     def _weights_imported(self, arch: str, dest, retry: bool) -> None:
         self.import_button.setEnabled(True)
+        retry = retry and arch == self._missing_arch     # start again only after a start that failed for it
         if arch == self._missing_arch:
-            self.weights_box.hide()
             self._missing_arch = None
+        self._check_weights_on_disk()
         self._update_enabled()
         if retry and arch == self.arch_combo.currentData():
             self._status(f"Imported weights for {arch} ({dest}). Starting…")

@@ -22,6 +22,7 @@ def fovea_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("fovea_home")
     monkeypatch.setenv("FOVEA_HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))   # no cached ResNet weights: offline paths are tested
     return home
 
 

@@ -238,6 +238,20 @@ def test_missing_weights_offer_import_and_retry(qtbot, panel, tmp_path):
     assert panel.state.learner.config.arch == "resnet18" and panel.state.model is not None
 
 
+def test_choosing_an_architecture_without_weights_says_so_at_once(qtbot, panel, tmp_path):
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("resnet34"))
+    assert panel.weights_box.isVisible() and "not on this computer yet" in panel.weights_label.text()
+    assert "--weights" not in panel.weights_label.text()                 # no CLI hints in the window
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("efficientnet_lite0"))
+    assert not panel.weights_box.isVisible()
+    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("resnet34"))
+    weights = tmp_path / "r34.pth"
+    torch.save(_bare_network("resnet34").state_dict(), weights)
+    panel.import_weights_file("resnet34", str(weights))
+    qtbot.waitUntil(lambda: "Imported weights for resnet34" in panel.status_label.text(), timeout=30_000)
+    assert not panel.weights_box.isVisible() and not panel.running       # imported; nothing auto-started
+
+
 def test_failed_run_shows_message_and_returns_to_idle(qtbot, panel, monkeypatch):
     def broken_fit(self, stop=None):
         yield {"type": "batch", "epoch": 0.0, "iteration": 0, "loss": 1.0, "lr": 0.01}
