@@ -172,6 +172,8 @@ def scan_dataset(path: str | Path, seed: int = AUTO_VALID_SEED) -> Dataset:
         raise DatasetError(f"{root} is a file, not a dataset folder (expected a folder with train/ and valid/)", root)
     train_dir = find_split_dir(root, ("train",))
     if train_dir is None:
+        if root.name.lower() in ("train", "test") + VALID_NAMES and find_split_dir(root.parent, ("train",)):
+            raise DatasetError(f"{root} is the {root.name}/ folder of a dataset: open its parent, {root.parent}", root)
         raise DatasetError(f"{root} has no train/ folder: expected train/<class>/ images (and valid/<class>/)", root)
     problems: list[Problem] = []
     train_classes = _class_dirs(train_dir, "train", problems)

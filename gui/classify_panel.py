@@ -825,6 +825,8 @@ class ClassifyPanel(QWidget):
                 self.results.addItem(w)
             if not rec["names"]:
                 self.drop_status.setText("No image files found in what was dropped.")
+            else:                                       # show the new rows, however long the list already is
+                self.results.scrollToItem(self.results.item(self._drop_base), QAbstractItemView.PositionAtTop)
             return
         for r in rec["results"]:
             w = self.results.item(self._drop_base + r["index"])

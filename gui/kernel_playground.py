@@ -1140,7 +1140,7 @@ class KernelPlayground(QWidget):
         n = len(self.layers)
         title = self._layer_title(i).split(". ", 1)[1]
         where = f"after layer {i + 1} of {n}: {title}" if n > 1 else title
-        self.title_result.setText(f"Result — {html.escape(where)} ({self.mode})")
+        self.title_result.setText(f"Result — {html.escape(where)} · {self.mode}")
         self.title_original.setText("Original" + (" (grey)" if self.gray and not self._is_rgb_kernel(0) else ""))
         self.renders += 1
         if self._hover is not None:

@@ -199,3 +199,9 @@ def test_a_text_file_is_called_disguised_only_when_its_name_says_image(tmp_path)
         with pytest.raises(ImageError) as err:
             load_rgb(tmp_path / name)
         assert str(err.value).endswith(want), str(err.value)
+
+
+def test_opening_the_train_folder_itself_points_to_its_parent():
+    from tests.conftest import SAMPLE
+    with pytest.raises(DatasetError, match="open its parent"):
+        scan_dataset(SAMPLE / "train")
