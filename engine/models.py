@@ -15,6 +15,7 @@ import os
 import warnings
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -402,21 +403,29 @@ def to_tensor(images, mean, std) -> torch.Tensor:
 def save_model(model: FoveaModel, path: str | Path) -> Path:
     """Write one self-describing file atomically (temp file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not model.meta.created:
         model.meta.created = _dt.datetime.now().isoformat(timespec="seconds")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     blob = {"fovea_format": FORMAT_VERSION, "meta": model.meta.to_dict(),
             "n_features": int(model.n_features), "state_dict": state}
-    fd, tmp = tempfile.mkstemp(prefix=".fovea-", suffix=".tmp", dir=path.parent)
+    with _atomic_file(path, ".tmp") as tmp:
+        torch.save(blob, tmp)
+    return path
+
+
+@contextmanager
+def _atomic_file(path: Path, suffix: str):
+    """Yield a temporary path beside ``path``; when the block succeeds, one rename puts it in place
+    (a reader never sees half a file); otherwise the temporary file is removed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".fovea-", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        torch.save(blob, tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> FoveaModel:
@@ -457,25 +466,17 @@ def export_onnx(model: FoveaModel, path: str | Path, opset: int = 17) -> Path:
     except ImportError:
         raise ValueError("ONNX export needs the 'onnx' package: pip install onnx") from None
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     size = int(model.meta.image_size)
     net = nn.Sequential(_CopyOf(model), nn.Softmax(dim=1)).eval()
-    fd, tmp = tempfile.mkstemp(prefix=".fovea-", suffix=".onnx", dir=path.parent)
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(net, torch.zeros(1, 3, size, size), tmp, dynamo=False, opset_version=opset,
-                              input_names=["image"], output_names=["probs"],
-                              dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}})
+    with _atomic_file(path, ".onnx") as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, torch.zeros(1, 3, size, size), tmp, dynamo=False, opset_version=opset,
+                          input_names=["image"], output_names=["probs"],
+                          dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}})
         proto = onnx.load(tmp)
         entry = proto.metadata_props.add()
         entry.key, entry.value = "fovea_meta", json.dumps(model.meta.to_dict())
         onnx.save(proto, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 
