@@ -129,16 +129,21 @@ def _torchvision_weights(arch: str):
     return enum.IMAGENET1K_V1
 
 
+def _torchvision_cached_file(arch: str) -> tuple[object, str]:
+    """``arch``'s torchvision weights entry and where torch's hub cache keeps its file."""
+    weights = _torchvision_weights(arch)
+    return weights, os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+
+
 def _resnet_state_dict(arch: str, weights_file: str | Path | None) -> dict:
     if weights_file:
         return _load_state_dict_file(weights_file)
     imported = imported_weights_path(arch)
     if imported.exists():
         return _load_state_dict_file(imported)
-    weights = _torchvision_weights(arch)
-    filename = os.path.basename(weights.url)
-    folder = os.path.join(torch.hub.get_dir(), "checkpoints")
-    if os.path.exists(os.path.join(folder, filename)):
+    weights, cached = _torchvision_cached_file(arch)
+    filename, folder = os.path.basename(cached), os.path.dirname(cached)
+    if os.path.exists(cached):
         return weights.get_state_dict(progress=False, check_hash=True)
     if os.environ.get("FOVEA_OFFLINE"):
         raise WeightsUnavailable(arch, filename, weights.url, "offline mode", folder)
@@ -154,8 +159,7 @@ def weights_on_disk(arch: str) -> bool:
         return True                       # EfficientNet-Lite0 ships in a package; the test net has fixed weights
     if imported_weights_path(arch).exists():
         return True
-    filename = os.path.basename(_torchvision_weights(arch).url)
-    return os.path.exists(os.path.join(torch.hub.get_dir(), "checkpoints", filename))
+    return os.path.exists(_torchvision_cached_file(arch)[1])
 
 
 def import_weights(arch: str, path: str | Path) -> Path:
