@@ -28,12 +28,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.images import ImageError, load_rgb
+from engine.images import ImageError, load_rgb_array
 from engine.jobs import check
-from engine.models import AdaptiveConcatPool2d, FoveaModel, resize_center_crop
+from engine.models import AdaptiveConcatPool2d, FoveaModel, normalise_batch, resize_center_crop_array
 from engine.paths import cache_dir
 
-TRANSFORM_ID = "resize-center-crop/bilinear/v1"
+TRANSFORM_ID = "resize-center-crop/area-or-linear/v2"
 SHARD_ROWS = 4096          # rows written per shard (and flushed on cancel)
 CHUNK_BATCHES = 8          # images decoded together, in batches of the forward pass
 MAX_SHARDS = 24            # more than this: merge into one
@@ -70,7 +70,7 @@ def forward_batch_size(device: torch.device) -> int:
 def load_resized(path: str, size: int) -> np.ndarray:
     """Decode → upright RGB → resize shorter side + centre crop → (size, size, 3) uint8."""
     # exactly what inference does, so features and predictions see the same pixels
-    return np.asarray(resize_center_crop(load_rgb(path), size), dtype=np.uint8)
+    return resize_center_crop_array(load_rgb_array(path), size)
 
 
 def images_to_input(arrays, mean, std, device: torch.device, channels_last: bool = False) -> torch.Tensor:
@@ -81,13 +81,8 @@ def images_to_input(arrays, mean, std, device: torch.device, channels_last: bool
     batch = torch.from_numpy(np.stack(arrays))
     if device.type == "cuda":
         batch = batch.pin_memory().to(device, non_blocking=True)
-    x = batch.permute(0, 3, 1, 2).float().div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-    x = x.sub_(m).div_(s)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    return x
+    x = normalise_batch(batch, mean, std)    # channels_last already
+    return x if channels_last else x.contiguous()
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
@@ -98,10 +93,11 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
 
 
 def fast_inference_copy(module: torch.nn.Module, device: torch.device,
-                        size: int = 64) -> torch.nn.Module:
+                        size: int = 64, channels: int = 3) -> torch.nn.Module:
     """An eval-only copy for a frozen body: BatchNorm folded into the convolution before it,
     channels_last memory. About 2× faster on CPU than the plain module, same results
-    (checked on a random batch; the plain copy is used if folding changed the output).
+    (checked on a random ``channels`` × ``size`` × ``size`` batch; the plain copy is used if
+    folding changed the output).
     """
     import copy
 
@@ -109,7 +105,7 @@ def fast_inference_copy(module: torch.nn.Module, device: torch.device,
     from torch.nn.utils.fusion import fuse_conv_bn_eval
 
     fast = copy.deepcopy(module).float().eval().cpu()
-    probe = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+    probe = torch.randn(2, channels, size, size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         want = fast(probe)    # before folding: the plain module's output
 

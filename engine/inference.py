@@ -34,8 +34,9 @@ from PIL import Image
 
 from engine.images import ImageError, is_image_name, load_rgb, to_rgb
 from engine.jobs import check
-from engine.models import (DEFAULT_ARCH, FoveaModel, ModelMeta, body_from_network, imagenet_classes,
-                           normalisation, pick_device, pretrained_network, resize_center_crop, to_tensor)
+from engine.models import (DEFAULT_ARCH, FoveaModel, ModelMeta, body_from_network, center_crop_size,
+                           imagenet_classes, normalisation, pick_device, pretrained_network, resize_array,
+                           resize_center_crop, resize_center_crop_array, to_tensor)
 from engine.paths import cache_dir
 
 TTA_ZOOM = 1.15
@@ -237,12 +238,11 @@ def expand_sources(sources) -> list:
 
 def tta_views(im: Image.Image, size: int) -> list[Image.Image]:
     """The six TTA views (see TTA_VIEWS), each size × size."""
-    centre = resize_center_crop(im, size)
-    w, h = im.size
+    arr = np.asarray(im, dtype=np.uint8)
+    centre = Image.fromarray(resize_center_crop_array(arr, size))
     zs = max(size + 1, round(size * TTA_ZOOM))
-    scale = zs / min(w, h)
-    zw, zh = max(zs, round(w * scale)), max(zs, round(h * scale))
-    zoomed = im.resize((zw, zh), Image.BILINEAR)
+    zw, zh = center_crop_size(arr.shape[1], arr.shape[0], zs)
+    zoomed = Image.fromarray(resize_array(arr, zw, zh))
     # corners of the centre zs × zs square of the zoomed image
     x0, y0 = (zw - zs) // 2, (zh - zs) // 2
     x1, y1 = x0 + zs - size, y0 + zs - size
@@ -633,8 +633,7 @@ def grad_cam(model, image, class_index: int | None = None, device=None, size: in
 
 
 def _crop_box(w: int, h: int, size: int) -> tuple[int, int, int, int]:
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    nw, nh = center_crop_size(w, h, size)
     left, top = (nw - size) // 2, (nh - size) // 2
     sx, sy = w / nw, h / nh
     return (round(left * sx), round(top * sy), round((left + size) * sx), round((top + size) * sy))
@@ -643,8 +642,7 @@ def _crop_box(w: int, h: int, size: int) -> tuple[int, int, int, int]:
 def _cam_to_image(cam: np.ndarray, w: int, h: int, size: int) -> np.ndarray:
     """Upsample the feature-map CAM onto the crop, and place the crop in the image's frame."""
     import cv2
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    nw, nh = center_crop_size(w, h, size)
     left, top = (nw - size) // 2, (nh - size) // 2
     full = np.zeros((nh, nw), dtype=np.float32)
     full[top:top + size, left:left + size] = cv2.resize(cam, (size, size), interpolation=cv2.INTER_CUBIC)

@@ -379,27 +379,54 @@ def create_model(arch: str, classes: list[str], image_size: int = 224, weights_f
 
 # ---------------------------------------------------------------- preprocessing
 
-def resize_center_crop(im, size: int):
-    """Resize the shorter side to ``size`` (bilinear) and crop the centre square."""
-    from PIL import Image
-    w, h = im.size
+def resize_array(arr: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize an (H, W, C) uint8 array: area averaging when shrinking (no aliasing),
+    bilinear when enlarging. The one resampler everything the model sees goes through."""
+    import cv2
+    h, w = arr.shape[:2]
+    if (width, height) == (w, h):
+        return arr
+    shrink = width < w or height < h
+    return cv2.resize(np.ascontiguousarray(arr), (width, height),
+                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
+def center_crop_size(w: int, h: int, size: int) -> tuple[int, int]:
+    """The (width, height) that makes the shorter side ``size``."""
     scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    if (nw, nh) != (w, h):
-        im = im.resize((nw, nh), Image.BILINEAR)
-        if (nw, nh) == (size, size):
-            return im       # a new image already: cropping it whole would only copy it
+    return max(size, round(w * scale)), max(size, round(h * scale))
+
+
+def resize_center_crop_array(arr: np.ndarray, size: int) -> np.ndarray:
+    """Resize the shorter side of an (H, W, 3) uint8 array to ``size`` and crop the centre square."""
+    nw, nh = center_crop_size(arr.shape[1], arr.shape[0], size)
+    arr = resize_array(arr, nw, nh)
     left, top = (nw - size) // 2, (nh - size) // 2
-    return im.crop((left, top, left + size, top + size))
+    return np.ascontiguousarray(arr[top:top + size, left:left + size])
+
+
+def resize_center_crop(im, size: int):
+    """resize_center_crop_array for a PIL image (returns a PIL image)."""
+    from PIL import Image
+    return Image.fromarray(resize_center_crop_array(np.asarray(im, dtype=np.uint8), size))
+
+
+def normalise_batch(batch: torch.Tensor, mean, std) -> torch.Tensor:
+    """(N, H, W, 3) uint8 → normalised (N, 3, H, W) float32, laid out channels_last.
+
+    One multiply-add per value: (v / 255 − mean) / std = v · scale + shift.
+    """
+    dev = batch.device
+    std_t = torch.tensor(std, dtype=torch.float32, device=dev)
+    scale = 1.0 / (255.0 * std_t)
+    shift = -torch.tensor(mean, dtype=torch.float32, device=dev) / std_t
+    return torch.addcmul(shift, batch.float(), scale).permute(0, 3, 1, 2)    # NHWC memory = channels_last
 
 
 def to_tensor(images, mean, std) -> torch.Tensor:
     """Stack equal-sized RGB PIL images (or HWC uint8 arrays) into a normalised NCHW float tensor."""
     arr = np.stack([np.asarray(im, dtype=np.uint8) for im in images])
-    x = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    return x.sub_(m).div_(s)
+    return normalise_batch(torch.from_numpy(arr), mean, std).contiguous()
 
 
 # ---------------------------------------------------------------- model files

@@ -19,10 +19,12 @@ class QtJob(QObject):
     def __init__(self, fn, *args, parent: QObject | None = None, **kwargs):
         super().__init__(parent)
         self.job = Job(fn, *args, **kwargs)
+        self._started = self._ended = False
         # queued: the worker thread emits, this object's (GUI) thread runs _dispatch
         self._event.connect(self._dispatch, Qt.QueuedConnection)
 
     def start(self) -> "QtJob":
+        self._started = True
         self.job.start(self._event.emit)
         return self
 
@@ -31,7 +33,10 @@ class QtJob(QObject):
 
     @property
     def running(self) -> bool:
-        return self.job.running
+        """Started and its end not yet handled here. Not the thread's liveness: the thread emits its
+        end and then exits, so a handler of ``ended`` asking the thread could still see it alive
+        (and leave Run disabled for good)."""
+        return self._started and not self._ended
 
     def wait(self, timeout: float | None = None) -> bool:
         return self.job.wait(timeout)
@@ -40,6 +45,7 @@ class QtJob(QObject):
         if event.kind == PROGRESS:
             self.progress.emit(event.data)
             return
+        self._ended = True
         if event.kind == DONE:
             self.finished.emit(event.data)
         elif event.kind == ERROR:

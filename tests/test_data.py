@@ -205,3 +205,76 @@ def test_opening_the_train_folder_itself_points_to_its_parent():
     from tests.conftest import SAMPLE
     with pytest.raises(DatasetError, match="open its parent"):
         scan_dataset(SAMPLE / "train")
+
+
+# ---------------------------------------------------------------- the fast PNG path and the one resampler
+
+def _png_variants(tmp_path: Path) -> dict[str, Path]:
+    """Every PNG flavour a dataset may hold, plain or not."""
+    rng = np.random.default_rng(7)
+    rgb = rng.integers(0, 256, (23, 31, 3), dtype=np.uint8)
+    out = {}
+
+    def save(name, im, **kw):
+        out[name] = tmp_path / f"{name}.png"
+        im.save(out[name], "PNG", **kw)
+
+    save("rgb", Image.fromarray(rgb))
+    save("grey", Image.fromarray(rgb[..., 0]))
+    save("palette", Image.fromarray(rgb).quantize(64))
+    pal_t = Image.fromarray(rgb).quantize(16)
+    save("palette_transparent", pal_t, transparency=3)
+    save("rgba", Image.fromarray(np.dstack([rgb, rgb[..., 1]]), "RGBA"))
+    save("grey_alpha", Image.fromarray(np.dstack([rgb[..., 0], rgb[..., 2]])).convert("LA"))
+    save("grey16", Image.fromarray(rgb[..., 0].astype(np.uint16) * 257))
+    save("bilevel", Image.fromarray(rgb[..., 0] > 128))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save("exif_rotated", Image.fromarray(rgb), exif=exif.tobytes())
+    return out
+
+
+def test_fast_png_decode_gives_exactly_what_pil_gives(tmp_path, monkeypatch):
+    import engine.images as images
+    variants = _png_variants(tmp_path)
+    for name, path in variants.items():
+        got = images.load_rgb_array(path)
+        want = np.asarray(load_rgb(path))
+        assert got.dtype == np.uint8 and got.shape == want.shape, name
+        assert np.array_equal(got, want), name
+    assert images.load_rgb_array(variants["exif_rotated"]).shape == (31, 23, 3)   # upright
+    # plain PNGs really take the OpenCV path: with PIL's loader broken they still decode
+    plain = {"rgb", "grey", "palette"}
+    monkeypatch.setattr(images, "load_rgb", lambda p: (_ for _ in ()).throw(AssertionError(p)))
+    for name in plain:
+        images.load_rgb_array(variants[name])
+    for name in set(variants) - plain:        # transparency, 16 bits, 1 bit, EXIF: left to PIL
+        with pytest.raises(AssertionError):
+            images.load_rgb_array(variants[name])
+
+
+def test_fast_png_decode_reports_bad_files_like_load_rgb(zoo):
+    from engine.images import ImageError, load_rgb_array
+    for rel in ("train/cat/truncated.png", "train/cat/corrupt.png", "train/cat/bomb.png"):
+        path = zoo / rel
+        with pytest.raises(ImageError) as fast:
+            load_rgb_array(path)
+        with pytest.raises(ImageError) as slow:
+            load_rgb(path)
+        assert str(fast.value) == str(slow.value), rel
+
+
+def test_resize_center_crop_shrinks_by_area_and_enlarges_bilinearly():
+    from engine.models import center_crop_size, resize_center_crop, resize_center_crop_array
+    assert center_crop_size(70, 45, 32) == (50, 32) and center_crop_size(64, 64, 128) == (128, 128)
+    # shrinking a 2×2 checkerboard by 2 averages each block: no aliasing into black or white
+    board = np.kron(np.indices((32, 48)).sum(0) % 2, np.ones((1, 1)))[..., None].repeat(3, 2)
+    small = resize_center_crop_array((board * 255).astype(np.uint8), 8)
+    assert small.shape == (8, 8, 3) and 120 <= small.min() and small.max() <= 135
+    # enlarging: a horizontal ramp stays a monotone ramp, centre-cropped to a square
+    ramp = np.tile(np.linspace(0, 255, 20, dtype=np.uint8)[None, :, None], (10, 1, 3))
+    big = resize_center_crop_array(ramp, 30)
+    assert big.shape == (30, 30, 3) and np.all(np.diff(big[5, :, 0].astype(int)) >= 0)
+    # the PIL wrapper is the same pixels
+    pil = np.asarray(resize_center_crop(Image.fromarray(ramp), 30))
+    assert np.array_equal(pil, big)

@@ -319,7 +319,8 @@ def test_grad_cam_tiny_model_shape_not_constant_and_no_param_grads():
     img[10:30, 30:50] = 255
     cam = inf.grad_cam(model, img)
     assert cam.heatmap.shape == (45, 70)
-    assert cam.heatmap.std() > 0 and cam.heatmap.max() == pytest.approx(1.0, abs=1e-3)
+    # normalised to a peak of 1 on the feature map; resampling onto the image may fall between samples
+    assert cam.heatmap.std() > 0 and 0.95 < cam.heatmap.max() <= 1.0
     assert all(p.grad is None for p in model.parameters())
     assert cam.box == (13, 0, 57, 45)      # 70×45 → 50×32 → centre 32×32 from x=9, scaled back by 1.4
     overlay = inf.overlay_heatmap(img, cam.heatmap)

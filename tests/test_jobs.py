@@ -93,6 +93,31 @@ def test_qtjob_failed_and_cancelled(qtbot):
     assert slow.wait(5)
 
 
+def test_qtjob_is_not_running_once_its_end_is_handled_even_if_the_thread_lingers(qtbot):
+    """A panel re-enables Run from its ``ended`` handler by asking ``running``: that must already be
+    False there, though the worker thread may not have exited yet (this was a 1-in-12 flake)."""
+    import engine.jobs as jobs_module
+    from gui.jobs import QtJob
+    gate = threading.Event()
+
+    def gated(stop=None):
+        yield {"i": 0}
+        gate.wait(10)
+        return 1
+
+    job = QtJob(gated)
+    seen = []
+    job.ended.connect(lambda kind: seen.append((kind, job.running, job.job.running)))
+    assert not job.running
+    job.start()
+    assert job.running
+    with jobs_module._live_lock:      # the worker thread cannot exit before this is released
+        gate.set()
+        qtbot.waitUntil(lambda: bool(seen), timeout=10000)
+    assert seen == [("done", False, True)]    # the thread was still alive, the job already ended
+    assert job.wait(5)
+
+
 def test_warm_up_imports_the_heavy_libraries_on_a_job_thread():
     import sys
 
