@@ -686,8 +686,8 @@ class Learner:
                         n += len(y)
                 elif frozen is not None:
                     # the late layers as they are now, BN folded: about half the time of the module
-                    _, h, w, ch = frozen.valid.shape
-                    fast = fast_inference_copy(late, self.device, h, ch) if h == w else late
+                    _, size, _, ch = frozen.valid.shape      # square: the crops are
+                    fast = fast_inference_copy(late, self.device, size, ch)
                     for sl in batch_slices(len(frozen.valid_y), 256) or [slice(0, len(frozen.valid_y))]:
                         x = frozen.valid[sl].to(self.device).permute(0, 3, 1, 2)
                         y = frozen.valid_y[sl].to(self.device)
