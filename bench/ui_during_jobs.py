@@ -85,6 +85,7 @@ def main() -> int:
         deadline.start(int(timeout_s * 1000))
         loop.exec()
         check.stop()
+        deadline.stop()   # an active timer collected later on a job thread makes Qt complain
         return cond()
 
     def measure(name: str, start, done, timeout_s: float = 900) -> None:
