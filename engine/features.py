@@ -102,7 +102,7 @@ def fast_inference_copy(module: torch.nn.Module, device: torch.device,
     import copy
 
     from torch import nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
 
     fast = copy.deepcopy(module).float().eval().cpu()
     probe = torch.randn(2, channels, size, size, generator=torch.Generator().manual_seed(0))
@@ -117,7 +117,9 @@ def fast_inference_copy(module: torch.nn.Module, device: torch.device,
             conv = parent._modules.get(prev) if prev is not None else None
             if isinstance(child, nn.BatchNorm2d) and isinstance(conv, nn.Conv2d) \
                     and child.track_running_stats and child.running_mean is not None:
-                parent._modules[prev] = fuse_conv_bn_eval(conv, child)
+                # in place: ``fast`` is a copy already (fuse_conv_bn_eval would copy each conv again)
+                conv.weight, conv.bias = fuse_conv_bn_weights(conv.weight, conv.bias, child.running_mean,
+                                                              child.running_var, child.eps, child.weight, child.bias)
                 # timm's BatchNormAct2d applies dropout and an activation after normalising
                 rest = [m for m in (getattr(child, "drop", None), getattr(child, "act", None))
                         if m is not None and not isinstance(m, nn.Identity)]
