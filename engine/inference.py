@@ -253,8 +253,10 @@ def tta_views(im: Image.Image, size: int) -> list[Image.Image]:
 def _decode_one(source, size: int, tta: bool, thumbnail: int):
     t0 = time.perf_counter()
     im, local = load_source(source)
-    views = tta_views(im, size) if tta else [resize_center_crop(im, size)]
-    arrays = [np.asarray(v, dtype=np.uint8) for v in views]
+    if tta:
+        arrays = [np.asarray(v, dtype=np.uint8) for v in tta_views(im, size)]
+    else:   # straight to the array: no round trip through a PIL image
+        arrays = [resize_center_crop_array(np.asarray(im, dtype=np.uint8), size)]
     thumb = None
     if thumbnail:
         t = im.copy()
