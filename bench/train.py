@@ -1,6 +1,7 @@
 """Benchmark: Fovea's training recipes vs fastai v2 on the same task, measured in one run.
 
-    python bench/train.py [DATASET] [--size 128] [--no-peer] [--peer-first] [--repeats 5]
+    python bench/train.py [DATASET] [--size 128] [--no-peer] [--peer-first] [--repeats 20]
+                          [--precompute-repeats 3] [--precompute-only]
 
 DATASET defaults to /tmp/fm10, made with
     /work/shared/tools/fashion-folder /tmp/fm10 --train 100 --valid 50 --size 64 --rgb --seed 1
@@ -9,6 +10,9 @@ Prints, all measured in this run on this machine, with a cold feature cache:
   * the backbone's pure forward throughput (plain eager module, and the BN-folded
     channels_last copy precompute uses, measured right before and right after precompute and
     averaged) and precompute's throughput as a fraction of both;
+  * precompute's throughput again, ``--precompute-repeats`` times, each with a cold cache of its own
+    and the pure forward timed right before and after it: the median of those ratios is the figure
+    least moved by the machine's drift;
   * recipe (a): precompute + head (goal ≥ 80 % in ≤ 1/10 of fastai's wall time);
   * recipe (b): (a), then the late layers unfrozen with augmentation (goal ≥ 88 % in ≤ 1/2): the
     frozen early layers run once per image and view (the image, its mirror, random side-on copies)
@@ -59,6 +63,29 @@ def throughput(fn, x, repeats: int) -> float:
     return x.shape[0] / statistics.median(times)
 
 
+def precompute_ratios(ds, config, fast_body, x, runs: int, repeats: int) -> list[float]:
+    """Precompute's throughput over the folded copy's pure forward, ``runs`` times: each run in a
+    cold cache of its own, the pure forward timed right before and right after it."""
+    from engine.features import pooled_features
+    from engine.jobs import run_to_end
+    from engine.training import Learner
+
+    n_images = len(ds.train) + len(ds.valid)
+    ratios = []
+    for r in range(runs):
+        os.environ["FOVEA_HOME"] = tempfile.mkdtemp(prefix="fovea-bench-pre-")
+        before = throughput(lambda v: pooled_features(fast_body, v), x, repeats)
+        stamps = []
+        run_to_end(Learner(ds, config).prepare(),
+                   lambda rec: stamps.append(time.perf_counter()) if rec["type"] == "precompute" else None)
+        rate = n_images / (stamps[-1] - stamps[0])
+        after = throughput(lambda v: pooled_features(fast_body, v), x, repeats)
+        ratios.append(rate / ((before + after) / 2))
+        print(f"precompute run {r + 1}: {rate:.0f} img/s; pure forward {before:.0f} before, {after:.0f} after "
+              f"→ {ratios[-1]:.0%}", flush=True)
+    return ratios
+
+
 def run_peer(dataset: str, size: int, timeout: float) -> dict:
     if not PEER_PYTHON.exists():
         return {"error": f"{PEER_PYTHON} missing (bench/setup_fastai_peer.sh builds it)"}
@@ -82,6 +109,9 @@ def main() -> int:
     ap.add_argument("dataset", nargs="?", default="/tmp/fm10")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=20, help="timed batches per throughput figure")
+    ap.add_argument("--precompute-repeats", type=int, default=3,
+                    help="extra cold precompute runs, each bracketed by pure-forward timings")
+    ap.add_argument("--precompute-only", action="store_true", help="only the throughput figures")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--peer-first", action="store_true", help="run fastai before Fovea instead of after")
     ap.add_argument("--peer-timeout", type=float, default=1800)
@@ -121,6 +151,13 @@ def main() -> int:
     print(f"pure forward (body + pool, bs {bs}, random input, after warm-up): plain module {plain:.0f} img/s, "
           f"BN-folded channels_last copy {fast_before:.0f} img/s")
 
+    if a.precompute_only:
+        ratios = precompute_ratios(ds, replace(base, **RECIPE_A), fast_body, x_cl, max(1, a.precompute_repeats),
+                                   a.repeats // 2)
+        print(f"precompute: median {statistics.median(ratios):.0%} of the folded copy's pure forward "
+              f"(range {min(ratios):.0%}–{max(ratios):.0%}; {plain:.0f} img/s plain module)")
+        return 0
+
     # ---------------------------------------------------------------- recipe (a), cold cache
     stamps = []
 
@@ -128,6 +165,7 @@ def main() -> int:
         if rec["type"] == "precompute":
             stamps.append(time.perf_counter())
 
+    home_a = os.environ["FOVEA_HOME"]   # the repeats below use caches of their own
     t0 = time.perf_counter()
     learner = Learner(ds, replace(base, **RECIPE_A))
     res_a = run_to_end(learner.fit(), on_progress)
@@ -137,11 +175,17 @@ def main() -> int:
     # the machine's speed drifts: the pure forward is measured right before and right after, averaged
     fast_after = throughput(lambda v: pooled_features(fast_body, v), x_cl, a.repeats)
     fast = (fast_before + fast_after) / 2
+    ratios = precompute_ratios(ds, replace(base, **RECIPE_A), fast_body, x_cl, a.precompute_repeats,
+                               a.repeats // 2)
+    os.environ["FOVEA_HOME"] = home_a
     body = fast_body = None
     print(f"pure forward of the BN-folded copy again after precompute: {fast_after:.0f} img/s "
           f"(mean of before and after: {fast:.0f} img/s)")
     print(f"precompute: {n_images} images in {pre_seconds:.1f} s = {pre_rate:.0f} img/s = "
           f"{pre_rate / fast:.0%} of the same body's pure forward ({pre_rate / plain:.0%} of the plain module)")
+    if ratios:
+        print(f"precompute, {len(ratios)} more cold runs: median {statistics.median(ratios):.0%} of the folded "
+              f"copy's pure forward (range {min(ratios):.0%}–{max(ratios):.0%})")
     print(f"(a) precompute + head {RECIPE_A['epochs']} epochs: accuracy {res_a['accuracy']:.1%} in {seconds_a:.1f} s "
           f"(model build + precompute + training)")
 
@@ -183,6 +227,8 @@ def main() -> int:
         pure_forward_fast_before_after=[round(fast_before, 1), round(fast_after, 1)],
         precompute_img_s=round(pre_rate, 1), precompute_fraction_of_fast=round(pre_rate / fast, 3),
         precompute_fraction_of_plain=round(pre_rate / plain, 3),
+        precompute_repeat_fractions=[round(v, 3) for v in ratios],
+        precompute_fraction_median=round(statistics.median(ratios), 3) if ratios else None,
         a_accuracy=res_a["accuracy"], a_seconds=round(seconds_a, 2), b_accuracy=res_b["accuracy"],
         b_seconds=round(seconds_b, 2), b_cache_seconds=round(cache_b, 2), b_tta_accuracy=float(ev.accuracy),
         b_tta_seconds=round(seconds_b + seconds_tta, 2), warm_a_accuracy=res_warm["accuracy"],

@@ -48,6 +48,21 @@ def test_fast_inference_copy_matches_plain_body(model):
         assert torch.allclose(fast(x), model.eval().body(x), atol=1e-4)
 
 
+def test_fast_inference_copy_leaves_the_original_alone(model):
+    net = torch.nn.Sequential(model.body, torch.nn.Conv2d(model.n_features, 4, 1))   # a conv with no BN
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    kinds = [type(m) for m in net.modules()]
+    fast = fast_inference_copy(net, torch.device("cpu"), SIZE)
+    with torch.no_grad():
+        for p in fast.parameters():
+            p.add_(1.0)                   # the copy owns its tensors
+    assert [type(m) for m in net.modules()] == kinds          # BatchNorm still there
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(p.is_contiguous() for p in net.parameters())   # not turned channels_last
+    ours = {p.data_ptr() for p in net.parameters()} | {b.data_ptr() for b in net.buffers()}
+    assert not ours & ({p.data_ptr() for p in fast.parameters()} | {b.data_ptr() for b in fast.buffers()})
+
+
 def test_second_run_reuses_everything(model, dataset):
     first = features(model, dataset.train)
     assert (first.computed, first.reused) == (len(dataset.train), 0)
