@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from engine.features import fast_inference_copy, forward_batch_size
 from engine.images import ImageError, is_image_name, load_rgb, to_rgb
 from engine.jobs import check
 from engine.models import (DEFAULT_ARCH, FoveaModel, ModelMeta, body_from_network, center_crop_size,
@@ -94,15 +96,16 @@ def load_model_job(path: str | Path | None = None, device=None, warm_up: bool = 
 
 
 def warm_up_model(model, device=None) -> None:
-    """One forward pass at the model's input size (first passes are several times slower)."""
+    """One forward pass at the model's input size through what predictions run (first passes are
+    several times slower; on a CPU this also builds the folded copy)."""
     dev = _resolve_device(model, device)
     was_training = model.training
     try:
-        _prepare_model(model, dev)
+        net = _inference_net(model, dev)
         size = int(model.meta.image_size)
         x = torch.zeros(1, 3, size, size)
         with torch.inference_mode():
-            _forward(model, x, dev)
+            _forward(net, x, dev)
     finally:
         if was_training:
             model.train()
@@ -125,6 +128,39 @@ def _prepare_model(model: torch.nn.Module, device: torch.device) -> None:
         model.to(device)
     model.to(memory_format=torch.channels_last)
     model.eval()
+
+
+_fast_copies: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # model → (weights key, copy)
+_fast_lock = threading.Lock()
+
+
+def _weights_key(model: torch.nn.Module) -> tuple | None:
+    """Changes whenever a parameter or buffer is replaced or modified in place (an optimizer step,
+    load_state_dict); None when the tensors keep no version counter (made in inference mode)."""
+    try:
+        return tuple((t.data_ptr(), t._version) for t in (*model.parameters(), *model.buffers()))
+    except RuntimeError:
+        return None
+
+
+def _inference_net(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """What predictions run. On a CPU: a BN-folded, channels_last copy of ``model`` (about 2.5×
+    the plain module's speed), made once and kept while the model's weights stay the same; the
+    model itself is left untouched. On a GPU: the model, in eval mode and channels_last."""
+    if device.type != "cpu":
+        _prepare_model(model, device)
+        return model
+    key = _weights_key(model)
+    with _fast_lock:
+        hit = _fast_copies.get(model)
+    if key is not None and hit is not None and hit[0] == key:
+        return hit[1]
+    size = min(64, int(getattr(getattr(model, "meta", None), "image_size", 64)))
+    fast = fast_inference_copy(model, device, size)
+    if key is not None:
+        with _fast_lock:
+            _fast_copies[model] = (key, fast)
+    return fast
 
 
 def _resolve_device(model, device) -> torch.device:
@@ -341,7 +377,7 @@ def predict_images(model, images_or_paths, bs: int = 32, device=None, tta: bool 
     next_i = 0
     done = 0
     try:
-        _prepare_model(model, dev)
+        net = _inference_net(model, dev)
         while next_i < n or pending:
             check(stop)
             while next_i < n and len(pending) < 2 * bs:
@@ -373,7 +409,10 @@ def predict_images(model, images_or_paths, bs: int = 32, device=None, tta: bool 
                 t0 = time.perf_counter()
                 x = to_tensor([a for _, arrays in good for a in arrays], meta.mean, meta.std)
                 with torch.inference_mode():
-                    p = _forward(model, x, dev)
+                    # a CPU runs mid-sized batches fastest (they stay in cache): TTA's six views per
+                    # image make one batch of 32 images 192 forward passes, run 32 at a time
+                    step = len(x) if dev.type == "cuda" else forward_batch_size(dev)
+                    p = torch.cat([_forward(net, x[i:i + step], dev) for i in range(0, len(x), step)])
                     p = p.view(len(good), -1, p.shape[1]).mean(1).cpu().numpy()
                 share = (time.perf_counter() - t0) * 1000.0 / len(good)
                 for (rec, _), row in zip(good, p):

@@ -308,6 +308,37 @@ def test_evaluate_job_matches_predictions_and_skips_unreadable(tmp_path):
     assert ev.confusion.sum() == 6
 
 
+def test_cpu_predictions_run_a_cached_folded_copy_that_follows_weight_changes():
+    from engine.models import to_tensor
+    torch.manual_seed(3)
+    body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                         nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+    for bn in (body[1], body[4]):          # statistics that make folding change the weights
+        bn.running_mean.uniform_(-0.5, 0.5)
+        bn.running_var.uniform_(0.5, 2.0)
+    meta = ModelMeta("tiny", ["a", "b", "c"], 32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    model = FoveaModel(body, make_head(16, 3), meta, 16).eval()
+    images = [np.random.default_rng(i).integers(0, 256, (32, 32, 3), dtype=np.uint8) for i in range(5)]
+
+    def expected():
+        with torch.no_grad():
+            return torch.softmax(model(to_tensor(images, meta.mean, meta.std)), 1).numpy()
+
+    cpu = torch.device("cpu")
+    first = run_to_end(inf.predict_images(model, images, device=cpu))
+    assert np.allclose(first.probs, expected(), atol=1e-5)
+    net = inf._inference_net(model, cpu)
+    assert net is not model and inf._inference_net(model, cpu) is net          # made once, then reused
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())     # folded
+    assert all(p.is_contiguous() for p in model.parameters())                # the model itself untouched
+    with torch.no_grad():
+        model.head[-1].bias[0] += 4.0                                        # "training" in place
+    second = run_to_end(inf.predict_images(model, images, device=cpu))
+    assert inf._inference_net(model, cpu) is not net                         # rebuilt for the new weights
+    assert np.allclose(second.probs, expected(), atol=1e-5)
+    assert (second.probs[:, 0] > first.probs[:, 0]).all()
+
+
 # ---------------------------------------------------------------- Grad-CAM (tiny and plain backbones)
 
 def test_grad_cam_tiny_model_shape_not_constant_and_no_param_grads():
