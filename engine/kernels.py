@@ -449,19 +449,37 @@ def pixel_breakdown(image, kernel, y: int, x: int, divisor: float = 1.0, bias: f
 # ---------------------------------------------------------------- files
 
 def save_result(image: np.ndarray, path: str | Path) -> Path:
-    """Write an 8-bit result (grey or RGB) to an image file; the extension picks the format."""
+    """Write an 8-bit result (grey or RGB) to an image file; the extension picks the format.
+
+    Missing parent folders are made; the file appears whole or not at all (temp file + rename).
+    """
+    import os
+    import tempfile
+
     from PIL import Image
     path = Path(path)
     a = np.asarray(image, dtype=np.uint8)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
-    try:
-        Image.fromarray(a, "L" if a.ndim == 2 else "RGB").save(path)
-    except (KeyError, ValueError):
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None or fmt not in Image.SAVE:
         raise KernelError(f"cannot write {path.name}: unknown image format '{path.suffix}' "
-                          "(use .png, .jpg, .bmp, .tif or .webp)") from None
+                          "(use .png, .jpg, .bmp, .tif or .webp)")
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".fovea-", suffix=path.suffix, dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(a, "L" if a.ndim == 2 else "RGB").save(f, format=fmt)
+        os.replace(tmp, path)
+        tmp = None
+    except (KeyError, ValueError) as exc:
+        raise KernelError(f"cannot write {path.name} as {fmt}: {exc}") from None
     except OSError as exc:
         raise KernelError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 

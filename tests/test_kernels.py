@@ -359,6 +359,25 @@ def test_cli_bad_input_gives_one_error_line_and_nonzero_exit(tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_cli_output_makes_its_folders_and_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
+    src = PHOTOS / "coffee.png"
+    nested = tmp_path / "results" / "edges" / "coffee.jpg"           # folders made, like train -o
+    assert _cli(src, "--preset", "outline", "-o", nested) == 0
+    from PIL import Image
+    with Image.open(nested) as im:
+        assert im.format == "JPEG"
+    # a write that fails half-way leaves neither the file nor a temp file behind
+    from PIL import Image as PILImage
+
+    def broken_save(self, fp, format=None, **kw):
+        fp.write(b"half")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(PILImage.Image, "save", broken_save)
+    assert _cli(src, "--preset", "blur", "-o", tmp_path / "results" / "full.png") != 0
+    assert "No space left on device" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["edges"]
+
+
 def test_cli_lists_presets(capsys):
     assert _cli("--list-presets") == 0
     out = capsys.readouterr().out
