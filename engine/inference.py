@@ -642,10 +642,10 @@ def grad_cam(model, image, class_index: int | None = None, device=None, size: in
     w, h = im.size
     crop = resize_center_crop(im, size)
     dev = _resolve_device(model, device)
-    body, head = _cam_parts(model)
+    _cam_parts(model)                  # says clearly when the model has no feature map to explain
     was_training = model.training
     try:
-        _prepare_model(model, dev)
+        body, head = _cam_parts(_inference_net(model, dev))   # on a CPU the folded copy: the model stays as it is
         x = to_tensor([crop], mean, std).to(dev).contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             feats = body(x).float()

@@ -308,7 +308,7 @@ def test_evaluate_job_matches_predictions_and_skips_unreadable(tmp_path):
     assert ev.confusion.sum() == 6
 
 
-def test_cpu_predictions_run_a_cached_folded_copy_that_follows_weight_changes():
+def test_cpu_predictions_and_grad_cam_run_a_cached_folded_copy_that_follows_weight_changes():
     from engine.models import to_tensor
     torch.manual_seed(3)
     body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
@@ -337,6 +337,9 @@ def test_cpu_predictions_run_a_cached_folded_copy_that_follows_weight_changes():
     assert inf._inference_net(model, cpu) is not net                         # rebuilt for the new weights
     assert np.allclose(second.probs, expected(), atol=1e-5)
     assert (second.probs[:, 0] > first.probs[:, 0]).all()
+    cam = inf.grad_cam(model, images[0], device=cpu)                       # Grad-CAM uses the copy too
+    assert cam.prob == pytest.approx(float(expected()[0].max()), abs=1e-4)
+    assert all(p.is_contiguous() and p.grad is None for p in model.parameters())
 
 
 # ---------------------------------------------------------------- Grad-CAM (tiny and plain backbones)
