@@ -453,10 +453,9 @@ def save_result(image: np.ndarray, path: str | Path) -> Path:
 
     Missing parent folders are made; the file appears whole or not at all (temp file + rename).
     """
-    import os
-    import tempfile
-
     from PIL import Image
+
+    from engine.paths import atomic_file
     path = Path(path)
     a = np.asarray(image, dtype=np.uint8)
     if a.ndim == 3 and a.shape[2] == 1:
@@ -465,21 +464,13 @@ def save_result(image: np.ndarray, path: str | Path) -> Path:
     if fmt is None or fmt not in Image.SAVE:
         raise KernelError(f"cannot write {path.name}: unknown image format '{path.suffix}' "
                           "(use .png, .jpg, .bmp, .tif or .webp)")
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".fovea-", suffix=path.suffix, dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(a, "L" if a.ndim == 2 else "RGB").save(f, format=fmt)
-        os.replace(tmp, path)
-        tmp = None
+        with atomic_file(path, path.suffix) as tmp:
+            Image.fromarray(a, "L" if a.ndim == 2 else "RGB").save(tmp, format=fmt)
     except (KeyError, ValueError) as exc:
         raise KernelError(f"cannot write {path.name} as {fmt}: {exc}") from None
     except OSError as exc:
         raise KernelError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -14,8 +14,6 @@ import math
 import os
 import warnings
 import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.paths import data_dir, resources_dir
+from engine.paths import atomic_file, data_dir, resources_dir
 
 DEFAULT_ARCH = "efficientnet_lite0"
 ARCHITECTURES = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50")
@@ -439,24 +437,9 @@ def save_model(model: FoveaModel, path: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     blob = {"fovea_format": FORMAT_VERSION, "meta": model.meta.to_dict(),
             "n_features": int(model.n_features), "state_dict": state}
-    with _atomic_file(path, ".tmp") as tmp:
+    with atomic_file(path, ".tmp") as tmp:
         torch.save(blob, tmp)
     return path
-
-
-@contextmanager
-def _atomic_file(path: Path, suffix: str):
-    """Yield a temporary path beside ``path``; when the block succeeds, one rename puts it in place
-    (a reader never sees half a file); otherwise the temporary file is removed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".fovea-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> FoveaModel:
@@ -499,7 +482,7 @@ def export_onnx(model: FoveaModel, path: str | Path, opset: int = 17) -> Path:
     path = Path(path)
     size = int(model.meta.image_size)
     net = nn.Sequential(_CopyOf(model), nn.Softmax(dim=1)).eval()
-    with _atomic_file(path, ".onnx") as tmp, warnings.catch_warnings():
+    with atomic_file(path, ".onnx") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(net, torch.zeros(1, 3, size, size), tmp, dynamo=False, opset_version=opset,
                           input_names=["image"], output_names=["probs"],

@@ -1,5 +1,8 @@
-"""Per-user folders for caches, thumbnails, features and models (never the dataset folder)."""
+"""Per-user folders for caches, thumbnails, features and models (never the dataset folder), and
+writing a file whole or not at all."""
 import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -36,3 +39,19 @@ def resources_dir() -> Path:
 
 def sample_dataset_dir() -> Path:
     return resources_dir() / "sample"
+
+
+@contextmanager
+def atomic_file(path: Path, suffix: str = ".tmp"):
+    """Yield a temporary path beside ``path`` (its folders made); when the block succeeds, one
+    rename puts it in place (a reader never sees half a file); otherwise it is removed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".fovea-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -370,7 +370,8 @@ def test_cli_output_makes_its_folders_and_leaves_no_partial_file(tmp_path, capsy
     from PIL import Image as PILImage
 
     def broken_save(self, fp, format=None, **kw):
-        fp.write(b"half")
+        with open(fp, "wb") as f:
+            f.write(b"half")
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(PILImage.Image, "save", broken_save)
     assert _cli(src, "--preset", "blur", "-o", tmp_path / "results" / "full.png") != 0
