@@ -39,7 +39,7 @@ from engine.jobs import check
 from engine.models import (DEFAULT_ARCH, FoveaModel, ModelMeta, body_from_network, center_crop_size,
                            imagenet_classes, normalisation, pick_device, pretrained_network, resize_array,
                            resize_center_crop, resize_center_crop_array, to_tensor)
-from engine.paths import cache_dir
+from engine.paths import atomic_file, cache_dir
 
 TTA_ZOOM = 1.15
 TTA_VIEWS = ("centre", "centre flipped", "zoom top-left", "zoom top-right", "zoom bottom-left", "zoom bottom-right")
@@ -361,6 +361,8 @@ def predict_images(model, images_or_paths, bs: int = 32, device=None, tta: bool 
     the reason)}. The first batch holds one image so a drop shows its result at once; later
     batches take every decoded image, up to ``bs``. Returns Predictions.
     """
+    if int(bs) < 1:
+        raise ValueError(f"batch size must be at least 1 (got {bs})")
     sources = list(images_or_paths)
     n = len(sources)
     meta = model.meta
@@ -831,11 +833,8 @@ def kaggle_from_predictions(pred: Predictions, fill_unreadable: float | None = 0
 
 def _write_csv(out, header, rows) -> None:
     if isinstance(out, (str, Path)):
-        path = Path(out)
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        with atomic_file(Path(out), ".csv") as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
             _write_csv(f, header, rows)
-        os.replace(tmp, path)
         return
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)

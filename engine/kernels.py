@@ -202,6 +202,13 @@ def _check_image(image) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _check_bias(bias: float) -> float:
+    b = float(bias)
+    if not math.isfinite(b):
+        raise KernelError("the bias must be a finite number")
+    return b
+
+
 def _check_divisor(divisor: float) -> float:
     d = float(divisor)
     if d == 0 or not math.isfinite(d):
@@ -246,6 +253,7 @@ def kernel_response(image, kernel, divisor: float = 1.0, bias: float = 0.0, bord
     """The filter output v = S / divisor + bias as float64 (H×W or H×W×3), before the output mode."""
     k = validate_kernel(kernel)
     d = _check_divisor(divisor)
+    bias = _check_bias(bias)
     a = _check_image(image)
     flag = _border_flag(border)
     if gray and a.ndim == 3:
@@ -303,6 +311,7 @@ def apply_kernel(image, kernel, divisor: float = 1.0, bias: float = 0.0, mode: s
     """Filter an 8-bit image with an odd N×N kernel; uint8 result (H×W×3, or H×W when grey/RGB kernel)."""
     k = validate_kernel(kernel)
     d = _check_divisor(divisor)
+    bias = _check_bias(bias)
     if mode not in MODES:
         raise KernelError(f"unknown output mode '{mode}'; choose from {', '.join(MODES)}")
     a = _check_image(image)

@@ -56,7 +56,15 @@ def normalisation(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
 def pick_device(prefer: str | None = None) -> torch.device:
     """CUDA when present (unless told otherwise), else CPU."""
     if prefer:
-        return torch.device(prefer)
+        try:
+            device = torch.device(prefer)
+        except (RuntimeError, ValueError):
+            raise ValueError(f"unknown device '{prefer}' (use cpu, cuda or cuda:N)") from None
+        if device.type not in ("cpu", "cuda"):
+            raise ValueError(f"unsupported device '{prefer}' (use cpu, cuda or cuda:N)")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device '{prefer}' asked for, but no CUDA GPU is available here (use cpu)")
+        return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -490,6 +490,9 @@ class Learner:
             self._ensure_model()
             if len(self.dataset.train) < 2:
                 raise ValueError("training needs at least 2 images in train/")
+            if len(self.dataset.classes) < 2:
+                raise ValueError(f"training needs at least 2 classes (one folder per class in train/); "
+                                 f"found only {', '.join(map(repr, self.dataset.classes)) or 'none'}")
             if not self.config.precompute:
                 return None
             if self._space is None:

@@ -441,6 +441,18 @@ def test_cli_exit_codes(tmp_path, capsys):
     out = capsys.readouterr()
     assert "x.png: not an image" in out.err
     assert ("sneaker" in out.out) or ("ankle_boot" in out.out)
+    good = sample_files(1)[0]
+    assert main.main(["predict", str(model_path), good, "--bs", "0"]) == 2
+    assert "--bs must be 1 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:                          # argparse: exit 2, one error line
+        main.main(["predict", str(model_path), good, "--device", "foo"])
+    assert exit_info.value.code == 2 and "unknown device 'foo'" in capsys.readouterr().err
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    assert main.main(["predict", str(model_path), good, "--csv", str(folder)]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert main.main(["predict", str(model_path), good, "--csv", str(tmp_path / "new" / "p.csv")]) == 0
+    assert (tmp_path / "new" / "p.csv").read_text().count("\n") == 2           # header + one row
 
 
 def tiny_saved_model():

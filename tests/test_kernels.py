@@ -379,6 +379,15 @@ def test_cli_output_makes_its_folders_and_leaves_no_partial_file(tmp_path, capsy
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["edges"]
 
 
+def test_a_bias_that_is_not_a_finite_number_is_refused(tmp_path, capsys):
+    img = np.zeros((4, 4, 3), np.uint8)
+    for bias in (float("nan"), float("inf")):
+        with pytest.raises(KernelError, match="bias must be a finite number"):
+            apply_kernel(img, PRESETS["blur"].kernel, 16, bias)
+    assert _cli(PHOTOS / "chelsea.png", "--preset", "blur", "--bias", "nan", "-o", tmp_path / "k.png") == 2
+    assert "bias" in capsys.readouterr().err and not (tmp_path / "k.png").exists()
+
+
 def test_cli_lists_presets(capsys):
     assert _cli("--list-presets") == 0
     out = capsys.readouterr().out

@@ -91,6 +91,18 @@ def test_bad_settings_are_refused_with_a_reason(dataset):
             run_to_end(Learner(dataset, config(**bad)).fit())
 
 
+def test_one_class_is_refused_instead_of_a_meaningless_100_percent(tmp_path):
+    import shutil
+    root = make_dataset(tmp_path / "ds", n_train=4, n_valid=2)
+    for split in ("train", "valid"):
+        for extra in sorted((root / split).iterdir())[1:]:
+            shutil.rmtree(extra)
+    one = scan_dataset(root)
+    assert len(one.classes) == 1
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        run_to_end(Learner(one, config()).fit())
+
+
 # ---------------------------------------------------------------- augmentation
 
 def test_augmentation_is_seeded_and_changes_images():
@@ -375,6 +387,11 @@ def test_cli_errors_are_one_clear_line(tmp_path, capsys):
     assert "either --epochs or --cycles" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", str(SAMPLE), "--lr-mult", "a,b", "-o", str(tmp_path / "m.pt")])
+    assert main(["train", str(SAMPLE), "-o", str(tmp_path)]) == 2       # a folder: refused before training
+    assert "is a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", str(SAMPLE), "--device", "tpu9", "-o", str(tmp_path / "m.pt")])
+    assert "device 'tpu9'" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- the real network

@@ -7,7 +7,7 @@ import math
 import sys
 from pathlib import Path
 
-from engine.cli import fail
+from engine.cli import device_arg, fail
 from engine.lr_finder import (DEFAULT_END, DEFAULT_ITERS, DEFAULT_START, DEFAULT_SUGGESTION, MODES,
                               SUGGESTION_COLORS, SUGGESTION_LABELS, format_lr, loss_view_range)
 
@@ -33,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--iters", type=int, default=DEFAULT_ITERS, help=f"iterations (default {DEFAULT_ITERS})")
     p.add_argument("--mode", choices=MODES, default="exp", help="LR growth: exp (default) or linear")
     p.add_argument("--weights", help="pretrained weights file (.pth) for the backbone")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA if present)")
+    p.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:1 … (default: CUDA if present)")
     p.add_argument("--json", action="store_true", help="print one JSON object: lrs, losses, suggestions")
     p.add_argument("--plot", metavar="OUT.png", help="also draw the loss-vs-LR curve into a PNG file")
     p.set_defaults(run=run)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from engine.cli import fail
+from engine.cli import device_arg, fail
 from engine.jobs import run_to_end
 
 
@@ -24,7 +24,7 @@ def register(sub) -> None:
                    help="Kaggle Dogs vs Cats submission: id,label with label = P(dog); written to --csv or stdout")
     p.add_argument("--tta", action="store_true", help="test-time augmentation (average of 6 views, slower)")
     p.add_argument("--bs", type=int, default=32, help="batch size (default 32)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 … (default: CUDA if present)")
+    p.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:1 … (default: CUDA if present)")
     p.set_defaults(run=run)
 
 
@@ -49,6 +49,8 @@ def run(args) -> int:
                                   prediction_rows, write_kaggle_csv, write_predictions_csv)
     if args.top < 1:
         return fail(f"--top must be 1 or more (got {args.top})")
+    if args.bs < 1:
+        return fail(f"--bs must be 1 or more (got {args.bs})")
     try:
         model, images = _load(args)
     except ValueError as exc:
@@ -91,14 +93,17 @@ def run(args) -> int:
                                      top=max(1, args.top)), on_progress)
     n_ok = len(sources) - len(pred.errors)
 
-    if args.kaggle:
-        rows = kaggle_from_predictions(pred)
-        if pred.errors:
-            print(f"fovea: {len(pred.errors)} unreadable file(s) got label 0.5 so the submission stays complete",
-                  file=sys.stderr)
-        write_kaggle_csv(rows, args.csv or sys.stdout)
-    elif args.csv:
-        write_predictions_csv(prediction_rows(pred), args.csv)
+    try:
+        if args.kaggle:
+            rows = kaggle_from_predictions(pred)
+            if pred.errors:
+                print(f"fovea: {len(pred.errors)} unreadable file(s) got label 0.5 so the submission stays "
+                      f"complete", file=sys.stderr)
+            write_kaggle_csv(rows, args.csv or sys.stdout)
+        elif args.csv:
+            write_predictions_csv(prediction_rows(pred), args.csv)
+    except OSError as exc:
+        return fail(f"cannot write {args.csv}: {exc.strerror or exc}")
     if args.csv and not args.json:
         print(f"wrote {args.csv}: {n_ok if not args.kaggle else len(sources)} row(s)", file=sys.stderr)
 

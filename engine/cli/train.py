@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 from dataclasses import replace
 
-from engine.cli import fail
+from engine.cli import device_arg, fail
 from engine.data import DatasetError, scan_dataset
 from engine.jobs import Cancelled, run_to_end
 from engine.models import (ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name,
@@ -65,7 +66,7 @@ def register(sub) -> None:
     p.add_argument("--tta", action="store_true", help="final accuracy with test-time augmentation")
     p.add_argument("--weights", metavar="FILE", help="pretrained weights file (.pth state dict) for --arch")
     p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: CUDA if present)")
+    p.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:1 … (default: CUDA if present)")
     p.add_argument("--onnx", metavar="FILE", help="also export the trained model as ONNX")
     p.add_argument("--json", action="store_true", help="print one JSON object per epoch and a final one")
     p.set_defaults(run=run)
@@ -92,6 +93,9 @@ def run(args) -> int:
         if config.frozen_views and not replace(config, precompute=False).caches_frozen_layers():
             raise ValueError("--frozen-views needs --unfreeze and --lr-mult with a first multiplier of 0 "
                              "(e.g. 0,1,1: the early layers frozen)")
+        for flag, out in (("-o", args.output), ("--onnx", args.onnx)):
+            if out and os.path.isdir(out):     # found out before training, not after
+                raise ValueError(f"{flag} {out} is a folder: give a file name, e.g. {os.path.join(out, 'model.pth')}")
         ds = scan_dataset(args.dataset)
     except (ValueError, DatasetError) as exc:
         return fail(str(exc))
