@@ -1,4 +1,6 @@
 """Backbones, head, layer groups, model files, weights import, ONNX export."""
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -61,6 +63,11 @@ def test_model_file_round_trip_weights_only(tmp_path):
     x = torch.randn(3, 3, 32, 32)
     assert torch.allclose(loaded(x), model.eval()(x), atol=1e-6)
     assert not list(tmp_path.glob(".fovea-*"))        # no temp file left behind
+    old_umask = os.umask(0o027)                       # the file gets what open() would give it, not 0600
+    try:
+        assert (save_model(model, tmp_path / "m2.pt").stat().st_mode & 0o777) == 0o640
+    finally:
+        os.umask(old_umask)
 
 
 def test_resnet_offline_names_the_missing_file(monkeypatch, tmp_path):
