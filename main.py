@@ -1,4 +1,5 @@
 """Fovea: with no arguments, open the app; with a subcommand, run the same engine headless."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,10 @@ COMMAND_MODULES = [
 
 def build_parser() -> argparse.ArgumentParser:
     import importlib
-    parser = argparse.ArgumentParser(prog="fovea", description="Fovea — fast.ai lesson 1 as a desktop app. "
-                                     "Run without a command to open the window.")
+
+    parser = argparse.ArgumentParser(
+        prog="fovea", description="Fovea — fast.ai lesson 1 as a desktop app. Run without a command to open the window."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     gui = sub.add_parser("gui", help="open the app (the default)")
     gui.add_argument("dataset", nargs="?", help="dataset folder to open (default: last one, or the sample)")
@@ -35,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "gui":
         from gui.app import run_app
+
         return run_app(args.dataset)
     return args.run(args)
 

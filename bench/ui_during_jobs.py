@@ -10,6 +10,7 @@ timer on the UI thread records how late each tick fires; a late tick is a moment
 not repaint or react. Prints p50 / p99 / max lateness per job (goal: no pause over ~16 ms beyond
 the timer's own period, and certainly none a user would notice, i.e. max well under 100 ms).
 """
+
 from __future__ import annotations
 
 import os
@@ -43,7 +44,7 @@ def main() -> int:
     win.open_dataset(dataset)
 
     ticks: list[float] = []
-    if "--why" in sys.argv:                    # print what every thread was doing during long pauses
+    if "--why" in sys.argv:  # print what every thread was doing during long pauses
         import threading
         import traceback
 
@@ -55,7 +56,7 @@ def main() -> int:
                 try:
                     if not ticks or not tick.isActive():
                         continue
-                except RuntimeError:           # the timer is gone: the bench has finished
+                except RuntimeError:  # the timer is gone: the bench has finished
                     return
                 gap = time.perf_counter() - ticks[-1]
                 if gap > 0.08 and reported != ticks[-1]:
@@ -68,6 +69,7 @@ def main() -> int:
                             st = traceback.format_stack(f)
                             if "wait" not in st[-1] and "get(block" not in st[-1]:
                                 print("  other thread:\n" + "".join(st[-8:]), file=sys.stderr)
+
         threading.Thread(target=watchdog, daemon=True).start()
     tick = QTimer()
     tick.setInterval(TICK_MS)
@@ -85,7 +87,7 @@ def main() -> int:
         deadline.start(int(timeout_s * 1000))
         loop.exec()
         check.stop()
-        deadline.stop()   # an active timer collected later on a job thread makes Qt complain
+        deadline.stop()  # an active timer collected later on a job thread makes Qt complain
         return cond()
 
     def measure(name: str, start, done, timeout_s: float = 900) -> None:
@@ -96,20 +98,23 @@ def main() -> int:
         ok = wait_until(done, timeout_s)
         seconds = time.perf_counter() - t0
         tick.stop()
-        late = [(b - a) * 1000 - TICK_MS for a, b in zip(ticks, ticks[1:])]
+        late = [(b - a) * 1000 - TICK_MS for a, b in zip(ticks, ticks[1:], strict=False)]
         late.sort()
         p = (lambda q: late[min(len(late) - 1, int(q * len(late)))]) if late else (lambda q: float("nan"))
-        print(f"{name:<44} {seconds:6.1f} s  UI tick lateness p50 {p(0.5):5.1f} ms · p99 {p(0.99):5.1f} ms · "
-              f"max {late[-1] if late else float('nan'):5.1f} ms{'' if ok else '  (TIMED OUT)'}", flush=True)
+        print(
+            f"{name:<44} {seconds:6.1f} s  UI tick lateness p50 {p(0.5):5.1f} ms · p99 {p(0.99):5.1f} ms · "
+            f"max {late[-1] if late else float('nan'):5.1f} ms{'' if ok else '  (TIMED OUT)'}",
+            flush=True,
+        )
 
     wait_until(lambda: win.state.dataset is not None, 30)
     train, finder, classify = win.panels["Train"], win.panels["LR finder"], win.panels["Classify"]
     print(f"dataset {dataset} · {os.cpu_count()} CPUs · load {os.getloadavg()[0]:.1f}")
 
     import sys as _sys
-    if "timm" not in _sys.modules:     # the app does this 1.5 s after its window appears
-        measure("start-up warm-up: import timm, torchvision", win.warm_up,
-                lambda: not win.warm_up().running)
+
+    if "timm" not in _sys.modules:  # the app does this 1.5 s after its window appears
+        measure("start-up warm-up: import timm, torchvision", win.warm_up, lambda: not win.warm_up().running)
     win.tabs.setCurrentWidget(train)
     train.set_config(TrainConfig(arch="efficientnet_lite0", size=128, epochs=3, precompute=True, lr=1e-2))
     measure("train: precompute + head, 3 epochs (cold)", train.start, lambda: not train.running)
@@ -118,15 +123,21 @@ def main() -> int:
     measure("LR finder: 100 iterations on cached features", finder.run, lambda: not finder.running)
 
     win.tabs.setCurrentWidget(train)
-    train.set_config(TrainConfig(arch="efficientnet_lite0", size=128, epochs=1, precompute=False,
-                                 aug="side_on", unfreeze=True, lr=1e-3))
+    train.set_config(
+        TrainConfig(
+            arch="efficientnet_lite0", size=128, epochs=1, precompute=False, aug="side_on", unfreeze=True, lr=1e-3
+        )
+    )
     measure("train: unfrozen network + augmentation, 1 ep", train.start, lambda: not train.running)
 
     win.tabs.setCurrentWidget(classify)
     folder = dataset / "test"
     n = sum(1 for _ in folder.iterdir()) if folder.is_dir() else 0
-    measure(f"classify: drop a folder of {n} images", lambda: win.state.imagesDropped.emit([str(folder)]),
-            lambda: classify._predict is None and not classify._queue and classify.results.count() >= n)
+    measure(
+        f"classify: drop a folder of {n} images",
+        lambda: win.state.imagesDropped.emit([str(folder)]),
+        lambda: classify._predict is None and not classify._queue and classify.results.count() >= n,
+    )
     print(f"    → {classify.drop_status.text()}")
     win.shutdown()
     return 0

@@ -2,6 +2,7 @@
 
 Usage: python docs/screenshot.py [DATASET] [-o docs/main_window.png]
 """
+
 import argparse
 import os
 import sys
@@ -37,8 +38,11 @@ def main() -> None:
     deadline = time.time() + 30
     while time.time() < deadline:
         app.processEvents()
-        if browser.dataset is not None and browser.model.loaded_count() >= min(40, browser.model.rowCount()) \
-                and browser.verify_state == "done":
+        if (
+            browser.dataset is not None
+            and browser.model.loaded_count() >= min(40, browser.model.rowCount())
+            and browser.verify_state == "done"
+        ):
             break
         time.sleep(0.02)
     win.tabs.setCurrentWidget(win.panels[a.tab])

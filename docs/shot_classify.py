@@ -6,6 +6,7 @@ classify.png: the pretrained ImageNet model on resources/photos (cat and espress
 evaluation.png: a model trained for a few seconds on resources/sample, evaluated on valid/,
 with the "most incorrect" gallery and Grad-CAM on one of its mistakes.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from engine.data import scan_dataset  # noqa: E402
 from engine.jobs import run_to_end  # noqa: E402
 from gui.app import make_app  # noqa: E402
-from gui.classify_panel import ClassifyPanel  # noqa: E402
+from gui.classify.panel import ClassifyPanel  # noqa: E402
 from gui.state import AppState  # noqa: E402
 
 PHOTOS = ROOT / "resources" / "photos"
@@ -51,8 +52,10 @@ def train_sample_model(dataset):
         print(f"trained with engine.training: accuracy {result['accuracy']:.3f}")
         return learner.model
     import torch
-    from engine.models import create_model, resize_center_crop, to_tensor
+
     from engine.images import load_rgb
+    from engine.models import create_model, resize_center_crop, to_tensor
+
     model = create_model("efficientnet_lite0", dataset.classes, image_size=128)
     xs = to_tensor([resize_center_crop(load_rgb(p), 128) for p, _ in dataset.train], model.meta.mean, model.meta.std)
     ys = torch.tensor([y for _, y in dataset.train])
@@ -77,15 +80,25 @@ def main() -> int:
     state = AppState()
     panel = ClassifyPanel(state)
     panel.resize(*SIZE)
-    panel.show()      # showing the tab starts loading the ImageNet network; drop once it is ready
+    panel.show()  # showing the tab starts loading the ImageNet network; drop once it is ready
     wait_for(app, lambda: panel.current_model() is not None)
     panel.classify([str(PHOTOS / "chelsea.png"), str(PHOTOS / "coffee.png")])
-    wait_for(app, lambda: not panel.predicting and panel.results.count() == 2
-             and all(r.get("top") for r in panel.result_records()))
+    wait_for(
+        app,
+        lambda: (
+            not panel.predicting and panel.results.count() == 2 and all(r.get("top") for r in panel.result_records())
+        ),
+    )
     panel.results.setCurrentRow(0)
     panel.drop_detail.cam.setChecked(True)
-    wait_for(app, lambda: panel.drop_detail._result is not None and panel.drop_detail._result["overlay"] is not None
-             and not any(j.running for j in panel._jobs))
+    wait_for(
+        app,
+        lambda: (
+            panel.drop_detail._result is not None
+            and panel.drop_detail._result["overlay"] is not None
+            and not any(j.running for j in panel._jobs)
+        ),
+    )
     panel.grab().save(str(out / "classify.png"))
     print("wrote docs/classify.png:", [r["top"][0] for r in panel.result_records()])
     panel.shutdown()
@@ -104,17 +117,25 @@ def main() -> int:
     panel2.start_evaluation()
     wait_for(app, lambda: panel2.evaluation is not None and panel2._eval_job is None)
     ev = panel2.evaluation
-    wrong = sorted(((int(ev.confusion[i, j]), i, j) for i in range(len(ev.classes))
-                    for j in range(len(ev.classes)) if i != j and ev.confusion[i, j]), reverse=True)
-    if wrong:   # the cell with the most mistakes
+    wrong = sorted(
+        (
+            (int(ev.confusion[i, j]), i, j)
+            for i in range(len(ev.classes))
+            for j in range(len(ev.classes))
+            if i != j and ev.confusion[i, j]
+        ),
+        reverse=True,
+    )
+    if wrong:  # the cell with the most mistakes
         panel2.matrix.setCurrentCell(wrong[0][1], wrong[0][2])
         panel2.show_cell(wrong[0][1], wrong[0][2])
     wait_for(app, lambda: not (panel2._thumb_job and panel2._thumb_job.running))
     if panel2.gallery.count():
         panel2.gallery.setCurrentRow(0)
         panel2.eval_detail.cam.setChecked(True)
-        wait_for(app, lambda: panel2.eval_detail._result is not None
-                 and panel2.eval_detail._result["overlay"] is not None)
+        wait_for(
+            app, lambda: panel2.eval_detail._result is not None and panel2.eval_detail._result["overlay"] is not None
+        )
     wait_for(app, lambda: not any(j.running for j in panel2._jobs))
     panel2.grab().save(str(out / "evaluation.png"))
     print(f"wrote docs/evaluation.png: {ev.summary()}")

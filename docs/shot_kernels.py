@@ -3,6 +3,7 @@
 Also docs/kernels_filters.png: EfficientNet-Lite0's first-layer filters, one loaded as a kernel.
 Run: python docs/shot_kernels.py   (works offscreen)
 """
+
 from __future__ import annotations
 
 import os
@@ -23,16 +24,18 @@ def wait(app, condition, seconds: float = 60) -> None:
 
 
 def main() -> None:
-    if sys.version_info < (3, 12):      # PySide6 6.12 + Python 3.11 None-refcount bug (see bench/kernels.py)
+    if sys.version_info < (3, 12):  # PySide6 6.12 + Python 3.11 None-refcount bug (see bench/kernels.py)
         import ctypes
+
         ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
     from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
     from gui.app import make_app
-    from gui.kernel_playground import KernelPlayground
+    from gui.kernels.panel import KernelPlayground
     from gui.state import AppState
+
     app = make_app()
     panel = KernelPlayground(AppState())
     panel.resize(1360, 820)
@@ -43,22 +46,24 @@ def main() -> None:
     wait(app, lambda: panel._shown_generation == panel._generation)
     panel.fit_views()
 
-    def hover(x: int, y: int) -> None:     # a real mouse move over the result picture
+    def hover(x: int, y: int) -> None:  # a real mouse move over the result picture
         vb = panel.view_result
         local = QPointF(panel.views.mapFromScene(vb.mapViewToScene(QPointF(x + 0.5, y + 0.5))))
         vp = panel.views.viewport()
-        QApplication.sendEvent(vp, QMouseEvent(QEvent.MouseMove, local, vp.mapToGlobal(local), Qt.NoButton,
-                                               Qt.NoButton, Qt.NoModifier))
+        QApplication.sendEvent(
+            vp, QMouseEvent(QEvent.MouseMove, local, vp.mapToGlobal(local), Qt.NoButton, Qt.NoButton, Qt.NoModifier)
+        )
+
     for _ in range(10):
         app.processEvents()
-    hover(263, 129)                        # the edge of the cat's right eye
+    hover(263, 129)  # the edge of the cat's right eye
     for _ in range(10):
         app.processEvents()
     out = ROOT / "docs" / "kernels.png"
     panel.grab().save(str(out))
     print(f"saved {out}")
 
-    panel.tabs.setCurrentIndex(1)          # the network's own filters
+    panel.tabs.setCurrentIndex(1)  # the network's own filters
     wait(app, lambda: panel.filters is not None or "weights" not in panel.filters_info.text(), 120)
     wait(app, lambda: panel.filters is not None, 120)
     if panel.filters is not None:

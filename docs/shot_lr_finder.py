@@ -2,6 +2,7 @@
 
 Usage: python docs/shot_lr_finder.py [DATASET] [-o docs/lr_finder.png] [--size 128] [--panel-only]
 """
+
 import argparse
 import os
 import sys
@@ -30,14 +31,16 @@ def main() -> int:
 
     app = make_app()
     if a.panel_only:
-        from gui.lr_finder_panel import LRFinderPanel
+        from gui.lr_finder.panel import LRFinderPanel
         from gui.state import AppState
+
         state = AppState()
         panel = LRFinderPanel(state)
         shown = panel
         shown.resize(1280, 800)
     else:
         from gui.main_window import MainWindow
+
         settings = QSettings(str(Path(os.environ["FOVEA_HOME"]) / "shot.ini"), QSettings.IniFormat)
         win = MainWindow(settings=settings)
         state = win.state
@@ -48,6 +51,7 @@ def main() -> int:
     shown.show()
     train = getattr(state, "train_config", None)
     from dataclasses import replace
+
     state.set_train_config(replace(train or TrainConfig(), size=a.size))
     state.set_dataset(scan_dataset(a.dataset))
     app.processEvents()
@@ -60,7 +64,7 @@ def main() -> int:
     if not panel.lrs:
         print(f"the LR finder produced no curve: {panel.status.text()}", file=sys.stderr)
         return 1
-    panel.snap_to("valley")          # what a learner does next: take the suggestion (or drag)
+    panel.snap_to("valley")  # what a learner does next: take the suggestion (or drag)
     for _ in range(10):
         app.processEvents()
         time.sleep(0.02)

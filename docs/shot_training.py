@@ -5,6 +5,7 @@ Run 1: EfficientNet-Lite0, 128 px, precomputed activations, 3 epochs. Run 2: the
 SGDR restarts (3 cycles, cycle_len 1, cycle_mult 2 = 7 epochs). Run 1 is then selected in the
 history so its curves are overlaid for comparison.
 """
+
 import os
 import sys
 import tempfile
@@ -20,12 +21,13 @@ sys.path.insert(0, str(ROOT))
 def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "training.png"
     from gui.app import make_app
+
     app = make_app()
     from engine.data import scan_dataset
     from engine.paths import sample_dataset_dir
     from engine.training import TrainConfig
     from gui.state import AppState
-    from gui.training_panel import TrainingPanel
+    from gui.training.panel import TrainingPanel
 
     state = AppState()
     state.set_dataset(scan_dataset(sample_dataset_dir()))
@@ -46,7 +48,7 @@ def main() -> None:
     base = dict(arch="efficientnet_lite0", size=128, bs=64, precompute=True)
     run(TrainConfig(lr=1e-2, epochs=3, **base))
     run(TrainConfig(lr=1e-2, cycles=3, cycle_len=1, cycle_mult=2, **base))
-    panel.history_list.item(1).setSelected(True)      # overlay run 1 on run 2
+    panel.history_list.item(1).setSelected(True)  # overlay run 1 on run 2
     panel.epoch_table.scrollToTop()
     for _ in range(5):
         app.processEvents()

@@ -1,4 +1,5 @@
 """Fovea engine: datasets, kernels, models, training and inference. Never imports Qt."""
+
 import os
 
 # Busy-waiting OpenMP workers steal the cores the UI thread and the next job need between

@@ -4,6 +4,7 @@ Listing never opens an image (25,000 files list in well under a second); images 
 verified later by ``verify_dataset``, a job. Every problem is reported with its file
 and a reason, never raised, except when the path is not a dataset at all.
 """
+
 from __future__ import annotations
 
 import errno
@@ -68,21 +69,26 @@ class Dataset:
     def all_paths(self) -> list[str]:
         return [p for p, _ in self.train] + [p for p, _ in self.valid] + list(self.test)
 
-    def without(self, bad: set[str]) -> "Dataset":
+    def without(self, bad: set[str]) -> Dataset:
         """The same dataset minus files found bad by verification."""
         return Dataset(
-            self.root, list(self.classes),
+            self.root,
+            list(self.classes),
             [t for t in self.train if t[0] not in bad],
             [t for t in self.valid if t[0] not in bad],
             [p for p in self.test if p not in bad],
-            list(self.problems), self.valid_is_auto, self.valid_dirname,
+            list(self.problems),
+            self.valid_is_auto,
+            self.valid_dirname,
         )
 
     def summary(self, extra_problems: int = 0) -> str:
         """One line of counts; ``extra_problems``: bad images found since listing (by verification)."""
         auto = " (auto 20 % split)" if self.valid_is_auto else ""
-        return (f"{len(self.classes)} classes · {len(self.train)} train · {len(self.valid)} valid{auto}"
-                f" · {len(self.test)} test · {len(self.problems) + extra_problems} problems")
+        return (
+            f"{len(self.classes)} classes · {len(self.train)} train · {len(self.valid)} valid{auto}"
+            f" · {len(self.test)} test · {len(self.problems) + extra_problems} problems"
+        )
 
 
 def _is_hidden(name: str) -> bool:
@@ -129,8 +135,11 @@ def _list_images(folder: Path, split: str, problems: list[Problem]) -> list[str]
                 is_dir = entry.is_dir()
             except OSError:
                 is_dir = False
-            reason = "subfolder ignored (images must sit directly in the class folder)" if is_dir \
+            reason = (
+                "subfolder ignored (images must sit directly in the class folder)"
+                if is_dir
                 else "ignored: not an image file name"
+            )
             problems.append(Problem(entry.path, reason, split))
             continue
         reason = _file_problem(entry)
@@ -183,12 +192,16 @@ def scan_dataset(path: str | Path, seed: int = AUTO_VALID_SEED) -> Dataset:
     listed = {c: _list_images(train_classes[c], "train", problems) for c in sorted(train_classes)}
     for c, files in listed.items():
         if not files:
-            problems.append(Problem(str(train_classes[c]),
-                                    f"empty class folder: no usable images for class '{c}' — left out", "train"))
+            problems.append(
+                Problem(
+                    str(train_classes[c]), f"empty class folder: no usable images for class '{c}' — left out", "train"
+                )
+            )
     classes = [c for c, files in listed.items() if files]
     if not classes:
-        raise DatasetError(f"{train_dir} has no images in its class folders: put each class's images in "
-                           "train/<class>/", train_dir)
+        raise DatasetError(
+            f"{train_dir} has no images in its class folders: put each class's images in train/<class>/", train_dir
+        )
     index = {c: i for i, c in enumerate(classes)}
     train: list[tuple[str, int]] = [(f, index[c]) for c in classes for f in listed[c]]
 
@@ -213,8 +226,7 @@ def scan_dataset(path: str | Path, seed: int = AUTO_VALID_SEED) -> Dataset:
     if test_dir is not None:
         test = _list_images(test_dir, "test", problems)
 
-    return Dataset(root, classes, train, valid, test, problems, valid_is_auto,
-                   valid_dir.name if valid_dir else "valid")
+    return Dataset(root, classes, train, valid, test, problems, valid_is_auto, valid_dir.name if valid_dir else "valid")
 
 
 def split_train_valid(items: list[tuple[str, int]], fraction: float, seed: int):
@@ -256,8 +268,8 @@ def verify_dataset(dataset: Dataset, stop: threading.Event | None = None, worker
         for start in range(0, total, chunk):
             if stop is not None and stop.is_set():
                 break
-            block = paths[start:start + chunk]
-            for path, reason in zip(block, pool.map(verify_image, block)):
+            block = paths[start : start + chunk]
+            for path, reason in zip(block, pool.map(verify_image, block), strict=False):
                 done += 1
                 if reason:
                     problem = Problem(path, reason, split_of[path])

@@ -1,4 +1,5 @@
 """Decode any image a user may have into upright 8-bit RGB, and say clearly why not."""
+
 from __future__ import annotations
 
 import warnings
@@ -136,8 +137,14 @@ def _plain_png(head: bytes, data: bytes) -> bool:
         return False
     w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     depth, colour = head[24], head[25]
-    return (0 < w * h <= MAX_PIXELS and depth == 8 and colour in (0, 2, 3)
-            and b"IEND" in data[-12:] and b"tRNS" not in data and b"eXIf" not in data)
+    return (
+        0 < w * h <= MAX_PIXELS
+        and depth == 8
+        and colour in (0, 2, 3)
+        and b"IEND" in data[-12:]
+        and b"tRNS" not in data
+        and b"eXIf" not in data
+    )
 
 
 def load_rgb_array(path: str | Path) -> np.ndarray:
@@ -155,6 +162,7 @@ def load_rgb_array(path: str | Path) -> np.ndarray:
         data = b""  # load_rgb says why
     if data and _plain_png(head, data):
         import cv2
+
         arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if arr is not None and arr.dtype == np.uint8:
             if arr.ndim == 2:

@@ -10,6 +10,7 @@ Test-time augmentation (TTA) averages the softmax probabilities of six views of
 each image (``TTA_VIEWS``): the centre crop, its mirror image, and the four corner
 crops of the image zoomed in by ``TTA_ZOOM`` (shorter side = 1.15 × input size).
 """
+
 from __future__ import annotations
 
 import base64
@@ -36,9 +37,21 @@ from PIL import Image
 from engine.features import fast_inference_copy, forward_batch_size
 from engine.images import ImageError, is_image_name, load_rgb, to_rgb
 from engine.jobs import check
-from engine.models import (DEFAULT_ARCH, FoveaModel, ModelMeta, body_from_network, center_crop_size,
-                           imagenet_classes, normalisation, pick_device, pretrained_network, resize_array,
-                           resize_center_crop, resize_center_crop_array, to_tensor)
+from engine.models import (
+    DEFAULT_ARCH,
+    FoveaModel,
+    ModelMeta,
+    body_from_network,
+    center_crop_size,
+    imagenet_classes,
+    normalisation,
+    pick_device,
+    pretrained_network,
+    resize_array,
+    resize_center_crop,
+    resize_center_crop_array,
+    to_tensor,
+)
 from engine.paths import atomic_file, cache_dir
 
 TTA_ZOOM = 1.15
@@ -50,17 +63,19 @@ IMAGENET_DATASET = "ImageNet"
 
 # ---------------------------------------------------------------- models
 
+
 def imagenet_model(arch: str = DEFAULT_ARCH) -> FoveaModel:
     """The pretrained ImageNet network as a 1000-class model (224 px), usable before any training."""
     net = pretrained_network(arch)
     body, n_features = body_from_network(arch, net)
-    if hasattr(net, "global_pool"):          # timm EfficientNet: pool → (dropout, off in eval) → classifier
+    if hasattr(net, "global_pool"):  # timm EfficientNet: pool → (dropout, off in eval) → classifier
         head = torch.nn.Sequential(net.global_pool, net.classifier)
-    else:                                    # torchvision ResNet: avgpool → flatten → fc
+    else:  # torchvision ResNet: avgpool → flatten → fc
         head = torch.nn.Sequential(net.avgpool, torch.nn.Flatten(1), net.fc)
     mean, std = normalisation(arch)
-    meta = ModelMeta(arch, imagenet_classes(), 224, mean, std, dataset=IMAGENET_DATASET,
-                     settings={"pretrained": "imagenet"})
+    meta = ModelMeta(
+        arch, imagenet_classes(), 224, mean, std, dataset=IMAGENET_DATASET, settings={"pretrained": "imagenet"}
+    )
     return FoveaModel(body, head, meta, n_features).eval()
 
 
@@ -87,6 +102,7 @@ def load_model_job(path: str | Path | None = None, device=None, warm_up: bool = 
     math library's one-time set-up.
     """
     from engine.models import load_model
+
     yield {"type": "loading", "what": str(path) if path else IMAGENET_DATASET}
     model = imagenet_model() if path is None else load_model(path)
     check(stop)
@@ -114,6 +130,7 @@ def warm_up_model(model, device=None) -> None:
 def copy_model_job(model, stop=None):
     """Job: an independent copy of a model, so later training does not change what is being used."""
     import copy
+
     yield {"type": "copying"}
     return copy.deepcopy(model).eval()
 
@@ -130,7 +147,7 @@ def _prepare_model(model: torch.nn.Module, device: torch.device) -> None:
     model.eval()
 
 
-_fast_copies: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()   # model → (weights key, copy)
+_fast_copies: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → (weights key, copy)
 _fast_lock = threading.Lock()
 
 
@@ -171,6 +188,7 @@ def _resolve_device(model, device) -> torch.device:
 
 # ---------------------------------------------------------------- loading sources
 
+
 def _is_url(s: str) -> bool:
     return s.startswith(("http://", "https://", "ftp://", "data:"))
 
@@ -196,8 +214,7 @@ def download_image(url: str, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
     if url.startswith("data:"):
         header, _, payload = url.partition(",")
         try:
-            data = base64.b64decode(payload) if header.endswith(";base64") else \
-                urllib.parse.unquote_to_bytes(payload)
+            data = base64.b64decode(payload) if header.endswith(";base64") else urllib.parse.unquote_to_bytes(payload)
         except (binascii.Error, ValueError):
             raise ImageError("the dropped image data is not valid base64") from None
     else:
@@ -209,11 +226,15 @@ def download_image(url: str, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
                 ctype = response.headers.get("Content-Type", "")
                 data = response.read(MAX_DOWNLOAD_BYTES + 1)
         except urllib.error.HTTPError as exc:
-            raise ImageError(f"could not download the image: the server answered HTTP {exc.code} ({exc.reason})") from None
+            raise ImageError(
+                f"could not download the image: the server answered HTTP {exc.code} ({exc.reason})"
+            ) from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ImageError(f"could not download the image — are you offline? ({reason}). "
-                             f"Save it from the browser and drop the file instead.") from None
+            raise ImageError(
+                f"could not download the image — are you offline? ({reason}). "
+                f"Save it from the browser and drop the file instead."
+            ) from None
         except ValueError as exc:
             raise ImageError(f"not a usable link: {exc}") from None
         if len(data) > MAX_DOWNLOAD_BYTES:
@@ -272,6 +293,7 @@ def expand_sources(sources) -> list:
 
 # ---------------------------------------------------------------- views
 
+
 def tta_views(im: Image.Image, size: int) -> list[Image.Image]:
     """The six TTA views (see TTA_VIEWS), each size × size."""
     arr = np.asarray(im, dtype=np.uint8)
@@ -291,7 +313,7 @@ def _decode_one(source, size: int, tta: bool, thumbnail: int):
     im, local = load_source(source)
     if tta:
         arrays = [np.asarray(v, dtype=np.uint8) for v in tta_views(im, size)]
-    else:   # straight to the array: no round trip through a PIL image
+    else:  # straight to the array: no round trip through a PIL image
         arrays = [resize_center_crop_array(np.asarray(im, dtype=np.uint8), size)]
     thumb = None
     if thumbnail:
@@ -303,13 +325,15 @@ def _decode_one(source, size: int, tta: bool, thumbnail: int):
 
 # ---------------------------------------------------------------- prediction
 
+
 @dataclass
 class Predictions:
     """What predict_images returns. Rows of ``probs`` for files in ``errors`` are NaN."""
+
     classes: list[str]
     sources: list
-    probs: np.ndarray                      # (N, n_classes) float32 softmax probabilities
-    errors: dict[int, str] = field(default_factory=dict)   # index → reason
+    probs: np.ndarray  # (N, n_classes) float32 softmax probabilities
+    errors: dict[int, str] = field(default_factory=dict)  # index → reason
     names: list[str] = field(default_factory=list)
     seconds: float = 0.0
     device: str = "cpu"
@@ -350,8 +374,17 @@ def _forward(model, x: torch.Tensor, device: torch.device) -> torch.Tensor:
     return torch.softmax(logits.float(), dim=1)
 
 
-def predict_images(model, images_or_paths, bs: int = 32, device=None, tta: bool = False, stop=None,
-                   top: int = 5, thumbnail: int = 0, workers: int | None = None):
+def predict_images(
+    model,
+    images_or_paths,
+    bs: int = 32,
+    device=None,
+    tta: bool = False,
+    stop=None,
+    top: int = 5,
+    thumbnail: int = 0,
+    workers: int | None = None,
+):
     """Job: class probabilities for image files, URLs, PIL images or HWC uint8 arrays.
 
     Yields {'type': 'predictions', 'done', 'total', 'results': [...]} as batches finish;
@@ -387,20 +420,30 @@ def predict_images(model, images_or_paths, bs: int = 32, device=None, tta: bool 
                 next_i += 1
             # the oldest decode (wait for it), plus every later one already finished
             batch = [pending.popleft()]
-            limit = bs if done else 1     # the very first result goes out alone, as early as possible
+            limit = bs if done else 1  # the very first result goes out alone, as early as possible
             while pending and len(batch) < limit and pending[0][1].done():
                 batch.append(pending.popleft())
             results, good = [], []
             for i, fut in batch:
-                rec = {"index": i, "name": names[i], "source": _source_text(sources[i]), "path": None,
-                       "label": None, "prob": float("nan"), "top": [], "ms": 0.0, "size": None,
-                       "thumbnail": None, "error": None}
+                rec = {
+                    "index": i,
+                    "name": names[i],
+                    "source": _source_text(sources[i]),
+                    "path": None,
+                    "label": None,
+                    "prob": float("nan"),
+                    "top": [],
+                    "ms": 0.0,
+                    "size": None,
+                    "thumbnail": None,
+                    "error": None,
+                }
                 try:
                     arrays, thumb, local, im_size, ms = fut.result()
                 except ImageError as exc:
                     rec["error"] = str(exc)
                     errors[i] = rec["error"]
-                except Exception as exc:   # never let one file stop the rest
+                except Exception as exc:  # never let one file stop the rest
                     rec["error"] = f"cannot decode: {exc}"
                     errors[i] = rec["error"]
                 else:
@@ -414,10 +457,10 @@ def predict_images(model, images_or_paths, bs: int = 32, device=None, tta: bool 
                     # a CPU runs mid-sized batches fastest (they stay in cache): TTA's six views per
                     # image make one batch of 32 images 192 forward passes, run 32 at a time
                     step = len(x) if dev.type == "cuda" else forward_batch_size(dev)
-                    p = torch.cat([_forward(net, x[i:i + step], dev) for i in range(0, len(x), step)])
+                    p = torch.cat([_forward(net, x[i : i + step], dev) for i in range(0, len(x), step)])
                     p = p.view(len(good), -1, p.shape[1]).mean(1).cpu().numpy()
                 share = (time.perf_counter() - t0) * 1000.0 / len(good)
-                for (rec, _), row in zip(good, p):
+                for (rec, _), row in zip(good, p, strict=False):
                     probs[rec["index"]] = row
                     rec["ms"] += share
                     if top:
@@ -440,21 +483,30 @@ def _source_text(source) -> str:
     return "pasted image"
 
 
-def predict_sources(model, sources, bs: int = 32, device=None, tta: bool = False, stop=None,
-                    top: int = 5, thumbnail: int = 0):
+def predict_sources(
+    model, sources, bs: int = 32, device=None, tta: bool = False, stop=None, top: int = 5, thumbnail: int = 0
+):
     """Job: like predict_images, after expanding folders into their image files.
 
     First yields {'type': 'sources', 'names': [...], 'sources': [...]} so a view can lay out rows.
     """
     expanded = expand_sources(sources)
     # 'items' are the caller's own objects (path strings or the arrays it passed in), in row order
-    yield {"type": "sources", "names": [source_name(s) for s in expanded],
-           "sources": [_source_text(s) for s in expanded], "items": list(expanded)}
-    return (yield from predict_images(model, expanded, bs=bs, device=device, tta=tta, stop=stop,
-                                      top=top, thumbnail=thumbnail))
+    yield {
+        "type": "sources",
+        "names": [source_name(s) for s in expanded],
+        "sources": [_source_text(s) for s in expanded],
+        "items": list(expanded),
+    }
+    return (
+        yield from predict_images(
+            model, expanded, bs=bs, device=device, tta=tta, stop=stop, top=top, thumbnail=thumbnail
+        )
+    )
 
 
 # ---------------------------------------------------------------- evaluation (pure functions)
+
 
 def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
     if len(labels) == 0:
@@ -521,16 +573,16 @@ def top_losses(probs, labels, k: int = 8) -> list[int]:
 class Evaluation:
     classes: list[str]
     paths: list[str]
-    labels: np.ndarray               # (N,) true class index
-    probs: np.ndarray                # (N, C)
-    preds: np.ndarray                # (N,) predicted class index
+    labels: np.ndarray  # (N,) true class index
+    probs: np.ndarray  # (N, C)
+    preds: np.ndarray  # (N,) predicted class index
     accuracy: float
-    loss: float                      # mean cross-entropy
-    confusion: np.ndarray            # (C, C) rows = true, columns = predicted
-    precision: np.ndarray            # (C,)
-    recall: np.ndarray               # (C,)
+    loss: float  # mean cross-entropy
+    confusion: np.ndarray  # (C, C) rows = true, columns = predicted
+    precision: np.ndarray  # (C,)
+    recall: np.ndarray  # (C,)
     tta: bool = False
-    errors: dict[str, str] = field(default_factory=dict)   # path → reason (left out of the metrics)
+    errors: dict[str, str] = field(default_factory=dict)  # path → reason (left out of the metrics)
     seconds: float = 0.0
 
     def cell(self, true_class: int, predicted_class: int) -> list[int]:
@@ -550,12 +602,21 @@ class Evaluation:
 
     def summary(self) -> str:
         tta = " with TTA" if self.tta else ""
-        return (f"accuracy {self.accuracy:.1%}{tta} on {len(self.labels)} images "
-                f"({int((self.preds != self.labels).sum())} wrong), loss {self.loss:.3f}")
+        return (
+            f"accuracy {self.accuracy:.1%}{tta} on {len(self.labels)} images "
+            f"({int((self.preds != self.labels).sum())} wrong), loss {self.loss:.3f}"
+        )
 
 
-def make_evaluation(classes: list[str], paths: list[str], labels, probs, tta: bool = False,
-                    errors: dict[str, str] | None = None, seconds: float = 0.0) -> Evaluation:
+def make_evaluation(
+    classes: list[str],
+    paths: list[str],
+    labels,
+    probs,
+    tta: bool = False,
+    errors: dict[str, str] | None = None,
+    seconds: float = 0.0,
+) -> Evaluation:
     """All metrics from probabilities and true labels (pure)."""
     labels = np.asarray(labels, dtype=np.int64)
     probs = np.asarray(probs, dtype=np.float32).reshape(len(labels), len(classes))
@@ -567,8 +628,21 @@ def make_evaluation(classes: list[str], paths: list[str], labels, probs, tta: bo
         loss = float(-np.log(np.clip(p_true, 1e-7, 1.0)).mean())
     else:
         loss = float("nan")
-    return Evaluation(list(classes), list(paths), labels, probs, preds, accuracy(probs, labels), loss, cm,
-                      precision, recall, tta, dict(errors or {}), seconds)
+    return Evaluation(
+        list(classes),
+        list(paths),
+        labels,
+        probs,
+        preds,
+        accuracy(probs, labels),
+        loss,
+        cm,
+        precision,
+        recall,
+        tta,
+        dict(errors or {}),
+        seconds,
+    )
 
 
 def evaluate(model, items, tta: bool = False, stop=None, bs: int = 32, device=None):
@@ -589,27 +663,35 @@ def evaluate(model, items, tta: bool = False, stop=None, bs: int = 32, device=No
             break
         yield {"type": "evaluate", "done": rec["done"], "total": rec["total"]}
     ok = result.ok
-    return make_evaluation(result.classes, [p for p, good in zip(paths, ok) if good], labels[ok],
-                           result.probs[ok], tta, {paths[i]: r for i, r in result.errors.items()},
-                           result.seconds)
+    return make_evaluation(
+        result.classes,
+        [p for p, good in zip(paths, ok, strict=False) if good],
+        labels[ok],
+        result.probs[ok],
+        tta,
+        {paths[i]: r for i, r in result.errors.items()},
+        result.seconds,
+    )
 
 
 # ---------------------------------------------------------------- Grad-CAM
 
+
 @dataclass
 class GradCam:
-    heatmap: np.ndarray       # (H, W) float32 in [0, 1], the original image's shape; 0 outside the crop
+    heatmap: np.ndarray  # (H, W) float32 in [0, 1], the original image's shape; 0 outside the crop
     class_index: int
     class_name: str
     prob: float
-    box: tuple[int, int, int, int]   # the crop the model saw, in image pixels: left, top, right, bottom
+    box: tuple[int, int, int, int]  # the crop the model saw, in image pixels: left, top, right, bottom
 
 
 def _cam_parts(model) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(body → feature map, head → logits) for FoveaModels and the plain backbones."""
     if hasattr(model, "body") and hasattr(model, "head"):
         return model.body, model.head
-    if hasattr(model, "forward_features") and hasattr(model, "forward_head"):     # timm networks
+    if hasattr(model, "forward_features") and hasattr(model, "forward_head"):  # timm networks
+
         class _Features(torch.nn.Module):
             def __init__(self, net):
                 super().__init__()
@@ -621,15 +703,17 @@ def _cam_parts(model) -> tuple[torch.nn.Module, torch.nn.Module]:
         class _Head(_Features):
             def forward(self, x):
                 return self.net.forward_head(x)
+
         return _Features(model), _Head(model)
-    if hasattr(model, "layer4") and hasattr(model, "fc"):                           # torchvision ResNets
+    if hasattr(model, "layer4") and hasattr(model, "fc"):  # torchvision ResNets
         body = torch.nn.Sequential(*list(model.children())[:-2])
         return body, torch.nn.Sequential(model.avgpool, torch.nn.Flatten(1), model.fc)
     raise ValueError(f"Grad-CAM does not know where the feature map of {type(model).__name__} is")
 
 
-def grad_cam(model, image, class_index: int | None = None, device=None, size: int | None = None,
-             mean=None, std=None) -> GradCam:
+def grad_cam(
+    model, image, class_index: int | None = None, device=None, size: int | None = None, mean=None, std=None
+) -> GradCam:
     """Which parts of the image made the model choose a class (Grad-CAM on the last feature map).
 
     image: path, URL, PIL image or HWC array. class_index: None = the predicted class.
@@ -644,10 +728,10 @@ def grad_cam(model, image, class_index: int | None = None, device=None, size: in
     w, h = im.size
     crop = resize_center_crop(im, size)
     dev = _resolve_device(model, device)
-    _cam_parts(model)                  # says clearly when the model has no feature map to explain
+    _cam_parts(model)  # says clearly when the model has no feature map to explain
     was_training = model.training
     try:
-        body, head = _cam_parts(_inference_net(model, dev))   # on a CPU the folded copy: the model stays as it is
+        body, head = _cam_parts(_inference_net(model, dev))  # on a CPU the folded copy: the model stays as it is
         x = to_tensor([crop], mean, std).to(dev).contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             feats = body(x).float()
@@ -668,11 +752,12 @@ def grad_cam(model, image, class_index: int | None = None, device=None, size: in
     pos = np.maximum(cam, 0)
     if pos.max() > 0:
         cam = pos / pos.max()
-    else:   # no positive evidence anywhere: show relative evidence instead of a blank map
+    else:  # no positive evidence anywhere: show relative evidence instead of a blank map
         span = cam.max() - cam.min()
         cam = (cam - cam.min()) / span if span > 0 else np.zeros_like(cam)
-    return GradCam(_cam_to_image(cam, w, h, size), c, classes[c] if c < len(classes) else str(c), prob,
-                   _crop_box(w, h, size))
+    return GradCam(
+        _cam_to_image(cam, w, h, size), c, classes[c] if c < len(classes) else str(c), prob, _crop_box(w, h, size)
+    )
 
 
 def _crop_box(w: int, h: int, size: int) -> tuple[int, int, int, int]:
@@ -685,10 +770,11 @@ def _crop_box(w: int, h: int, size: int) -> tuple[int, int, int, int]:
 def _cam_to_image(cam: np.ndarray, w: int, h: int, size: int) -> np.ndarray:
     """Upsample the feature-map CAM onto the crop, and place the crop in the image's frame."""
     import cv2
+
     nw, nh = center_crop_size(w, h, size)
     left, top = (nw - size) // 2, (nh - size) // 2
     full = np.zeros((nh, nw), dtype=np.float32)
-    full[top:top + size, left:left + size] = cv2.resize(cam, (size, size), interpolation=cv2.INTER_CUBIC)
+    full[top : top + size, left : left + size] = cv2.resize(cam, (size, size), interpolation=cv2.INTER_CUBIC)
     out = cv2.resize(full, (w, h), interpolation=cv2.INTER_LINEAR)
     return np.clip(out, 0.0, 1.0)
 
@@ -700,8 +786,9 @@ def gradcam_job(model, image, class_index: int | None = None, stop=None, device=
     return grad_cam(model, image, class_index, device)
 
 
-def explain_job(model, image, class_index: int | None = None, cam: bool = True, max_side: int = 640,
-                stop=None, device=None):
+def explain_job(
+    model, image, class_index: int | None = None, cam: bool = True, max_side: int = 640, stop=None, device=None
+):
     """Job: a display-sized copy of an image and, with ``cam``, its Grad-CAM overlay.
 
     Returns {'image': HWC uint8, 'overlay': HWC uint8 or None, 'class_index', 'class_name',
@@ -709,14 +796,14 @@ def explain_job(model, image, class_index: int | None = None, cam: bool = True, 
     is dimmed: the model never saw it.
     """
     import cv2
+
     check(stop)
     yield {"type": "explain"}
     im, _ = load_source(image)
     shown = im.copy()
     shown.thumbnail((max_side, max_side), Image.BILINEAR)
     rgb = np.asarray(shown, dtype=np.uint8).copy()
-    out = {"image": rgb, "overlay": None, "class_index": None, "class_name": "", "prob": float("nan"),
-           "box": None}
+    out = {"image": rgb, "overlay": None, "class_index": None, "class_name": "", "prob": float("nan"), "box": None}
     if not cam:
         return out
     check(stop)
@@ -728,7 +815,7 @@ def explain_job(model, image, class_index: int | None = None, cam: bool = True, 
     left, top, right, bottom = g.box
     box = (round(left * sx), round(top * sy), round(right * sx), round(bottom * sy))
     outside = np.ones((h, w), dtype=bool)
-    outside[box[1]:box[3], box[0]:box[2]] = False
+    outside[box[1] : box[3], box[0] : box[2]] = False
     overlay[outside] = (overlay[outside].astype(np.float32) * 0.45 + 40).astype(np.uint8)
     out.update(overlay=overlay, class_index=g.class_index, class_name=g.class_name, prob=g.prob, box=box)
     return out
@@ -737,17 +824,19 @@ def explain_job(model, image, class_index: int | None = None, cam: bool = True, 
 def overlay_heatmap(rgb: np.ndarray, heatmap: np.ndarray, alpha: float = 0.5) -> np.ndarray:
     """Blend a [0, 1] heatmap (turbo colours, hot = important) over an HWC uint8 image."""
     import cv2
+
     heat = cv2.applyColorMap((np.clip(heatmap, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_TURBO)
     heat = cv2.cvtColor(heat, cv2.COLOR_BGR2RGB).astype(np.float32)
     if heat.shape[:2] != rgb.shape[:2]:
         heat = cv2.resize(heat, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
-    a = alpha * (0.35 + 0.65 * np.clip(heatmap, 0, 1))[..., None]   # cold regions stay readable
+    a = alpha * (0.35 + 0.65 * np.clip(heatmap, 0, 1))[..., None]  # cold regions stay readable
     if a.shape[:2] != rgb.shape[:2]:
         a = cv2.resize(a[..., 0], (rgb.shape[1], rgb.shape[0]))[..., None]
     return np.clip(rgb.astype(np.float32) * (1 - a) + heat * a, 0, 255).astype(np.uint8)
 
 
 # ---------------------------------------------------------------- thumbnails
+
 
 def thumbnail_job(sources, size: int = 128, stop=None, workers: int | None = None):
     """Job: small RGB arrays for a gallery. Yields {'type': 'thumbnail', 'index', 'thumbnail' | 'error'}."""
@@ -776,13 +865,16 @@ def thumbnail_job(sources, size: int = 128, stop=None, workers: int | None = Non
 
 # ---------------------------------------------------------------- CSV
 
+
 def dog_class_index(classes: list[str]) -> int:
     """Index of the class named dog/dogs (Kaggle Dogs vs Cats); ValueError if there is none."""
     for i, c in enumerate(classes):
         if c.strip().lower() in ("dog", "dogs"):
             return i
-    raise ValueError(f"the Kaggle Dogs vs Cats format needs a class named 'dog' or 'dogs'; "
-                     f"this model's classes are: {', '.join(classes[:10])}{' …' if len(classes) > 10 else ''}")
+    raise ValueError(
+        f"the Kaggle Dogs vs Cats format needs a class named 'dog' or 'dogs'; "
+        f"this model's classes are: {', '.join(classes[:10])}{' …' if len(classes) > 10 else ''}"
+    )
 
 
 def prediction_rows(pred: Predictions) -> list[tuple[str, str, float]]:
@@ -803,7 +895,7 @@ def write_predictions_csv(rows, out) -> None:
 
 def kaggle_rows(names: list[str], p_dog: list[float]) -> list[tuple[str, float]]:
     """(id, P(dog)) with id = file stem, numeric ids in numeric order (Kaggle's sample submission)."""
-    rows = [(Path(n).stem, float(p)) for n, p in zip(names, p_dog)]
+    rows = [(Path(n).stem, float(p)) for n, p in zip(names, p_dog, strict=False)]
     if all(r[0].isdigit() for r in rows):
         rows.sort(key=lambda r: int(r[0]))
     else:
@@ -839,4 +931,3 @@ def _write_csv(out, header, rows) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-

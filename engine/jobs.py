@@ -7,17 +7,19 @@ thread): the GUI adapts that callback to a queued Qt signal, the CLI prints.
 Cancel sets the stop flag; the generator sees it at its next check/yield and its
 ``finally`` runs on the worker thread.
 """
+
 from __future__ import annotations
 
 import threading
 import traceback
 import weakref
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Iterator
+from typing import Any
 
 PROGRESS, DONE, ERROR, CANCELLED = "progress", "done", "error", "cancelled"
 
-_live: "weakref.WeakSet[Job]" = weakref.WeakSet()
+_live: weakref.WeakSet[Job] = weakref.WeakSet()
 _live_lock = threading.Lock()
 
 
@@ -33,9 +35,9 @@ def check(stop: threading.Event | None) -> None:
 
 @dataclass
 class JobEvent:
-    kind: str                 # progress | done | error | cancelled
-    data: Any = None          # progress record, result, or error message
-    job: "Job | None" = field(default=None, repr=False)
+    kind: str  # progress | done | error | cancelled
+    data: Any = None  # progress record, result, or error message
+    job: Job | None = field(default=None, repr=False)
 
 
 def run_to_end(gen: Generator, on_progress: Callable[[Any], None] | None = None) -> Any:
@@ -57,13 +59,13 @@ class Job:
         self.stop = threading.Event()
         self._fn, self._args, self._kwargs = fn, args, kwargs
         self._thread: threading.Thread | None = None
-        self.state = "new"       # new | running | done | error | cancelled
+        self.state = "new"  # new | running | done | error | cancelled
         self.result: Any = None
         self.error: str | None = None
         self.traceback: str | None = None
         self._callback: Callable[[JobEvent], None] | None = None
 
-    def start(self, callback: Callable[[JobEvent], None] | None = None) -> "Job":
+    def start(self, callback: Callable[[JobEvent], None] | None = None) -> Job:
         self._callback = callback
         self.state = "running"
         self._thread = threading.Thread(target=self._run, name=f"fovea-{self.name}", daemon=True)
@@ -127,8 +129,9 @@ def describe_error(exc: BaseException) -> str:
     text = str(exc) or exc.__class__.__name__
     if "out of memory" in text.lower():
         return "The GPU ran out of memory. Try a smaller batch size or image size."
-    plain = isinstance(exc, (ValueError, OSError, RuntimeError, KeyError)) \
-        or type(exc).__module__.split(".")[0] == "engine"     # our own errors are written for users
+    plain = (
+        isinstance(exc, (ValueError, OSError, RuntimeError, KeyError)) or type(exc).__module__.split(".")[0] == "engine"
+    )  # our own errors are written for users
     return text if plain else f"{exc.__class__.__name__}: {text}"
 
 

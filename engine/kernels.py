@@ -25,6 +25,7 @@ kernels); rounding is to nearest, ties to even. The implementation is OpenCV's
 CPU); ``clip``/``abs`` with an integer kernel use its float32 paths directly when
 those are provably identical (see ``_uint8_path_is_exact``).
 """
+
 from __future__ import annotations
 
 import math
@@ -52,6 +53,7 @@ class KernelError(ValueError):
 
 # ---------------------------------------------------------------- presets
 
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -70,30 +72,80 @@ class Preset:
 
 
 _G5 = (1, 4, 6, 4, 1)
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("identity", "Identity", ((0, 0, 0), (0, 1, 0), (0, 0, 0)),
-           description="Copies each pixel: only the centre weight is 1."),
-    Preset("top_sobel", "Top Sobel (lecture)", ((1, 2, 1), (0, 0, 0), (-1, -2, -1)),
-           description="Bright where the pixels above are brighter than those below: top edges."),
-    Preset("bottom_sobel", "Bottom Sobel", ((-1, -2, -1), (0, 0, 0), (1, 2, 1)),
-           description="Bright where the pixels below are brighter than those above."),
-    Preset("left_sobel", "Left Sobel", ((1, 0, -1), (2, 0, -2), (1, 0, -1)),
-           description="Bright where the pixels to the left are brighter than those to the right."),
-    Preset("right_sobel", "Right Sobel (lecture)", ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1)),
-           description="Bright where the pixels to the right are brighter: right edges."),
-    Preset("blur", "Blur", ((1, 2, 1), (2, 4, 2), (1, 2, 1)), 16,
-           description="A small Gaussian: a weighted average of the neighbourhood."),
-    Preset("box_blur", "Box blur", ((1, 1, 1), (1, 1, 1), (1, 1, 1)), 9,
-           description="The plain average of the 3×3 neighbourhood."),
-    Preset("sharpen", "Sharpen", ((0, -1, 0), (-1, 5, -1), (0, -1, 0)),
-           description="The pixel minus its neighbours' difference: boosts local contrast."),
-    Preset("emboss", "Emboss", ((-2, -1, 0), (-1, 1, 1), (0, 1, 2)),
-           description="A diagonal difference plus the pixel: looks like relief."),
-    Preset("outline", "Outline", ((-1, -1, -1), (-1, 8, -1), (-1, -1, -1)),
-           description="Large where a pixel differs from all its neighbours (a Laplacian)."),
-    Preset("gaussian_5x5", "Gaussian 5×5", tuple(tuple(a * b for b in _G5) for a in _G5), 256,
-           description="A wider Gaussian blur: the outer product of 1 4 6 4 1, divided by 256."),
-)}
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "identity",
+            "Identity",
+            ((0, 0, 0), (0, 1, 0), (0, 0, 0)),
+            description="Copies each pixel: only the centre weight is 1.",
+        ),
+        Preset(
+            "top_sobel",
+            "Top Sobel (lecture)",
+            ((1, 2, 1), (0, 0, 0), (-1, -2, -1)),
+            description="Bright where the pixels above are brighter than those below: top edges.",
+        ),
+        Preset(
+            "bottom_sobel",
+            "Bottom Sobel",
+            ((-1, -2, -1), (0, 0, 0), (1, 2, 1)),
+            description="Bright where the pixels below are brighter than those above.",
+        ),
+        Preset(
+            "left_sobel",
+            "Left Sobel",
+            ((1, 0, -1), (2, 0, -2), (1, 0, -1)),
+            description="Bright where the pixels to the left are brighter than those to the right.",
+        ),
+        Preset(
+            "right_sobel",
+            "Right Sobel (lecture)",
+            ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1)),
+            description="Bright where the pixels to the right are brighter: right edges.",
+        ),
+        Preset(
+            "blur",
+            "Blur",
+            ((1, 2, 1), (2, 4, 2), (1, 2, 1)),
+            16,
+            description="A small Gaussian: a weighted average of the neighbourhood.",
+        ),
+        Preset(
+            "box_blur",
+            "Box blur",
+            ((1, 1, 1), (1, 1, 1), (1, 1, 1)),
+            9,
+            description="The plain average of the 3×3 neighbourhood.",
+        ),
+        Preset(
+            "sharpen",
+            "Sharpen",
+            ((0, -1, 0), (-1, 5, -1), (0, -1, 0)),
+            description="The pixel minus its neighbours' difference: boosts local contrast.",
+        ),
+        Preset(
+            "emboss",
+            "Emboss",
+            ((-2, -1, 0), (-1, 1, 1), (0, 1, 2)),
+            description="A diagonal difference plus the pixel: looks like relief.",
+        ),
+        Preset(
+            "outline",
+            "Outline",
+            ((-1, -1, -1), (-1, 8, -1), (-1, -1, -1)),
+            description="Large where a pixel differs from all its neighbours (a Laplacian).",
+        ),
+        Preset(
+            "gaussian_5x5",
+            "Gaussian 5×5",
+            tuple(tuple(a * b for b in _G5) for a in _G5),
+            256,
+            description="A wider Gaussian blur: the outer product of 1 4 6 4 1, divided by 256.",
+        ),
+    )
+}
 DEFAULT_PRESET = "top_sobel"
 
 
@@ -133,8 +185,10 @@ def parse_kernel(text: str) -> np.ndarray:
     if len(widths) > 1:
         first = len(rows[0])
         bad = next(i for i, r in enumerate(rows, 1) if len(r) != first)
-        raise KernelError(f"row {bad} of the kernel has {len(rows[bad - 1])} numbers but row 1 has {first}; "
-                          "every row needs the same count")
+        raise KernelError(
+            f"row {bad} of the kernel has {len(rows[bad - 1])} numbers but row 1 has {first}; "
+            "every row needs the same count"
+        )
     return validate_kernel(np.array(rows, dtype=np.float64))
 
 
@@ -145,11 +199,13 @@ def validate_kernel(kernel) -> np.ndarray:
         raise KernelError(f"a kernel is an N×N grid of numbers (or N×N×3 for RGB); got shape {k.shape}")
     rows, cols = k.shape[:2]
     if rows != cols:
-        raise KernelError(f"the kernel has {rows} row{'s' * (rows != 1)} of {cols} numbers; "
-                          f"it must be square (3×3, 5×5 or 7×7)")
+        raise KernelError(
+            f"the kernel has {rows} row{'s' * (rows != 1)} of {cols} numbers; it must be square (3×3, 5×5 or 7×7)"
+        )
     if rows % 2 == 0:
-        raise KernelError(f"the kernel is {rows}×{rows}; its size must be odd (3×3, 5×5 or 7×7) "
-                          "so that it has a centre pixel")
+        raise KernelError(
+            f"the kernel is {rows}×{rows}; its size must be odd (3×3, 5×5 or 7×7) so that it has a centre pixel"
+        )
     if rows not in KERNEL_SIZES:
         raise KernelError(f"the kernel is {rows}×{rows}; the largest allowed is 7×7")
     if not np.isfinite(k).all():
@@ -173,8 +229,10 @@ def format_number(v: float) -> str:
 
 # ---------------------------------------------------------------- applying
 
+
 def _cv2():
     import cv2
+
     return cv2
 
 
@@ -241,15 +299,16 @@ def _uint8_path_is_exact(k: np.ndarray, divisor: float, bias: float) -> bool:
     if d & (d - 1) != 0 and d % 2 == 0:
         return False
     n_terms = k.size + 1
-    return 255.0 * float(np.abs(k).sum()) * n_terms + abs(bias) * d < 2 ** 22
+    return 255.0 * float(np.abs(k).sum()) * n_terms + abs(bias) * d < 2**22
 
 
 def _filter(src: np.ndarray, kernel2d: np.ndarray, flag: int, ddepth: int) -> np.ndarray:
     return _cv2().filter2D(src, ddepth, kernel2d, borderType=flag)
 
 
-def kernel_response(image, kernel, divisor: float = 1.0, bias: float = 0.0, border: str = "replicate",
-                    gray: bool = False) -> np.ndarray:
+def kernel_response(
+    image, kernel, divisor: float = 1.0, bias: float = 0.0, border: str = "replicate", gray: bool = False
+) -> np.ndarray:
     """The filter output v = S / divisor + bias as float64 (H×W or H×W×3), before the output mode."""
     k = validate_kernel(kernel)
     d = _check_divisor(divisor)
@@ -306,8 +365,15 @@ def _quantise(v: np.ndarray, mode: str) -> np.ndarray:
     return v.astype(np.uint8)
 
 
-def apply_kernel(image, kernel, divisor: float = 1.0, bias: float = 0.0, mode: str = "clip",
-                 border: str = "replicate", gray: bool = False) -> np.ndarray:
+def apply_kernel(
+    image,
+    kernel,
+    divisor: float = 1.0,
+    bias: float = 0.0,
+    mode: str = "clip",
+    border: str = "replicate",
+    gray: bool = False,
+) -> np.ndarray:
     """Filter an 8-bit image with an odd N×N kernel; uint8 result (H×W×3, or H×W when grey/RGB kernel)."""
     k = validate_kernel(kernel)
     d = _check_divisor(divisor)
@@ -325,16 +391,19 @@ def apply_kernel(image, kernel, divisor: float = 1.0, bias: float = 0.0, mode: s
         if mode == "clip":
             return cv2.filter2D(a, -1, (k / d).astype(np.float32), delta=float(bias), borderType=flag)
         # exact integer sums in float32, then |S / d + b| rounded and saturated in one pass
-        return cv2.convertScaleAbs(cv2.filter2D(a, cv2.CV_32F, k.astype(np.float32), borderType=flag),
-                                   alpha=1.0 / d, beta=float(bias))
+        return cv2.convertScaleAbs(
+            cv2.filter2D(a, cv2.CV_32F, k.astype(np.float32), borderType=flag), alpha=1.0 / d, beta=float(bias)
+        )
     return _quantise(kernel_response(a, k, d, bias, border, gray), mode)
 
 
 # ---------------------------------------------------------------- stacks of layers
 
+
 @dataclass
 class Layer:
     """One convolution layer of the playground's stack: kernel, divisor, bias, optional ReLU after it."""
+
     kernel: np.ndarray
     divisor: float = 1.0
     bias: float = 0.0
@@ -344,12 +413,19 @@ class Layer:
 @dataclass
 class Stage:
     """The output of one layer: ``values`` (float64, after ReLU if on) feed the next layer; ``image`` shows them."""
+
     values: np.ndarray | None
     image: np.ndarray
 
 
-def apply_stack(image, layers: list[Layer], mode: str = "clip", border: str = "replicate",
-                gray: bool = False, keep_values: bool = True) -> list[Stage]:
+def apply_stack(
+    image,
+    layers: list[Layer],
+    mode: str = "clip",
+    border: str = "replicate",
+    gray: bool = False,
+    keep_values: bool = True,
+) -> list[Stage]:
     """Apply layers in sequence ("multiply + add, replace negatives with zeros, repeat").
 
     Each layer works on the previous layer's real-valued output (not its 8-bit picture);
@@ -360,16 +436,22 @@ def apply_stack(image, layers: list[Layer], mode: str = "clip", border: str = "r
     return list(_iter_stack(image, layers, mode, border, gray, keep_values))
 
 
-def render_stack(image, layers: list[Layer], mode: str = "clip", border: str = "replicate",
-                 gray: bool = False, keep_values: bool = True, stop=None):
+def render_stack(
+    image,
+    layers: list[Layer],
+    mode: str = "clip",
+    border: str = "replicate",
+    gray: bool = False,
+    keep_values: bool = True,
+    stop=None,
+):
     """Job generator form of apply_stack (big images, off the UI thread); returns the stages."""
     stages: list[Stage] = []
     started = time.perf_counter()
     for stage in _iter_stack(image, layers, mode, border, gray, keep_values):
         stages.append(stage)
         check(stop)
-        yield {"type": "layer", "done": len(stages), "total": len(layers),
-               "seconds": time.perf_counter() - started}
+        yield {"type": "layer", "done": len(stages), "total": len(layers), "seconds": time.perf_counter() - started}
     return stages
 
 
@@ -383,8 +465,7 @@ def _iter_stack(image, layers, mode, border, gray, keep_values):
     for i, layer in enumerate(layers):
         use_gray = gray and i == 0
         if i == last == 0 and not layer.relu and not keep_values and current.dtype == np.uint8:
-            yield Stage(None, apply_kernel(current, layer.kernel, layer.divisor, layer.bias, mode, border,
-                                           use_gray))
+            yield Stage(None, apply_kernel(current, layer.kernel, layer.divisor, layer.bias, mode, border, use_gray))
             return
         values = kernel_response(current, layer.kernel, layer.divisor, layer.bias, border, use_gray)
         if layer.relu:
@@ -395,14 +476,16 @@ def _iter_stack(image, layers, mode, border, gray, keep_values):
 
 # ---------------------------------------------------------------- the hover inspector
 
+
 @dataclass
 class PixelBreakdown:
     """neighbourhood × kernel = sum for one output pixel (per channel), as the inspector shows it."""
+
     x: int
     y: int
-    patch: np.ndarray        # (N, N, C) input values around (y, x), borders applied
-    kernel: np.ndarray       # (N, N) or (N, N, 3)
-    sums: np.ndarray         # (C,) Σ patch·kernel per channel (RGB kernel: one value, summed over channels)
+    patch: np.ndarray  # (N, N, C) input values around (y, x), borders applied
+    kernel: np.ndarray  # (N, N) or (N, N, 3)
+    sums: np.ndarray  # (C,) Σ patch·kernel per channel (RGB kernel: one value, summed over channels)
     divisor: float
     bias: float
 
@@ -440,8 +523,16 @@ def neighbourhood(image, y: int, x: int, size: int, border: str = "replicate") -
     return patch
 
 
-def pixel_breakdown(image, kernel, y: int, x: int, divisor: float = 1.0, bias: float = 0.0,
-                    border: str = "replicate", gray: bool = False) -> PixelBreakdown:
+def pixel_breakdown(
+    image,
+    kernel,
+    y: int,
+    x: int,
+    divisor: float = 1.0,
+    bias: float = 0.0,
+    border: str = "replicate",
+    gray: bool = False,
+) -> PixelBreakdown:
     """What the filter computes at one pixel of ``image`` (the layer's input)."""
     k = validate_kernel(kernel)
     a = _check_image(image)
@@ -457,6 +548,7 @@ def pixel_breakdown(image, kernel, y: int, x: int, divisor: float = 1.0, bias: f
 
 # ---------------------------------------------------------------- files
 
+
 def save_result(image: np.ndarray, path: str | Path) -> Path:
     """Write an 8-bit result (grey or RGB) to an image file; the extension picks the format.
 
@@ -465,14 +557,16 @@ def save_result(image: np.ndarray, path: str | Path) -> Path:
     from PIL import Image
 
     from engine.paths import atomic_file
+
     path = Path(path)
     a = np.asarray(image, dtype=np.uint8)
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[..., 0]
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None or fmt not in Image.SAVE:
-        raise KernelError(f"cannot write {path.name}: unknown image format '{path.suffix}' "
-                          "(use .png, .jpg, .bmp, .tif or .webp)")
+        raise KernelError(
+            f"cannot write {path.name}: unknown image format '{path.suffix}' (use .png, .jpg, .bmp, .tif or .webp)"
+        )
     try:
         with atomic_file(path, path.suffix) as tmp:
             Image.fromarray(a, "L" if a.ndim == 2 else "RGB").save(tmp, format=fmt)
@@ -486,6 +580,7 @@ def save_result(image: np.ndarray, path: str | Path) -> Path:
 def load_image_array(path: str | Path, stop=None):
     """Job generator: decode an image file into an RGB uint8 array (raises engine.images.ImageError)."""
     from engine.images import load_rgb
+
     yield {"type": "loading", "path": str(path)}
     im = load_rgb(path)
     check(stop)
@@ -501,6 +596,7 @@ _networks_lock = threading.Lock()
 def _network(arch: str):
     """The pretrained ImageNet network in eval mode, cached (loading takes a second or two)."""
     from engine.models import WeightsUnavailable, pretrained_network
+
     with _networks_lock:
         net = _networks.get(arch)
         if net is None:
@@ -510,7 +606,8 @@ def _network(arch: str):
                 raise RuntimeError(
                     f"{arch}'s pretrained weights are not on this computer ({exc.filename}). Import that "
                     f"file with File ▸ Import weights…, or choose efficientnet_lite0, whose weights ship "
-                    f"with Fovea.") from None
+                    f"with Fovea."
+                ) from None
             for p in net.parameters():
                 p.requires_grad_(False)
             _networks[arch] = net
@@ -520,9 +617,10 @@ def _network(arch: str):
 @dataclass
 class NetworkFilters:
     """A network's first convolution: ``weights`` (n, k, k, 3) RGB kernels and ``tiles`` to show them."""
+
     arch: str
-    weights: np.ndarray      # float64 (n, k, k, 3), input channels in RGB order
-    tiles: np.ndarray        # uint8 (n, k, k, 3): 128 + 127·w / max|w| per filter (grey = 0)
+    weights: np.ndarray  # float64 (n, k, k, 3), input channels in RGB order
+    tiles: np.ndarray  # uint8 (n, k, k, 3): 128 + 127·w / max|w| per filter (grey = 0)
     stride: int
 
 
@@ -537,6 +635,7 @@ def filter_tiles(weights: np.ndarray) -> np.ndarray:
 def network_filters(arch: str = "efficientnet_lite0", stop=None):
     """Job generator: the first-layer filters of a pretrained network (EfficientNet-Lite0: 32 of 3×3×3)."""
     from engine.models import first_conv
+
     yield {"type": "loading", "arch": arch}
     net = _network(arch)
     check(stop)
@@ -569,8 +668,14 @@ def _depth_points(arch: str) -> list[tuple[str, int]]:
     return [("stem", 2)] + [(f"layer{i}", 3 + i) for i in range(1, 5)]
 
 
-def activations_by_depth(image, arch: str = "efficientnet_lite0", depths: list[str] | None = None,
-                         n_maps: int = 8, size: int = 224, stop=None):
+def activations_by_depth(
+    image,
+    arch: str = "efficientnet_lite0",
+    depths: list[str] | None = None,
+    n_maps: int = 8,
+    size: int = 224,
+    stop=None,
+):
     """Job generator: a few feature maps of ``image`` at chosen depths of the pretrained body.
 
     The image is resized so its shorter side is ``size``. Per depth, the ``n_maps``
@@ -616,9 +721,17 @@ def activations_by_depth(image, arch: str = "efficientnet_lite0", depths: list[s
                 spread = fmap.flatten(1).std(dim=1)
                 top = torch.argsort(spread, descending=True)[:n_maps]
                 maps = fmap[top].numpy().astype(np.float64)
-                results.append({"name": name, "depth": pos, "channels": int(fmap.shape[0]),
-                                "height": int(fmap.shape[1]), "width": int(fmap.shape[2]),
-                                "channel_ids": [int(c) for c in top], "maps": _maps_to_uint8(maps)})
+                results.append(
+                    {
+                        "name": name,
+                        "depth": pos,
+                        "channels": int(fmap.shape[0]),
+                        "height": int(fmap.shape[1]),
+                        "width": int(fmap.shape[2]),
+                        "channel_ids": [int(c) for c in top],
+                        "maps": _maps_to_uint8(maps),
+                    }
+                )
                 yield {"type": "depth", "name": name, "done": len(results), "total": len(wanted)}
             check(stop)
     return results

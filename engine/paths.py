@@ -1,5 +1,6 @@
 """Per-user folders for caches, thumbnails, features and models (never the dataset folder), and
 writing a file whole or not at all."""
+
 import os
 import tempfile
 from contextlib import contextmanager
@@ -51,7 +52,7 @@ def atomic_file(path: Path, suffix: str = ".tmp"):
     os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes 0600: give the file what open() would
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: give the file what open() would
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

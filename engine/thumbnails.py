@@ -4,6 +4,7 @@
 now is what they asked for last); ``thumbnail_job`` serves it with a small thread
 pool for as long as its stop flag is clear.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -65,7 +66,7 @@ class ThumbnailRequests:
         with self._cond:
             for p in paths:
                 self._items.pop(p, None)
-                self._items[p] = None          # newest at the end
+                self._items[p] = None  # newest at the end
             while len(self._items) > self._max:
                 self._items.popitem(last=False)  # forget the oldest (scrolled past)
             self._cond.notify_all()
@@ -89,8 +90,13 @@ class ThumbnailRequests:
             return len(self._items)
 
 
-def thumbnail_job(requests: ThumbnailRequests, size: int = THUMB_SIZE, workers: int = 2,
-                  stop: threading.Event | None = None, idle_exit: bool = False):
+def thumbnail_job(
+    requests: ThumbnailRequests,
+    size: int = THUMB_SIZE,
+    workers: int = 2,
+    stop: threading.Event | None = None,
+    idle_exit: bool = False,
+):
     """Job: serve thumbnail requests until stopped.
 
     Yields {'path', 'file', 'error'} per thumbnail (file: cached JPEG path or None).

@@ -16,6 +16,7 @@ middle way: the frozen early layers run once per training image and view — the
 its mirror, random augmented copies — and the late layers train on those cached
 activations, each epoch on one view per image (Learner.cache_frozen_layers).
 """
+
 from __future__ import annotations
 
 import math
@@ -23,117 +24,61 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.config import (  # noqa: F401 (TrainConfig and its names are the trainer's API too)
+    AUGMENTATIONS,
+    FROZEN_CACHE_BYTES,
+    IMAGE_CACHE_BYTES,
+    MAX_FROZEN_VIEWS,
+    OPTIMIZERS,
+    SCHEDULES,
+    WARMUP_FRACTION,
+    TrainConfig,
+    model_key,
+)
 from engine.data import Dataset
-from engine.features import (FeatureSet, autocast_dtype, default_workers, fast_inference_copy, feature_space,
-                             forward_batch_size, images_to_input, load_resized, precompute_features,
-                             weights_fingerprint)
+from engine.features import (
+    FeatureSet,
+    autocast_dtype,
+    default_workers,
+    fast_inference_copy,
+    feature_space,
+    forward_batch_size,
+    images_to_input,
+    load_resized,
+    precompute_features,
+    weights_fingerprint,
+)
 from engine.images import ImageError
 from engine.jobs import check
-from engine.models import DEFAULT_ARCH, FoveaModel, create_model, pick_device, save_model
-
-SCHEDULES = ("sgdr", "one_cycle", "constant")
-AUGMENTATIONS = ("none", "side_on", "top_down")
-OPTIMIZERS = ("sgd", "adamw")
-WARMUP_FRACTION = 1 / 20          # of the first SGDR cycle (fastai 0.7 used nb/20)
-IMAGE_CACHE_BYTES = 768 << 20     # decoded, resized training images kept in RAM between epochs
-FROZEN_CACHE_BYTES = 1 << 30      # cached activations of the frozen early layers (frozen_views), all views
-MAX_FROZEN_VIEWS = 32
-
-
-@dataclass
-class TrainConfig:
-    arch: str = DEFAULT_ARCH           # or resnet18/34/50
-    size: int = 128                    # input pixels
-    bs: int = 64
-    lr: float = 1e-2
-    epochs: int = 3                    # used when cycles is None
-    cycles: int | None = None          # SGDR: cycles, cycle_len, cycle_mult
-    cycle_len: int = 1
-    cycle_mult: int = 1
-    schedule: str = "sgdr"             # sgdr | one_cycle | constant
-    precompute: bool = True
-    aug: str = "none"                  # none | side_on | top_down (ignored while precompute is on)
-    unfreeze: bool = False
-    lr_mult: tuple[float, ...] = (0.01, 0.1, 1.0)   # per layer group when unfrozen (0: keep that group frozen)
-    tta: bool = False
-    seed: int = 0
-    weights_file: str | None = None
-    device: str | None = None          # None = CUDA if present else CPU
-    # beyond the shared contract (all optional)
-    opt: str = "sgd"                   # sgd (momentum 0.9, as fastai 0.7) | adamw
-    wd: float = 1e-4                   # weight decay
-    threads: int | None = None         # torch CPU threads; None = all cores, less one for the UI when ≥ 4
-    workers: int | None = None         # image decode threads; None = automatic
-    label_smoothing: float = 0.0       # training loss only; valid loss is plain cross-entropy
-    bn_freeze: bool = False            # keep the body's BatchNorm statistics fixed when unfrozen (fastai 0.7)
-    # With unfreeze, precompute off and the early group frozen (lr_mult 0,…): run that group once per
-    # image and view, cache its activations in RAM and train the late layers on them. Views per training
-    # image: 1 the image, 2 also its mirror, more also random augmented copies (``aug``); each epoch
-    # sees every image once, in one of its views. 0 = off (the frozen layers run on every batch).
-    frozen_views: int = 0
-
-    def total_epochs(self) -> int:
-        if self.cycles is None:
-            return int(self.epochs)
-        return sum(int(self.cycle_len) * int(self.cycle_mult) ** c for c in range(int(self.cycles)))
-
-    def check(self) -> None:
-        """Raise ValueError with a clear message for settings that cannot work."""
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule '{self.schedule}' (choose {', '.join(SCHEDULES)})")
-        if self.aug not in AUGMENTATIONS:
-            raise ValueError(f"unknown augmentation '{self.aug}' (choose {', '.join(AUGMENTATIONS)})")
-        if self.opt not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer '{self.opt}' (choose {', '.join(OPTIMIZERS)})")
-        if self.size < 16:
-            raise ValueError(f"image size must be at least 16 pixels (got {self.size})")
-        if self.bs < 2:
-            raise ValueError(f"batch size must be at least 2 (got {self.bs})")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"learning rate must be a positive number (got {self.lr})")
-        if self.cycles is None and self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1 (got {self.epochs})")
-        if self.cycles is not None and (self.cycles < 1 or self.cycle_len < 1 or self.cycle_mult < 1):
-            raise ValueError("cycles, cycle length and cycle multiplier must each be at least 1")
-        if len(self.lr_mult) not in (1, 3) or any(m < 0 for m in self.lr_mult) or self.lr_mult[-1] <= 0:
-            raise ValueError(f"give 1 or 3 LR multipliers ≥ 0, the head's > 0 (got {list(self.lr_mult)})")
-        if not 0 <= int(self.frozen_views) <= MAX_FROZEN_VIEWS:
-            raise ValueError(f"cached views of the frozen layers must be 0 (off) to {MAX_FROZEN_VIEWS} "
-                             f"(got {self.frozen_views})")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label smoothing must be from 0 to below 1 (got {self.label_smoothing})")
-
-    def caches_frozen_layers(self) -> bool:
-        """Whether a fit with this config trains the late layers on cached early-layer activations."""
-        return (self.frozen_views > 0 and self.unfreeze and not self.precompute and len(self.lr_mult) == 3
-                and self.lr_mult[0] == 0)
+from engine.models import FoveaModel, create_model, pick_device, save_model
+from engine.records import PrecomputeRecord, TrainingRecord
 
 
 @dataclass
 class LRFindParts:
-    module: nn.Module                  # what the LR test trains (head on features, or the whole model)
-    optimizer: torch.optim.Optimizer   # the learner's real optimizer (the finder restores its state)
-    lr_mults: list[float]              # one per optimizer.param_groups: group lr = lr * mult
-    loss_fn: Callable                  # loss_fn(module(x), y) -> scalar tensor
-    batches: Callable[[], Iterator[tuple[Tensor, Tensor]]]   # endless shuffled train batches, on device
+    module: nn.Module  # what the LR test trains (head on features, or the whole model)
+    optimizer: torch.optim.Optimizer  # the learner's real optimizer (the finder restores its state)
+    lr_mults: list[float]  # one per optimizer.param_groups: group lr = lr * mult
+    loss_fn: Callable  # loss_fn(module(x), y) -> scalar tensor
+    batches: Callable[[], Iterator[tuple[Tensor, Tensor]]]  # endless shuffled train batches, on device
     iters_per_epoch: int
 
 
 # ---------------------------------------------------------------- schedules
 
-def sgdr_schedule(lr: float, iters_per_epoch: int, cycles: int, cycle_len: int = 1,
-                  cycle_mult: int = 1) -> list[float]:
+
+def sgdr_schedule(lr: float, iters_per_epoch: int, cycles: int, cycle_len: int = 1, cycle_mult: int = 1) -> list[float]:
     """SGDR (Loshchilov & Hutter) learning rates, one per iteration.
 
     Cycle c lasts n_c = cycle_len · cycle_mult^c epochs; at step t of it
@@ -144,7 +89,7 @@ def sgdr_schedule(lr: float, iters_per_epoch: int, cycles: int, cycle_len: int =
     first = cycle_len * iters_per_epoch
     warm = max(1, math.ceil(first * WARMUP_FRACTION))
     for c in range(cycles):
-        n = cycle_len * cycle_mult ** c * iters_per_epoch
+        n = cycle_len * cycle_mult**c * iters_per_epoch
         for t in range(n):
             value = lr / 2 * (1 + math.cos(math.pi * t / n))
             if c == 0 and t < warm:
@@ -153,8 +98,9 @@ def sgdr_schedule(lr: float, iters_per_epoch: int, cycles: int, cycle_len: int =
     return out
 
 
-def one_cycle_schedule(lr: float, total: int, pct_start: float = 0.25, div: float = 25.0,
-                       final_div: float = 1e4) -> list[float]:
+def one_cycle_schedule(
+    lr: float, total: int, pct_start: float = 0.25, div: float = 25.0, final_div: float = 1e4
+) -> list[float]:
     """Leslie Smith's 1cycle: cosine up from lr/div to lr over pct_start, then down to lr/final_div."""
     up = max(1, int(round(total * pct_start)))
     out = []
@@ -176,8 +122,7 @@ def planned_schedule(config: TrainConfig, iters_per_epoch: int) -> list[float]:
         return one_cycle_schedule(config.lr, total)
     if config.cycles is None:  # one cosine over all epochs
         return sgdr_schedule(config.lr, iters_per_epoch, 1, int(config.epochs), 1)
-    return sgdr_schedule(config.lr, iters_per_epoch, int(config.cycles), int(config.cycle_len),
-                         int(config.cycle_mult))
+    return sgdr_schedule(config.lr, iters_per_epoch, int(config.cycles), int(config.cycle_len), int(config.cycle_mult))
 
 
 def batch_count(n: int, bs: int) -> int:
@@ -249,6 +194,7 @@ def augment_batch(x: Tensor, preset: str, gen: torch.Generator) -> Tensor:
 
 # ---------------------------------------------------------------- image batches
 
+
 class ImageBatches:
     """Decoded, resized training images, decoded in threads ahead of use and kept in RAM.
 
@@ -256,8 +202,16 @@ class ImageBatches:
     forking inside a Qt process is unsafe.
     """
 
-    def __init__(self, items: list[tuple[str, int]], size: int, mean, std, device: torch.device,
-                 workers: int | None = None, cache_bytes: int = IMAGE_CACHE_BYTES):
+    def __init__(
+        self,
+        items: list[tuple[str, int]],
+        size: int,
+        mean,
+        std,
+        device: torch.device,
+        workers: int | None = None,
+        cache_bytes: int = IMAGE_CACHE_BYTES,
+    ):
         self.items, self.size, self.mean, self.std, self.device = list(items), size, mean, std, device
         self.workers = workers or default_workers()
         self.cache: dict[str, np.ndarray] = {}
@@ -284,11 +238,19 @@ class ImageBatches:
                 self.cache[path] = arr
         return arr
 
-    def iterate(self, order: list[int] | np.ndarray, slices: list[slice], stop=None, depth: int = 3,
-                channels_last: bool = False, min_batch: int = 1) -> Iterator[tuple[Tensor, Tensor]]:
+    def iterate(
+        self,
+        order: list[int] | np.ndarray,
+        slices: list[slice],
+        stop=None,
+        depth: int = 3,
+        channels_last: bool = False,
+        min_batch: int = 1,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
         """(x, y) on device, batch by batch, decoding ``depth`` batches ahead."""
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fovea-decode")
         try:
+
             def submit(sl):
                 idx = [int(i) for i in order[sl]]
                 return idx, [pool.submit(self._load, self.items[i][0]) for i in idx]
@@ -302,7 +264,7 @@ class ImageBatches:
                     queue.append(submit(slices[nxt]))
                     nxt += 1
                 arrays, labels = [], []
-                for i, fut in zip(idx, futures):
+                for i, fut in zip(idx, futures, strict=False):
                     arr = fut.result()
                     if arr is not None:
                         arrays.append(arr)
@@ -318,15 +280,17 @@ class ImageBatches:
 
 # ---------------------------------------------------------------- the learner
 
+
 @dataclass
 class FrozenActivations:
     """Outputs of the frozen early layer group, cached so the late layers train without running it."""
-    key: tuple                 # what they were computed from (model, early weights, aug, views, seed)
-    train: Tensor              # (views, N, H, W, C) float16: view v of training image i is train[v, i]
-    train_y: Tensor            # (N,) int64
-    valid: Tensor              # (M, H, W, C) float32 (validation must match the model on the images)
-    valid_y: Tensor            # (M,) int64
-    views: int                 # views cached (fewer than asked when RAM would not hold them)
+
+    key: tuple  # what they were computed from (model, early weights, aug, views, seed)
+    train: Tensor  # (views, N, H, W, C) float16: view v of training image i is train[v, i]
+    train_y: Tensor  # (N,) int64
+    valid: Tensor  # (M, H, W, C) float32 (validation must match the model on the images)
+    valid_y: Tensor  # (M,) int64
+    views: int  # views cached (fewer than asked when RAM would not hold them)
 
 
 class FrozenPrefix(nn.Module):
@@ -341,7 +305,7 @@ class FrozenPrefix(nn.Module):
             h = self.prefix(x)
         return self.rest(h)
 
-    def train(self, mode: bool = True) -> "FrozenPrefix":
+    def train(self, mode: bool = True) -> FrozenPrefix:
         super().train(mode)
         self.prefix.eval()
         return self
@@ -368,8 +332,10 @@ def _torch_threads(n: int):
 
 
 def _oom_message(config: TrainConfig) -> str:
-    return (f"The GPU ran out of memory at batch size {config.bs} and {config.size} px images. "
-            f"Try a smaller batch size (e.g. {max(2, config.bs // 2)}) or image size.")
+    return (
+        f"The GPU ran out of memory at batch size {config.bs} and {config.size} px images. "
+        f"Try a smaller batch size (e.g. {max(2, config.bs // 2)}) or image size."
+    )
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -386,8 +352,8 @@ class Learner:
         self.model: FoveaModel | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.features: dict[str, FeatureSet] = {}
-        self.history: list[dict] = []          # epoch records of every fit, in order
-        self.metrics: dict = {}                # the last fit's/evaluation's results
+        self.history: list[dict] = []  # epoch records of every fit, in order
+        self.metrics: dict = {}  # the last fit's/evaluation's results
         self.fits = 0
         self._built_for: tuple | None = None
         self._space: tuple[str, dict] | None = None
@@ -409,15 +375,14 @@ class Learner:
         return True
 
     def _model_key(self) -> tuple:
-        c = self.config
-        return (c.arch, int(c.size), c.weights_file, tuple(self.dataset.classes), str(self.device))
+        return (*model_key(self.config, self.dataset.classes), str(self.device))
 
     def _ensure_model(self) -> None:
         self.config.check()
         self.device = pick_device(self.config.device)
         if self.model is not None and self._built_for == self._model_key():
             return
-        torch.manual_seed(self.config.seed)   # the new head's initial weights
+        torch.manual_seed(self.config.seed)  # the new head's initial weights
         model = create_model(self.config.arch, self.dataset.classes, self.config.size, self.config.weights_file)
         model = model.to(self.device)
         if self.channels_last:
@@ -436,7 +401,7 @@ class Learner:
         """Head only with precompute or without unfreeze; else every group whose LR multiplier is > 0."""
         if self.config.unfreeze and not self.config.precompute:
             self.model.unfreeze()
-            for group, mult in zip(self.model.layer_groups(), self._lr_mults()):
+            for group, mult in zip(self.model.layer_groups(), self._lr_mults(), strict=False):
                 if mult == 0:
                     for m in group:
                         m.requires_grad_(False)
@@ -460,11 +425,11 @@ class Learner:
         # foreach (multi-tensor) updates on every device: on a CPU torch would loop over the parameters
         # in Python, holding the GIL the window needs (AdamW over the whole network: 24 → 14 ms a step)
         if kind == "adamw":
-            opt = torch.optim.AdamW(groups, lr=self.config.lr, betas=(0.9, 0.99), weight_decay=self.config.wd,
-                                    foreach=True)
+            opt = torch.optim.AdamW(
+                groups, lr=self.config.lr, betas=(0.9, 0.99), weight_decay=self.config.wd, foreach=True
+            )
         else:
-            opt = torch.optim.SGD(groups, lr=self.config.lr, momentum=0.9, weight_decay=self.config.wd,
-                                  foreach=True)
+            opt = torch.optim.SGD(groups, lr=self.config.lr, momentum=0.9, weight_decay=self.config.wd, foreach=True)
         self.optimizer, self._optimizer_kind = opt, kind
         return opt
 
@@ -481,7 +446,7 @@ class Learner:
         """The learning rate of every iteration of the planned fit (the lesson's plot_lr)."""
         return planned_schedule(self.config, self.iters_per_epoch())
 
-    def prepare(self, stop: threading.Event | None = None):
+    def prepare(self, stop: threading.Event | None = None) -> Iterator[PrecomputeRecord]:
         """Job: build the model and, with precompute on, compute/reuse the cached features.
 
         Yields {"type": "precompute", "split": ..., "done": int, "total": int}; returns None.
@@ -491,8 +456,10 @@ class Learner:
             if len(self.dataset.train) < 2:
                 raise ValueError("training needs at least 2 images in train/")
             if len(self.dataset.classes) < 2:
-                raise ValueError(f"training needs at least 2 classes (one folder per class in train/); "
-                                 f"found only {', '.join(map(repr, self.dataset.classes)) or 'none'}")
+                raise ValueError(
+                    f"training needs at least 2 classes (one folder per class in train/); "
+                    f"found only {', '.join(map(repr, self.dataset.classes)) or 'none'}"
+                )
             if not self.config.precompute:
                 return None
             if self._space is None:
@@ -509,17 +476,23 @@ class Learner:
                         continue
                     items = self.dataset.items(split)
                     try:
-                        fs = yield from precompute_features(self.model, items, split, self.device,
-                                                            stop=stop,
-                                                            workers=self.config.workers, space=self._space,
-                                                            fast_body=fast_body)
+                        fs = yield from precompute_features(
+                            self.model,
+                            items,
+                            split,
+                            self.device,
+                            stop=stop,
+                            workers=self.config.workers,
+                            space=self._space,
+                            fast_body=fast_body,
+                        )
                     except Exception as exc:
                         if _is_oom(exc):
                             raise RuntimeError(_oom_message(self.config)) from None
                         raise
                     self.features[split] = fs
             finally:
-                self._fast_body = None   # an extra copy of the body: free it
+                self._fast_body = None  # an extra copy of the body: free it
         return None
 
     def _frozen_key(self) -> tuple:
@@ -542,8 +515,9 @@ class Learner:
         size = int(c.size)
         early = fast_inference_copy(nn.Sequential(*self.model.layer_groups()[0]), self.device, min(64, size))
         with torch.inference_mode():
-            probe = early(torch.zeros(1, 3, size, size, device=self.device).contiguous(
-                memory_format=torch.channels_last))
+            probe = early(
+                torch.zeros(1, 3, size, size, device=self.device).contiguous(memory_format=torch.channels_last)
+            )
         _, ch, h, w = probe.shape
         per_image = ch * h * w
         n_train, n_valid = len(self.dataset.train), len(self.dataset.valid)
@@ -556,8 +530,10 @@ class Learner:
         bs = forward_batch_size(self.device)
         out = {}
         try:
-            for split, n, v_count, dtype in (("train", n_train, views, torch.float16),
-                                             ("valid", n_valid, 1, torch.float32)):
+            for split, n, v_count, dtype in (
+                ("train", n_train, views, torch.float16),
+                ("valid", n_valid, 1, torch.float32),
+            ):
                 buf = torch.empty((v_count, n, h, w, ch), dtype=dtype)
                 labels = torch.empty(n, dtype=torch.int64)
                 rows = 0
@@ -565,28 +541,35 @@ class Learner:
                 yield {"type": "precompute", "split": split, "done": 0, "total": total, "stage": "frozen"}
                 loader = self._image_loader(split)
                 with torch.inference_mode():
-                    for x, y in loader.iterate(np.arange(n), batch_slices(n, bs) or [slice(0, n)], stop,
-                                               channels_last=True):
+                    for x, y in loader.iterate(
+                        np.arange(n), batch_slices(n, bs) or [slice(0, n)], stop, channels_last=True
+                    ):
                         check(stop)
                         k = len(y)
                         for v in range(v_count):
                             if v == 0:
                                 xv = x
-                            elif v == 1:   # the mirror image: the most useful view for photos
+                            elif v == 1:  # the mirror image: the most useful view for photos
                                 xv = x.flip(3).contiguous(memory_format=torch.channels_last)
                             else:
                                 xv = augment_batch(x, c.aug, gen).contiguous(memory_format=torch.channels_last)
                             # channels-last (N, C, H, W) is (N, H, W, C) in memory: copied as is
-                            buf[v, rows:rows + k] = early(xv).permute(0, 2, 3, 1).to("cpu", dtype)
-                        labels[rows:rows + k] = y.cpu()
+                            buf[v, rows : rows + k] = early(xv).permute(0, 2, 3, 1).to("cpu", dtype)
+                        labels[rows : rows + k] = y.cpu()
                         rows += k
-                        yield {"type": "precompute", "split": split, "done": rows * v_count, "total": total,
-                               "stage": "frozen"}
+                        yield {
+                            "type": "precompute",
+                            "split": split,
+                            "done": rows * v_count,
+                            "total": total,
+                            "stage": "frozen",
+                        }
                 out[split] = (buf[:, :rows], labels[:rows])
         finally:
             del early
-        self._frozen = FrozenActivations(key, out["train"][0], out["train"][1], out["valid"][0][0],
-                                         out["valid"][1], views)
+        self._frozen = FrozenActivations(
+            key, out["train"][0], out["train"][1], out["valid"][0][0], out["valid"][1], views
+        )
         return self._frozen
 
     # ------------------------------------------------------------ training
@@ -614,16 +597,22 @@ class Learner:
     def _image_loader(self, split: str) -> ImageBatches:
         if split not in self._images:
             c, meta = self.config, self.model.meta
-            self._images[split] = ImageBatches(self.dataset.items(split), int(c.size), meta.mean, meta.std,
-                                               self.device, c.workers)
+            self._images[split] = ImageBatches(
+                self.dataset.items(split), int(c.size), meta.mean, meta.std, self.device, c.workers
+            )
         return self._images[split]
 
     def _image_batches(self, rng: np.random.Generator, epoch_seed: int, stop=None):
         loader = self._image_loader("train")
         n = len(loader.items)
         gen = torch.Generator().manual_seed(epoch_seed)
-        for x, y in loader.iterate(rng.permutation(n), batch_slices(n, int(self.config.bs)), stop,
-                                   channels_last=self.channels_last, min_batch=2):
+        for x, y in loader.iterate(
+            rng.permutation(n),
+            batch_slices(n, int(self.config.bs)),
+            stop,
+            channels_last=self.channels_last,
+            min_batch=2,
+        ):
             if self.config.aug != "none":
                 x = augment_batch(x, self.config.aug, gen)
                 if self.channels_last:
@@ -670,8 +659,9 @@ class Learner:
             opt.step()
         return float(loss.detach())
 
-    def _validate(self, stop=None, frozen: FrozenActivations | None = None,
-                  late: nn.Module | None = None) -> tuple[float, float]:
+    def _validate(
+        self, stop=None, frozen: FrozenActivations | None = None, late: nn.Module | None = None
+    ) -> tuple[float, float]:
         """(valid loss, accuracy) of the current model, without augmentation (on the cached early
         activations when ``frozen`` is given, with ``late`` the layers after them)."""
         total_loss, correct, n = 0.0, 0, 0
@@ -693,7 +683,7 @@ class Learner:
                         n += len(y)
                 elif frozen is not None:
                     # the late layers as they are now, BN folded: about half the time of the module
-                    _, size, _, ch = frozen.valid.shape      # square: the crops are
+                    _, size, _, ch = frozen.valid.shape  # square: the crops are
                     fast = fast_inference_copy(late, self.device, size, ch)
                     for sl in batch_slices(len(frozen.valid_y), 256) or [slice(0, len(frozen.valid_y))]:
                         x = frozen.valid[sl].to(self.device).permute(0, 3, 1, 2)
@@ -707,7 +697,10 @@ class Learner:
                 else:
                     loader = self._image_loader("valid")
                     m = len(loader.items)
-                    slices = [slice(i, min(m, i + max(int(self.config.bs), 64))) for i in range(0, m, max(int(self.config.bs), 64))]
+                    slices = [
+                        slice(i, min(m, i + max(int(self.config.bs), 64)))
+                        for i in range(0, m, max(int(self.config.bs), 64))
+                    ]
                     fast = fast_inference_copy(self.model, self.device, min(64, int(self.config.size)))
                     for x, y in loader.iterate(np.arange(m), slices, stop, channels_last=self.channels_last):
                         out = fast(x).float()
@@ -720,7 +713,7 @@ class Learner:
             return float("nan"), float("nan")
         return total_loss / n, correct / n
 
-    def fit(self, stop: threading.Event | None = None):
+    def fit(self, stop: threading.Event | None = None) -> Generator[TrainingRecord, None, dict]:
         """Job: train per ``config``; yields batch and epoch records, returns final metrics.
 
         Batch: {"type": "batch", "epoch": float, "iteration": int, "loss": float, "lr": float};
@@ -740,7 +733,7 @@ class Learner:
             if c.caches_frozen_layers():
                 frozen = yield from self.cache_frozen_layers(stop)
             else:
-                self._frozen = None     # up to FROZEN_CACHE_BYTES of RAM: keep it only while it is used
+                self._frozen = None  # up to FROZEN_CACHE_BYTES of RAM: keep it only while it is used
             opt = self._ensure_optimizer()
             mults = self._lr_mults()
             ipe = self.iters_per_epoch()
@@ -751,7 +744,7 @@ class Learner:
             module = self._trainable(frozen)
             self._scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
             self.fits += 1
-            torch.manual_seed(c.seed * 1009 + self.fits)     # dropout masks
+            torch.manual_seed(c.seed * 1009 + self.fits)  # dropout masks
             fit_history: list[dict] = []
             it = 0
             body_trains = not c.precompute and c.unfreeze
@@ -770,7 +763,7 @@ class Learner:
                     for x, y in batches:
                         check(stop)
                         lr = lrs[min(it, len(lrs) - 1)]
-                        for group, mult in zip(opt.param_groups, mults):
+                        for group, mult in zip(opt.param_groups, mults, strict=False):
                             group["lr"] = lr * mult
                         try:
                             loss = self._step(module, opt, x, y)
@@ -782,27 +775,43 @@ class Learner:
                                 raise RuntimeError(_oom_message(c)) from None
                             raise
                         if not math.isfinite(loss):
-                            raise ValueError(f"the loss became {loss} at iteration {it}: the learning rate "
-                                             f"{lr:.3g} is too high — try a smaller one (see the LR finder)")
+                            raise ValueError(
+                                f"the loss became {loss} at iteration {it}: the learning rate "
+                                f"{lr:.3g} is too high — try a smaller one (see the LR finder)"
+                            )
                         losses.append(loss)
                         it += 1
                         yield {"type": "batch", "epoch": it / ipe, "iteration": it - 1, "loss": loss, "lr": lr}
                     check(stop)
                     valid_loss, accuracy = self._validate(stop, frozen, module)
-                    record = {"type": "epoch", "epoch": epoch + 1,
-                              "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                              "valid_loss": valid_loss, "accuracy": accuracy,
-                              "seconds": time.perf_counter() - t0}
+                    record = {
+                        "type": "epoch",
+                        "epoch": epoch + 1,
+                        "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                        "valid_loss": valid_loss,
+                        "accuracy": accuracy,
+                        "seconds": time.perf_counter() - t0,
+                    }
                     fit_history.append(record)
                     self.history.append(record)
                     yield record
-                result = {"accuracy": fit_history[-1]["accuracy"], "valid_loss": fit_history[-1]["valid_loss"],
-                          "train_loss": fit_history[-1]["train_loss"], "history": fit_history,
-                          "epochs": epochs, "iterations": it, "tta": False}
+                result = {
+                    "accuracy": fit_history[-1]["accuracy"],
+                    "valid_loss": fit_history[-1]["valid_loss"],
+                    "train_loss": fit_history[-1]["train_loss"],
+                    "history": fit_history,
+                    "epochs": epochs,
+                    "iterations": it,
+                    "tta": False,
+                }
                 if c.tta:
                     ev = yield from self.evaluate(tta=True, stop=stop)
-                    result.update(accuracy=float(ev.accuracy), valid_loss=float(ev.loss), tta=True,
-                                  accuracy_without_tta=fit_history[-1]["accuracy"])
+                    result.update(
+                        accuracy=float(ev.accuracy),
+                        valid_loss=float(ev.loss),
+                        tta=True,
+                        accuracy_without_tta=fit_history[-1]["accuracy"],
+                    )
                 result["seconds"] = time.perf_counter() - start
                 self.metrics = {k: v for k, v in result.items() if k != "history"}
                 return result
@@ -821,14 +830,23 @@ class Learner:
         engine.inference.Evaluation (accuracy, loss, probs, confusion matrix, ...).
         """
         from engine.inference import evaluate as evaluate_model
+
         tta = self.config.tta if tta is None else tta
         with _torch_threads(compute_threads(self.config.threads)):
             if self.model is None:
                 yield from self.prepare(stop)
             was = self.model.training
             try:
-                return (yield from evaluate_model(self.model, self.dataset.valid, tta=tta, stop=stop,
-                                                  bs=max(int(self.config.bs), 32), device=self.device))
+                return (
+                    yield from evaluate_model(
+                        self.model,
+                        self.dataset.valid,
+                        tta=tta,
+                        stop=stop,
+                        bs=max(int(self.config.bs), 32),
+                        device=self.device,
+                    )
+                )
             finally:
                 self.model.train(was)
 
@@ -850,8 +868,11 @@ class Learner:
             epoch = 0
             while True:
                 got = False
-                source = self._feature_batches(rng) if self.config.precompute else \
-                    self._image_batches(rng, self.config.seed * 7919 + epoch)
+                source = (
+                    self._feature_batches(rng)
+                    if self.config.precompute
+                    else self._image_batches(rng, self.config.seed * 7919 + epoch)
+                )
                 for x, y in source:
                     got = True
                     yield x, y
@@ -862,18 +883,27 @@ class Learner:
         def loss_fn(out, y):
             return F.cross_entropy(out.float(), y, label_smoothing=self.config.label_smoothing)
 
-        return LRFindParts(module=module, optimizer=opt, lr_mults=self._lr_mults(), loss_fn=loss_fn,
-                           batches=batches, iters_per_epoch=self.iters_per_epoch())
+        return LRFindParts(
+            module=module,
+            optimizer=opt,
+            lr_mults=self._lr_mults(),
+            loss_fn=loss_fn,
+            batches=batches,
+            iters_per_epoch=self.iters_per_epoch(),
+        )
 
     def save(self, path) -> Path:
         """Write the model file (engine.models.save_model) with metrics and settings in meta."""
         if self.model is None:
             raise ValueError("there is no trained model to save yet")
         import datetime as _dt
+
         meta = self.model.meta
-        meta.metrics = {k: float(v) if isinstance(v, (float, int)) and not isinstance(v, bool) else v
-                        for k, v in self.metrics.items()
-                        if isinstance(v, (float, int, bool, str))}
+        meta.metrics = {
+            k: float(v) if isinstance(v, (float, int)) and not isinstance(v, bool) else v
+            for k, v in self.metrics.items()
+            if isinstance(v, (float, int, bool, str))
+        }
         meta.settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.config).items()}
         meta.dataset = str(self.dataset.root)
         meta.created = _dt.datetime.now().isoformat(timespec="seconds")

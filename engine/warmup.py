@@ -5,6 +5,7 @@ module execution. Done lazily inside the first training, LR-finder or network-fi
 starves the UI thread for 100–180 ms at the very moment the user is watching a run start. The
 app runs this job once, shortly after its window has appeared.
 """
+
 from __future__ import annotations
 
 import importlib

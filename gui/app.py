@@ -1,4 +1,5 @@
 """Create the QApplication and the main window."""
+
 from __future__ import annotations
 
 import os
@@ -9,6 +10,7 @@ WARM_UP_DELAY_MS = 1500
 
 def configure_pyqtgraph() -> None:
     import pyqtgraph as pg
+
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
 
 
@@ -29,15 +31,23 @@ def make_app(argv: list[str] | None = None):
 
 
 def run_app(dataset: str | None = None) -> int:
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY") \
-            and not os.environ.get("QT_QPA_PLATFORM") and sys.platform.startswith("linux"):
-        print("fovea: no display found (DISPLAY is not set). Run it on a desktop, or under a virtual "
-              "screen: xvfb-run -a python main.py", file=sys.stderr)
+    if (
+        not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY")
+        and not os.environ.get("QT_QPA_PLATFORM")
+        and sys.platform.startswith("linux")
+    ):
+        print(
+            "fovea: no display found (DISPLAY is not set). Run it on a desktop, or under a virtual "
+            "screen: xvfb-run -a python main.py",
+            file=sys.stderr,
+        )
         return 2
     app = make_app()
     from PySide6.QtCore import QTimer
 
     from gui.main_window import MainWindow
+
     window = MainWindow()
     window.show()
     window.open_initial(dataset)

@@ -1,4 +1,5 @@
 """Bridge engine jobs (plain threads + callbacks) to Qt signals delivered on the GUI thread."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -10,10 +11,10 @@ class QtJob(QObject):
     """Run ``fn(*args, stop=..., **kwargs)`` as an engine Job; signals arrive on the GUI thread."""
 
     progress = Signal(object)
-    finished = Signal(object)     # the generator's return value
-    failed = Signal(str)          # one clear line
+    finished = Signal(object)  # the generator's return value
+    failed = Signal(str)  # one clear line
     cancelled = Signal()
-    ended = Signal(str)           # always last: done | error | cancelled
+    ended = Signal(str)  # always last: done | error | cancelled
     _event = Signal(object)
 
     def __init__(self, fn, *args, parent: QObject | None = None, **kwargs):
@@ -23,7 +24,7 @@ class QtJob(QObject):
         # queued: the worker thread emits, this object's (GUI) thread runs _dispatch
         self._event.connect(self._dispatch, Qt.QueuedConnection)
 
-    def start(self) -> "QtJob":
+    def start(self) -> QtJob:
         self._started = True
         self.job.start(self._event.emit)
         return self
@@ -55,9 +56,87 @@ class QtJob(QObject):
         self.ended.emit(event.kind)
 
 
-def tab_running(widget, name: str) -> bool:
-    """Whether the main window's tab ``name`` (e.g. "Train", "LR finder") is running a job on the shared
-    learner now. Tabs that share the learner ask this before starting their own job."""
-    panels = getattr(widget.window(), "panels", None)
-    panel = panels.get(name) if isinstance(panels, dict) else None
-    return bool(getattr(panel, "running", False))
+class JobSlot(QObject):
+    """One kind of work (a panel's batch predict, the shared learner, a thumbnail pass…).
+
+    ``start`` supersedes the slot's previous job: it is cancelled, and its late signals are dropped
+    by identity (only the current job's callbacks run). The slot keeps every job it started until that
+    job's thread has ended, so ``shutdown`` can cancel and wait for all of them. Panels that share a
+    resource share a slot (Train and the LR finder share the learner's): ``running`` and ``owner`` say
+    who holds it, and ``runningChanged`` tells every user.
+    """
+
+    runningChanged = Signal(bool)
+
+    def __init__(self, name: str = "", parent: QObject | None = None):
+        super().__init__(parent)
+        self.name = name
+        self.owner = ""  # who started the current job (for messages like "the LR finder is running")
+        self._current: QtJob | None = None
+        self._jobs: set[QtJob] = set()
+
+    @property
+    def job(self) -> QtJob | None:
+        """The current job (None once it has ended)."""
+        return self._current
+
+    @property
+    def running(self) -> bool:
+        return self._current is not None and self._current.running
+
+    def is_current(self, job) -> bool:
+        return job is not None and job is self._current
+
+    def start(
+        self,
+        fn,
+        *args,
+        owner: str = "",
+        on_progress=None,
+        on_finished=None,
+        on_failed=None,
+        on_cancelled=None,
+        on_ended=None,
+        **kwargs,
+    ) -> QtJob:
+        """Run ``fn(*args, stop=..., **kwargs)``; the callbacks run on the GUI thread while it is current."""
+        was_running = self.running
+        self.cancel()
+        job = QtJob(fn, *args, **kwargs)
+        self._current, self.owner = job, owner
+        self._jobs.add(job)
+        for signal, callback in (
+            (job.progress, on_progress),
+            (job.finished, on_finished),
+            (job.failed, on_failed),
+            (job.cancelled, on_cancelled),
+        ):
+            if callback is not None:
+                signal.connect(lambda *a, j=job, cb=callback: cb(*a) if j is self._current else None)
+        job.ended.connect(lambda kind, j=job, cb=on_ended: self._ended(j, kind, cb))
+        job.start()
+        if not was_running:
+            self.runningChanged.emit(True)
+        return job
+
+    def cancel(self) -> None:
+        """Ask the current job to stop (its ``on_cancelled`` and ``on_ended`` still arrive)."""
+        if self._current is not None:
+            self._current.cancel()
+
+    def shutdown(self, timeout: float = 10) -> None:
+        """Cancel every job this slot started and wait for their threads (closing, tests)."""
+        for job in list(self._jobs):
+            job.cancel()
+        for job in list(self._jobs):
+            job.wait(timeout)
+
+    def _ended(self, job: QtJob, kind: str, callback) -> None:
+        self._jobs.discard(job)
+        if job is not self._current:
+            return  # superseded: its end means nothing to the slot's users
+        self._current = None
+        if callback is not None:
+            callback(kind)
+        if not self.running:
+            self.runningChanged.emit(False)

@@ -1,29 +1,25 @@
 """The main window: menus, toolbar, tabs of panels, dataset open/drop, status bar."""
+
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QIcon, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QTabWidget)
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QTabWidget
 
 from engine.data import scan_job
 from engine.images import is_image_name
 from engine.paths import resources_dir, sample_dataset_dir
 from engine.warmup import warm_up_job
-from gui.jobs import QtJob
+from gui.classify import ClassifyPanel
+from gui.dataset import DatasetBrowser
+from gui.jobs import JobSlot, QtJob
+from gui.kernels import KernelPlayground
+from gui.lr_finder import LRFinderPanel
 from gui.state import AppState
+from gui.training import TrainingPanel
 
-# (tab title, module, class). Each panel is cls(state, parent) and may define shutdown().
-PANELS = [
-    ("Data", "gui.dataset_browser", "DatasetBrowser"),
-    ("Kernels", "gui.kernel_playground", "KernelPlayground"),
-    ("Train", "gui.training_panel", "TrainingPanel"),
-    ("LR finder", "gui.lr_finder_panel", "LRFinderPanel"),
-    ("Classify", "gui.classify_panel", "ClassifyPanel"),
-]
 MAX_RECENT = 8
 
 
@@ -36,14 +32,14 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(QIcon(str(resources_dir() / "fovea.png")))
         self.setAcceptDrops(True)
         self._scan: QtJob | None = None
-        self._warm: QtJob | None = None   # see warm_up()
+        self._warm: QtJob | None = None  # see warm_up()
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
-        self.panels: dict[str, object] = {}
-        for title, module, cls in PANELS:
-            panel = getattr(importlib.import_module(module), cls)(self.state, self)
-            self.panels[title] = panel
+        # Train and the LR finder share the learner: one slot says which of them holds it.
+        self.learner_slot = JobSlot("learner", self)
+        self.panels = self._make_panels()
+        for title, panel in self.panels.items():
             self.tabs.addTab(panel, title)
         self.setCentralWidget(self.tabs)
 
@@ -56,8 +52,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self._busy)
         self.state.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 6000))
         self.state.datasetChanged.connect(self._on_dataset)
-        if hasattr(self.panels.get("Data"), "verified"):
-            self.panels["Data"].verified.connect(self._on_verified)
+        self.panels["Data"].verified.connect(self._on_verified)
 
         self._build_menus()
         geometry = self.settings.value("window/geometry")
@@ -65,6 +60,17 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1280, 820)
+
+    def _make_panels(self) -> dict:
+        """Each tab, given what it needs (state, shared slots) by its constructor; panels never look
+        each other up. Each has ``file_actions`` (for the File menu) and ``shutdown()``."""
+        return {
+            "Data": DatasetBrowser(self.state),
+            "Kernels": KernelPlayground(self.state),
+            "Train": TrainingPanel(self.state, learner_slot=self.learner_slot),
+            "LR finder": LRFinderPanel(self.state, learner_slot=self.learner_slot),
+            "Classify": ClassifyPanel(self.state),
+        }
 
     # ------------------------------------------------------------ menus
     def _build_menus(self) -> None:
@@ -86,8 +92,9 @@ class MainWindow(QMainWindow):
         quit_act.setShortcut(QKeySequence.Quit)
         quit_act.triggered.connect(self.close)
         self._quit_act = quit_act
-        for action in getattr(self, "_pending_file_actions", []):
-            m.insertAction(quit_act, action)
+        for panel in self.panels.values():
+            for action in panel.file_actions:
+                m.addAction(action)
         m.addAction(quit_act)
         self.view_menu = self.menuBar().addMenu("&View")
         for i in range(self.tabs.count()):
@@ -109,18 +116,14 @@ class MainWindow(QMainWindow):
         self.toolbar = tb
         self._refresh_recent()
 
-    def add_file_action(self, action: QAction) -> None:
-        """Panels add their File-menu entries (import weights, open model…) above Quit."""
-        if getattr(self, "_quit_act", None) is None:  # panels are built before the menus: add them there
-            self._pending_file_actions = getattr(self, "_pending_file_actions", []) + [action]
-            return
-        self.file_menu.insertAction(self._quit_act, action)
-
     def _about(self) -> None:
-        QMessageBox.about(self, "About Fovea",
-                          "<b>Fovea</b><br>fast.ai lesson 1 as a desktop app: image kernels, "
-                          "fine-tuning a pretrained CNN, the learning-rate finder and classifying images.<br><br>"
-                          "Sample data: Fashion-MNIST © Zalando SE (MIT licence). Photos: scikit-image (CC0).")
+        QMessageBox.about(
+            self,
+            "About Fovea",
+            "<b>Fovea</b><br>fast.ai lesson 1 as a desktop app: image kernels, "
+            "fine-tuning a pretrained CNN, the learning-rate finder and classifying images.<br><br>"
+            "Sample data: Fashion-MNIST © Zalando SE (MIT licence). Photos: scikit-image (CC0).",
+        )
 
     # ------------------------------------------------------------ datasets
     def open_initial(self, dataset: str | None) -> None:
@@ -165,9 +168,7 @@ class MainWindow(QMainWindow):
             self._status.setText(f"Could not open {path} — still showing {current.root}  ·  {current.summary()}")
         else:
             self._status.setText(f"Could not open {path}")
-            browser = self.panels.get("Data")
-            if browser is not None and hasattr(browser, "show_error"):
-                browser.show_error(path, message)
+            self.panels["Data"].show_error(path, message)
         QMessageBox.warning(self, "Not a dataset folder", message)
 
     def _on_dataset(self, dataset) -> None:
@@ -258,7 +259,7 @@ class MainWindow(QMainWindow):
             self._scan.wait(5)
         if self._warm is not None:
             self._warm.cancel()
-            self._warm.wait(30)      # an import cannot be interrupted; it ends within seconds
+            self._warm.wait(30)  # an import cannot be interrupted; it ends within seconds
         for panel in self.panels.values():
-            if hasattr(panel, "shutdown"):
-                panel.shutdown()
+            panel.shutdown()
+        self.learner_slot.shutdown()

@@ -1,37 +1,45 @@
-"""AppState: the one model the panels share (dataset, learning rate, current model).
+"""AppState: the one model the panels share (dataset, learning rate, current model, learner).
 
 Views read it and subscribe to its signals; controllers call its setters. Setters
 emit only on a real change, which keeps two-way bindings (LR line ↔ LR field) loop-free.
 """
+
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+if TYPE_CHECKING:  # only for annotations: the window starts without importing torch
+    from engine.config import TrainConfig
+    from engine.data import Dataset
+    from engine.models import FoveaModel
+    from engine.training import Learner
+
 
 class AppState(QObject):
-    datasetChanged = Signal(object)      # engine.data.Dataset or None
+    datasetChanged = Signal(object)  # Dataset | None
     lrChanged = Signal(float)
-    modelChanged = Signal(object)        # engine.models.FoveaModel or None (trained/loaded model)
-    imagesDropped = Signal(list)         # image file paths/urls dropped on the window, to classify
-    learnerChanged = Signal(object)      # engine.training.Learner or None (shared by Train and LR finder)
-    trainConfigChanged = Signal(object)  # engine.training.TrainConfig (the Train panel's settings)
+    modelChanged = Signal(object)  # FoveaModel | None: the trained or loaded model Classify uses
+    imagesDropped = Signal(list)  # image file paths/urls dropped on the window, to classify
+    learnerChanged = Signal(object)  # Learner | None, shared by Train and the LR finder
+    trainConfigChanged = Signal(object)  # TrainConfig: the Train panel's settings
     statusMessage = Signal(str)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._dataset = None
-        self._lr = 1e-2
-        self._model = None
-        self._learner = None
-        self._train_config = None
+        self._dataset: Dataset | None = None
+        self._lr: float = 1e-2
+        self._model: FoveaModel | None = None
+        self._learner: Learner | None = None
+        self._train_config: TrainConfig | None = None
 
     @property
-    def dataset(self):
+    def dataset(self) -> Dataset | None:
         return self._dataset
 
-    def set_dataset(self, dataset) -> None:
+    def set_dataset(self, dataset: Dataset | None) -> None:
         self._dataset = dataset
         self.datasetChanged.emit(dataset)
 
@@ -49,27 +57,31 @@ class AppState(QObject):
         self.lrChanged.emit(lr)
 
     @property
-    def model(self):
+    def model(self) -> FoveaModel | None:
         return self._model
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: FoveaModel | None) -> None:
         self._model = model
         self.modelChanged.emit(model)
 
     @property
-    def learner(self):
+    def learner(self) -> Learner | None:
         return self._learner
 
-    def set_learner(self, learner) -> None:
+    def set_learner(self, learner: Learner | None) -> None:
         if learner is self._learner:
             return
         self._learner = learner
         self.learnerChanged.emit(learner)
 
     @property
-    def train_config(self):
+    def train_config(self) -> TrainConfig | None:
         return self._train_config
 
-    def set_train_config(self, config) -> None:
+    def set_train_config(self, config: TrainConfig) -> None:
         self._train_config = config
         self.trainConfigChanged.emit(config)
+
+    def status(self, message: str) -> None:
+        """Show a passing message in the window's status bar."""
+        self.statusMessage.emit(message)

@@ -1,4 +1,5 @@
 """Shared fixtures: offscreen Qt, a private per-user folder, and no leaked job threads."""
+
 import os
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def fovea_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("fovea_home")
     monkeypatch.setenv("FOVEA_HOME", str(home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))   # no cached ResNet weights: offline paths are tested
+    monkeypatch.setenv("TORCH_HOME", str(home / "torch"))  # no cached ResNet weights: offline paths are tested
     return home
 
 
@@ -37,4 +38,16 @@ def no_leaked_jobs():
 @pytest.fixture
 def settings(tmp_path):
     from PySide6.QtCore import QSettings
+
     return QSettings(str(tmp_path / "fovea.ini"), QSettings.IniFormat)
+
+
+def wait_until_stopped(stop=None):
+    """A job that holds its slot until it is cancelled."""
+    while not stop.wait(0.01):
+        yield {"type": "waiting"}
+
+
+def hold_slot(slot, owner: str):
+    """Occupy a gui.jobs.JobSlot as ``owner`` would (the caller cancels it)."""
+    return slot.start(wait_until_stopped, owner=owner)

@@ -1,4 +1,5 @@
 """Send real drag-and-drop events: DragEnter (Qt only delivers a Drop to a widget that accepted it), then Drop."""
+
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
@@ -7,8 +8,9 @@ from PySide6.QtWidgets import QApplication
 def mime_for(urls=(), image=None, text=None) -> QMimeData:
     md = QMimeData()
     if urls:
-        md.setUrls([u if isinstance(u, QUrl) else (QUrl(u) if "://" in str(u) else QUrl.fromLocalFile(str(u)))
-                    for u in urls])
+        md.setUrls(
+            [u if isinstance(u, QUrl) else (QUrl(u) if "://" in str(u) else QUrl.fromLocalFile(str(u))) for u in urls]
+        )
     if image is not None:
         md.setImageData(image)
     if text is not None:

@@ -1,4 +1,5 @@
 """Dataset listing, verification, image decoding and thumbnails on the bad-input zoo."""
+
 import json
 import subprocess
 import sys
@@ -44,7 +45,7 @@ def test_unusual_but_valid_inputs_are_listed_and_decode(zoo):
         im = load_rgb(zoo / rel)
         assert im.mode == "RGB" and im.size[0] >= 1
     assert not any(".DS_Store" in p or "Thumbs.db" in p for p in listed)
-    assert ds.classes == ["cat", "dog"]           # an empty train/<class>/ is reported, never a class
+    assert ds.classes == ["cat", "dog"]  # an empty train/<class>/ is reported, never a class
     assert {label for _, label in ds.train + ds.valid} == {0, 1}
     assert len(ds.test) == 2
 
@@ -58,15 +59,15 @@ def test_a_dataset_whose_class_folders_are_all_empty_is_an_error(tmp_path):
 
 def test_special_images_decode_correctly(zoo):
     rot = np.asarray(load_rgb(zoo / "train/cat/rotated.jpg"))
-    assert rot.shape == (40, 20, 3)                       # upright: rotated 90°
-    assert rot[2, 10, 0] > 200 and rot[2, 10, 2] < 60     # orientation 6: left (red) half ends on top
+    assert rot.shape == (40, 20, 3)  # upright: rotated 90°
+    assert rot[2, 10, 0] > 200 and rot[2, 10, 2] < 60  # orientation 6: left (red) half ends on top
     assert rot[37, 10, 2] > 200 and rot[37, 10, 0] < 60
     gif = np.asarray(load_rgb(zoo / "train/cat/animated.gif"))
-    assert gif[10, 10, 1] > 150 and gif[10, 10, 0] < 50    # first frame is green
+    assert gif[10, 10, 1] > 150 and gif[10, 10, 0] < 50  # first frame is green
     deep = np.asarray(load_rgb(zoo / "train/cat/deep16.png"))
     assert deep.dtype == np.uint8 and deep.max() > 200 and deep.min() < 10
     pal = np.asarray(load_rgb(zoo / "train/cat/palette_alpha.png"))
-    assert tuple(pal[4, 4]) == (255, 255, 255)             # transparent → white background
+    assert tuple(pal[4, 4]) == (255, 255, 255)  # transparent → white background
     assert tuple(pal[4, 12]) == (0, 255, 0)
     cmyk = load_rgb(zoo / "train/cat/cmyk.jpg")
     assert cmyk.mode == "RGB" and cmyk.size == (32, 24)
@@ -95,7 +96,7 @@ def test_thumbnails_are_cached_and_report_bad_files(zoo):
     first = make_thumbnail(good)
     assert first.exists() and make_thumbnail(good) == first
     with Image.open(first) as im:
-        assert max(im.size) == 128                         # small images fill the cell
+        assert max(im.size) == 128  # small images fill the cell
     req = ThumbnailRequests()
     req.request([str(zoo / "train/cat/truncated.jpg"), str(good)])
     records = {Path(r["path"]).name: r for r in run_to_end_records(thumbnail_job(req, idle_exit=True))}
@@ -110,12 +111,15 @@ def test_thumbnail_requests_serve_newest_first():
     assert req.take(3, 0) == ["a", "c", "b"]
 
 
-@pytest.mark.parametrize("make,fragment", [
-    (lambda p: p, "does not exist"),
-    (lambda p: (p.write_text("x"), p)[1], "is a file"),
-    (lambda p: (p.mkdir(), (p / "valid").mkdir(), p)[2], "no train/"),
-    (lambda p: (p.mkdir(), (p / "train").mkdir(), p)[2], "no class folders"),
-])
+@pytest.mark.parametrize(
+    "make,fragment",
+    [
+        (lambda p: p, "does not exist"),
+        (lambda p: (p.write_text("x"), p)[1], "is a file"),
+        (lambda p: (p.mkdir(), (p / "valid").mkdir(), p)[2], "no train/"),
+        (lambda p: (p.mkdir(), (p / "train").mkdir(), p)[2], "no class folders"),
+    ],
+)
 def test_not_a_dataset_raises_a_clear_error(tmp_path, make, fragment):
     path = make(tmp_path / "thing")
     with pytest.raises(DatasetError, match=fragment):
@@ -156,8 +160,9 @@ def test_sample_dataset_is_clean():
 
 
 def test_cli_scan_json_reports_problems_and_exits_zero(zoo):
-    out = subprocess.run([sys.executable, str(ROOT / "main.py"), "scan", str(zoo), "--json"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "scan", str(zoo), "--json"], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     reported = {str(Path(p["path"]).relative_to(zoo)) for p in data["problems"]}
@@ -166,13 +171,15 @@ def test_cli_scan_json_reports_problems_and_exits_zero(zoo):
 
 
 def test_cli_scan_text_and_bad_path(tmp_path):
-    ok = subprocess.run([sys.executable, str(ROOT / "main.py"), "scan", str(SAMPLE)],
-                        capture_output=True, text=True, timeout=120)
+    ok = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "scan", str(SAMPLE)], capture_output=True, text=True, timeout=120
+    )
     assert ok.returncode == 0 and "ankle_boot" in ok.stdout and "0 problem(s)" in ok.stdout
     f = tmp_path / "file.txt"
     f.write_text("x")
-    bad = subprocess.run([sys.executable, str(ROOT / "main.py"), "scan", str(f)],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, str(ROOT / "main.py"), "scan", str(f)], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode != 0 and "is a file" in bad.stderr and bad.stderr.count("\n") == 1
 
 
@@ -193,8 +200,11 @@ def test_engine_never_imports_qt():
 
 def test_a_text_file_is_called_disguised_only_when_its_name_says_image(tmp_path):
     from engine.images import ImageError
-    for name, want in (("notes.md", "not an image: text file"),
-                       ("notes.jpg", "not an image: text file saved with an image extension")):
+
+    for name, want in (
+        ("notes.md", "not an image: text file"),
+        ("notes.jpg", "not an image: text file saved with an image extension"),
+    ):
         (tmp_path / name).write_text("hello")
         with pytest.raises(ImageError) as err:
             load_rgb(tmp_path / name)
@@ -203,11 +213,13 @@ def test_a_text_file_is_called_disguised_only_when_its_name_says_image(tmp_path)
 
 def test_opening_the_train_folder_itself_points_to_its_parent():
     from tests.conftest import SAMPLE
+
     with pytest.raises(DatasetError, match="open its parent"):
         scan_dataset(SAMPLE / "train")
 
 
 # ---------------------------------------------------------------- the fast PNG path and the one resampler
+
 
 def _png_variants(tmp_path: Path) -> dict[str, Path]:
     """Every PNG flavour a dataset may hold, plain or not."""
@@ -236,25 +248,27 @@ def _png_variants(tmp_path: Path) -> dict[str, Path]:
 
 def test_fast_png_decode_gives_exactly_what_pil_gives(tmp_path, monkeypatch):
     import engine.images as images
+
     variants = _png_variants(tmp_path)
     for name, path in variants.items():
         got = images.load_rgb_array(path)
         want = np.asarray(load_rgb(path))
         assert got.dtype == np.uint8 and got.shape == want.shape, name
         assert np.array_equal(got, want), name
-    assert images.load_rgb_array(variants["exif_rotated"]).shape == (31, 23, 3)   # upright
+    assert images.load_rgb_array(variants["exif_rotated"]).shape == (31, 23, 3)  # upright
     # plain PNGs really take the OpenCV path: with PIL's loader broken they still decode
     plain = {"rgb", "grey", "palette"}
     monkeypatch.setattr(images, "load_rgb", lambda p: (_ for _ in ()).throw(AssertionError(p)))
     for name in plain:
         images.load_rgb_array(variants[name])
-    for name in set(variants) - plain:        # transparency, 16 bits, 1 bit, EXIF: left to PIL
+    for name in set(variants) - plain:  # transparency, 16 bits, 1 bit, EXIF: left to PIL
         with pytest.raises(AssertionError):
             images.load_rgb_array(variants[name])
 
 
 def test_fast_png_decode_reports_bad_files_like_load_rgb(zoo):
     from engine.images import ImageError, load_rgb_array
+
     for rel in ("train/cat/truncated.png", "train/cat/corrupt.png", "train/cat/bomb.png"):
         path = zoo / rel
         with pytest.raises(ImageError) as fast:
@@ -266,6 +280,7 @@ def test_fast_png_decode_reports_bad_files_like_load_rgb(zoo):
 
 def test_resize_center_crop_shrinks_by_area_and_enlarges_bilinearly():
     from engine.models import center_crop_size, resize_center_crop, resize_center_crop_array
+
     assert center_crop_size(70, 45, 32) == (50, 32) and center_crop_size(64, 64, 128) == (128, 128)
     # shrinking a 2×2 checkerboard by 2 averages each block: no aliasing into black or white
     board = np.kron(np.indices((32, 48)).sum(0) % 2, np.ones((1, 1)))[..., None].repeat(3, 2)

@@ -1,4 +1,5 @@
 """Precomputed activations: correctness, the per-file cache, invalidation, cancel."""
+
 import os
 import threading
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from engine.data import scan_dataset
-from engine.features import (FeatureStore, fast_inference_copy, feature_space, load_resized, precompute_features)
+from engine.features import FeatureStore, fast_inference_copy, feature_space, load_resized, precompute_features
 from engine.jobs import Cancelled, run_to_end
 from engine.models import create_model, to_tensor
 from tests.training_data import COLOURS, make_dataset, write_image
@@ -42,23 +43,23 @@ def test_features_are_the_concat_pooled_body_output(model, dataset):
 
 def test_fast_inference_copy_matches_plain_body(model):
     fast = fast_inference_copy(model.body, torch.device("cpu"), SIZE)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())   # folded away
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())  # folded away
     x = torch.randn(4, 3, SIZE, SIZE)
     with torch.no_grad():
         assert torch.allclose(fast(x), model.eval().body(x), atol=1e-4)
 
 
 def test_fast_inference_copy_leaves_the_original_alone(model):
-    net = torch.nn.Sequential(model.body, torch.nn.Conv2d(model.n_features, 4, 1))   # a conv with no BN
+    net = torch.nn.Sequential(model.body, torch.nn.Conv2d(model.n_features, 4, 1))  # a conv with no BN
     before = {k: v.clone() for k, v in net.state_dict().items()}
     kinds = [type(m) for m in net.modules()]
     fast = fast_inference_copy(net, torch.device("cpu"), SIZE)
     with torch.no_grad():
         for p in fast.parameters():
-            p.add_(1.0)                   # the copy owns its tensors
-    assert [type(m) for m in net.modules()] == kinds          # BatchNorm still there
+            p.add_(1.0)  # the copy owns its tensors
+    assert [type(m) for m in net.modules()] == kinds  # BatchNorm still there
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
-    assert all(p.is_contiguous() for p in net.parameters())   # not turned channels_last
+    assert all(p.is_contiguous() for p in net.parameters())  # not turned channels_last
     ours = {p.data_ptr() for p in net.parameters()} | {b.data_ptr() for b in net.buffers()}
     assert not ours & ({p.data_ptr() for p in fast.parameters()} | {b.data_ptr() for b in fast.buffers()})
 
@@ -102,7 +103,7 @@ def test_other_size_or_weights_is_another_feature_space(model, dataset):
     assert features(bigger, dataset.train).computed == len(dataset.train)
     changed = create_model("tiny_cnn", dataset.classes, SIZE)
     with torch.no_grad():
-        changed.body[0].weight.mul_(1.5)          # e.g. another imported weights file
+        changed.body[0].weight.mul_(1.5)  # e.g. another imported weights file
     assert feature_space(changed)[0] != feature_space(model)[0]
     assert features(changed, dataset.train).computed == len(dataset.train)
 
@@ -123,6 +124,7 @@ def test_cancel_keeps_what_was_computed(model, dataset):
     def on_progress(rec):
         if rec["done"] >= 4:
             stop.set()
+
     with pytest.raises(Cancelled):
         run_to_end(gen, on_progress)
     resumed = features(model, dataset.train)
@@ -132,6 +134,7 @@ def test_cancel_keeps_what_was_computed(model, dataset):
 
 def test_store_survives_reopening_and_compacts(tmp_path):
     import numpy as np
+
     store = FeatureStore("space", {"arch": "x"}, root=tmp_path)
     for i in range(5):
         store.add([f"k{i}"], np.full((1, 3), i, dtype=np.float32))

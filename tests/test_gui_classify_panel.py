@@ -1,4 +1,5 @@
 """The Classify tab: drops and pastes stream predictions, batch table + CSV, evaluation views, Grad-CAM."""
+
 import shutil
 from pathlib import Path
 
@@ -10,16 +11,17 @@ from PySide6.QtGui import QGuiApplication
 from engine import inference as inf
 from engine.data import scan_dataset
 from engine.models import create_model
-from gui.classify_panel import ClassifyPanel, array_from_qimage, qimage_from_array
+from gui.classify.panel import ClassifyPanel, array_from_qimage, qimage_from_array
 from gui.state import AppState
 from tests.conftest import PHOTOS, SAMPLE
 from tests.dnd import drop_urls
+
 CAT_CLASSES = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
 
 
 def shoe_files(n=4, split="valid"):
-    files = sorted((SAMPLE / split / "sneaker").glob("*.png"))[:n // 2]
-    files += sorted((SAMPLE / split / "ankle_boot").glob("*.png"))[:n - n // 2]
+    files = sorted((SAMPLE / split / "sneaker").glob("*.png"))[: n // 2]
+    files += sorted((SAMPLE / split / "ankle_boot").glob("*.png"))[: n - n // 2]
     return [str(f) for f in files]
 
 
@@ -40,16 +42,28 @@ def panel(qtbot, state):
 def use_model(qtbot, state, panel, classes=("ankle_boot", "sneaker")):
     model = create_model("tiny_cnn", list(classes), image_size=32)
     state.set_model(model)
-    qtbot.waitUntil(lambda: panel.current_entry()["kind"] == "trained" and panel.current_model() is not None
-                    and panel.current_model().meta.classes == list(classes), timeout=10000)
+    qtbot.waitUntil(
+        lambda: (
+            panel.current_entry()["kind"] == "trained"
+            and panel.current_model() is not None
+            and panel.current_model().meta.classes == list(classes)
+        ),
+        timeout=10000,
+    )
     assert panel.current_model() is not model, "the panel classifies with its own copy"
     assert "Trained in this session" in panel.model_combo.currentText()
     return panel.current_model()
 
 
 def wait_done(qtbot, panel, n, timeout=20000):
-    qtbot.waitUntil(lambda: panel.results.count() == n and not panel.predicting
-                    and all(r.get("top") or r.get("error") for r in panel.result_records()), timeout=timeout)
+    qtbot.waitUntil(
+        lambda: (
+            panel.results.count() == n
+            and not panel.predicting
+            and all(r.get("top") or r.get("error") for r in panel.result_records())
+        ),
+        timeout=timeout,
+    )
 
 
 def test_drop_event_with_several_files_fills_the_list_and_reports_the_bad_one(qtbot, state, panel, tmp_path):
@@ -67,7 +81,7 @@ def test_drop_event_with_several_files_fills_the_list_and_reports_the_bad_one(qt
         assert r["error"] is None
         assert r["label"] in ("ankle_boot", "sneaker") and len(r["top"]) == 2
         assert r["ms_text"].endswith("ms · " + r["model"])
-    assert panel.results.item(0).data(Qt.DecorationRole) is not None    # thumbnail
+    assert panel.results.item(0).data(Qt.DecorationRole) is not None  # thumbnail
     assert "Classified 3 images" in panel.drop_status.text()
     assert "1 could not be read" in panel.drop_status.text()
     assert panel.last_first_result_ms is not None
@@ -83,7 +97,7 @@ def test_window_drops_pasted_images_and_folders_arrive_through_state(qtbot, stat
     for f in shoe_files(2):
         shutil.copy(f, folder)
     img = qimage_from_array(np.full((40, 60, 3), 200, np.uint8))
-    state.imagesDropped.emit([str(folder), img])      # what MainWindow emits for non-dataset drops
+    state.imagesDropped.emit([str(folder), img])  # what MainWindow emits for non-dataset drops
     wait_done(qtbot, panel, 3)
     names = [r["name"] for r in panel.result_records()]
     assert names == sorted(Path(f).name for f in shoe_files(2)) + ["pasted image"]
@@ -97,7 +111,7 @@ def test_window_drops_pasted_images_and_folders_arrive_through_state(qtbot, stat
 
 
 def test_qimage_array_round_trip():
-    arr = (np.random.default_rng(0).random((17, 23, 3)) * 255).astype(np.uint8)   # odd width: padded rows
+    arr = (np.random.default_rng(0).random((17, 23, 3)) * 255).astype(np.uint8)  # odd width: padded rows
     assert np.array_equal(array_from_qimage(qimage_from_array(arr)), arr)
 
 
@@ -108,7 +122,7 @@ def test_grad_cam_overlay_in_the_large_view(qtbot, state, panel):
     detail = panel.drop_detail
     qtbot.waitUntil(lambda: detail.shown_array() is not None, timeout=10000)
     plain = detail.shown_array().copy()
-    assert plain.shape[:2] == (400, 600)        # display copy of the 600×400 photo
+    assert plain.shape[:2] == (400, 600)  # display copy of the 600×400 photo
     detail.cam.setChecked(True)
     qtbot.waitUntil(lambda: detail._result is not None and detail._result["overlay"] is not None, timeout=10000)
     overlay = detail.shown_array()
@@ -122,14 +136,14 @@ def test_batch_predict_table_sorting_and_csv_exports(qtbot, state, panel, tmp_pa
     use_model(qtbot, state, panel, classes=("cats", "dogs"))
     folder = tmp_path / "test"
     folder.mkdir()
-    for name, src in zip(["3", "1", "2"], shoe_files(3, "train")):
+    for name, src in zip(["3", "1", "2"], shoe_files(3, "train"), strict=False):
         shutil.copy(src, folder / f"{name}.png")
     (folder / "9.png").write_text("oops")
     panel.predict_folder(str(folder))
     qtbot.waitUntil(lambda: panel._batch_pred is not None and panel._batch is None, timeout=20000)
     model = panel.batch_table.model()
     assert model.rowCount() == 4
-    cell = lambda r, c: model.index(r, c).data()     # noqa: E731
+    cell = lambda r, c: model.index(r, c).data()  # noqa: E731
     assert [cell(r, 0) for r in range(4)] == ["1.png", "2.png", "3.png", "9.png"]
     notes = {cell(r, 0): cell(r, 3) for r in range(4)}
     assert notes["9.png"].startswith("not an image") and notes["1.png"] == ""
@@ -151,7 +165,8 @@ def test_batch_predict_table_sorting_and_csv_exports(qtbot, state, panel, tmp_pa
     dog = pred.probs[:, 1]
     idx = {Path(s).stem: i for i, s in enumerate(pred.sources)}
     assert (tmp_path / "k.csv").read_text() == (
-        "id,label\n" + "".join(f"{k},{dog[idx[k]]:.6f}\n" for k in ("1", "2", "3")) + "9,0.500000\n")
+        "id,label\n" + "".join(f"{k},{dog[idx[k]]:.6f}\n" for k in ("1", "2", "3")) + "9,0.500000\n"
+    )
 
 
 def test_kaggle_export_needs_a_dog_class(qtbot, state, panel, tmp_path):
@@ -190,7 +205,7 @@ def test_evaluation_enabled_only_for_matching_classes(qtbot, state, panel, tmp_p
     assert panel.matrix.rowCount() == 2 and panel.matrix.item(0, 0).text() == str(ev.confusion[0, 0])
     assert f"{ev.accuracy * 100:.1f} %" in panel.eval_summary.text() or "100 %" in panel.eval_summary.text()
     assert panel.per_class.item(1, 0).text() == "sneaker"
-    assert "Cross-entropy loss" in panel.eval_note.text()          # the result's note is not overwritten
+    assert "Cross-entropy loss" in panel.eval_note.text()  # the result's note is not overwritten
     # another model: the old evaluation is no longer shown
     use_model(qtbot, state, panel, classes=("cats", "dogs"))
     assert panel.evaluation is None and panel.matrix.rowCount() == 0 and panel.eval_summary.text() == ""
@@ -198,13 +213,19 @@ def test_evaluation_enabled_only_for_matching_classes(qtbot, state, panel, tmp_p
 
 def test_confusion_cell_click_opens_exactly_those_images(qtbot, state, panel, tmp_path):
     model = use_model(qtbot, state, panel)
-    files = shoe_files(6)          # 3 sneakers, then 3 ankle boots
+    files = shoe_files(6)  # 3 sneakers, then 3 ankle boots
     labels = [1, 1, 1, 0, 0, 0]
-    probs = [[0.1, 0.9], [0.7, 0.3], [0.2, 0.8],     # sneaker #2 called ankle_boot
-             [0.6, 0.4], [0.45, 0.55], [0.3, 0.7]]   # ankle boots #5 and #6 called sneaker
+    probs = [
+        [0.1, 0.9],
+        [0.7, 0.3],
+        [0.2, 0.8],  # sneaker #2 called ankle_boot
+        [0.6, 0.4],
+        [0.45, 0.55],
+        [0.3, 0.7],
+    ]  # ankle boots #5 and #6 called sneaker
     ev = inf.make_evaluation(["ankle_boot", "sneaker"], files, labels, probs)
     panel.show_evaluation(ev, model)
-    assert panel.gallery_mode.currentData() == "incorrect"          # opens on the mistakes
+    assert panel.gallery_mode.currentData() == "incorrect"  # opens on the mistakes
     # click cell (true ankle_boot, predicted sneaker) with the mouse
     matrix = panel.matrix
     panel.tabs.setCurrentIndex(2)
@@ -213,7 +234,7 @@ def test_confusion_cell_click_opens_exactly_those_images(qtbot, state, panel, tm
     rect = matrix.visualItemRect(matrix.item(0, 1))
     qtbot.mouseClick(matrix.viewport(), Qt.LeftButton, pos=rect.center())
     assert panel.gallery_mode.currentData() == "cell"
-    assert panel.gallery_paths() == [files[5], files[4]]             # exactly the cell, surest first
+    assert panel.gallery_paths() == [files[5], files[4]]  # exactly the cell, surest first
     assert "True ankle_boot, predicted sneaker" in panel.gallery_title.text()
     panel.show_cell(1, 0)
     assert panel.gallery_paths() == [files[1]]
@@ -222,10 +243,10 @@ def test_confusion_cell_click_opens_exactly_those_images(qtbot, state, panel, tm
     # the lesson's galleries
     panel.gallery_mode.setCurrentIndex(panel.gallery_mode.findData("correct"))
     panel.gallery_class.setCurrentIndex(1)
-    assert panel.gallery_paths() == [files[0], files[2]]             # most confident first
+    assert panel.gallery_paths() == [files[0], files[2]]  # most confident first
     panel.gallery_mode.setCurrentIndex(panel.gallery_mode.findData("uncertain"))
     panel.gallery_class.setCurrentIndex(0)
-    assert panel.gallery_paths()[0] == files[4]                       # 0.45 vs 0.55
+    assert panel.gallery_paths()[0] == files[4]  # 0.45 vs 0.55
     blank = panel._blank_icon.cacheKey()
     qtbot.waitUntil(lambda: panel.gallery.item(0).icon().cacheKey() != blank, timeout=10000)
     # a gallery image opens in the large view with its true class
@@ -246,12 +267,13 @@ def test_imagenet_model_before_training_names_the_cat(qtbot, state, panel):
 
 def test_drops_on_the_main_window_reach_the_classify_tab(qtbot, settings, tmp_path):
     from gui.main_window import MainWindow
+
     window = MainWindow(settings=settings)
     qtbot.addWidget(window)
     try:
         panel = window.panels["Classify"]
         use_model(qtbot, window.state, panel)
-        folder = tmp_path / "photos"          # a plain folder of images, not a dataset
+        folder = tmp_path / "photos"  # a plain folder of images, not a dataset
         folder.mkdir()
         for f in shoe_files(2):
             shutil.copy(f, folder)
@@ -259,8 +281,9 @@ def test_drops_on_the_main_window_reach_the_classify_tab(qtbot, settings, tmp_pa
         assert ev.isAccepted()
         assert window.tabs.currentWidget() is panel
         wait_done(qtbot, panel, 3)
-        assert [r["name"] for r in panel.result_records()] == \
-            [Path(shoe_files(4)[3]).name] + sorted(Path(f).name for f in shoe_files(2))
+        assert [r["name"] for r in panel.result_records()] == [Path(shoe_files(4)[3]).name] + sorted(
+            Path(f).name for f in shoe_files(2)
+        )
         assert all(r["label"] in ("ankle_boot", "sneaker") for r in panel.result_records())
     finally:
         window.shutdown()

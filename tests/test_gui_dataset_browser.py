@@ -1,4 +1,5 @@
 """Main window + dataset browser, offscreen: sample, thumbnails, drops, Problems view, recent list."""
+
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from tests.zoo import BAD, build_zoo
 def window(qtbot, settings, monkeypatch):
     from gui.app import configure_pyqtgraph
     from gui.main_window import MainWindow
+
     configure_pyqtgraph()
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.Ok)
     win = MainWindow(settings=settings)
@@ -28,16 +30,19 @@ def browser_of(win):
 
 
 def wait_dataset(qtbot, win, name):
-    qtbot.waitUntil(lambda: browser_of(win).dataset is not None and browser_of(win).dataset.root.name == name,
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: browser_of(win).dataset is not None and browser_of(win).dataset.root.name == name, timeout=20000
+    )
 
 
 def test_opens_sample_by_default_with_counts_and_thumbnails(qtbot, window):
     window.open_initial(None)
     wait_dataset(qtbot, window, "sample")
     b = browser_of(window)
-    rows = {b.classes.topLevelItem(i).text(0): (b.classes.topLevelItem(i).text(1), b.classes.topLevelItem(i).text(2))
-            for i in range(b.classes.topLevelItemCount())}
+    rows = {
+        b.classes.topLevelItem(i).text(0): (b.classes.topLevelItem(i).text(1), b.classes.topLevelItem(i).text(2))
+        for i in range(b.classes.topLevelItemCount())
+    }
     assert rows["ankle_boot"] == ("100", "50") and rows["sneaker"] == ("100", "50")
     assert b.model.rowCount() == 200
     qtbot.waitUntil(lambda: b.model.loaded_count() >= 10, timeout=20000)
@@ -68,7 +73,7 @@ def test_drop_a_folder_opens_it_and_problems_view_lists_every_bad_file(qtbot, wi
         assert rel in shown, rel
         assert fragment.lower() in shown[rel].lower()
     assert b.views.tabText(1) == f"Problems ({len(BAD)})"
-    assert window._status.text().endswith(f"· {len(BAD)} problems")   # the status bar counts them all
+    assert window._status.text().endswith(f"· {len(BAD)} problems")  # the status bar counts them all
     # a bad image found by verification is marked in the grid too
     b.split.setCurrentIndex(0)
     row = next(i for i, r in enumerate(b.model.rows) if r[0].endswith("truncated.jpg"))
@@ -92,9 +97,9 @@ def test_a_failed_open_keeps_the_open_dataset(qtbot, window, tmp_path, monkeypat
     monkeypatch.setattr(QMessageBox, "warning", lambda _w, title, text: shown.append(text) or QMessageBox.Ok)
     window.open_dataset(SAMPLE)
     wait_dataset(qtbot, window, "sample")
-    window.open_dataset(tmp_path)                         # a folder without train/
+    window.open_dataset(tmp_path)  # a folder without train/
     qtbot.waitUntil(lambda: bool(shown), timeout=10000)
-    assert shown[0].startswith(f"{tmp_path} has no train/ folder")   # no "DatasetError:" prefix
+    assert shown[0].startswith(f"{tmp_path} has no train/ folder")  # no "DatasetError:" prefix
     b = browser_of(window)
     assert window.state.dataset.root.name == "sample" and b.dataset is window.state.dataset
     assert b.model.rowCount() > 0 and b.problems.rowCount() == 0
@@ -116,6 +121,7 @@ def test_double_click_shows_full_image_with_info(qtbot, window):
 
 def test_geometry_and_recent_are_remembered(qtbot, settings, tmp_path, monkeypatch):
     from gui.main_window import MainWindow
+
     zoo = build_zoo(tmp_path / "zoo")
     win = MainWindow(settings=settings)
     qtbot.addWidget(win)
@@ -136,6 +142,7 @@ def test_geometry_and_recent_are_remembered(qtbot, settings, tmp_path, monkeypat
 
 def test_install_desktop_entry(tmp_path, monkeypatch):
     from engine.cli.desktop import install_desktop_entry
+
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     entry = install_desktop_entry()
     text = entry.read_text()

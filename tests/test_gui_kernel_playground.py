@@ -1,4 +1,5 @@
 """The Kernels tab: act on the widgets (type, scrub, pick, click, drop, paste, hover), assert the pixels."""
+
 import sys
 
 import numpy as np
@@ -23,6 +24,7 @@ def _none_refcount_guard():
     # would free None ("none_dealloc") during a long session. None is immortal from Python 3.12.
     if sys.version_info < (3, 12):
         import ctypes
+
         ctypes.c_ssize_t.from_address(id(None)).value += 1 << 40
     yield
 
@@ -30,8 +32,9 @@ def _none_refcount_guard():
 @pytest.fixture
 def panel(qtbot):
     from gui.app import configure_pyqtgraph
-    from gui.kernel_playground import KernelPlayground
+    from gui.kernels.panel import KernelPlayground
     from gui.state import AppState
+
     configure_pyqtgraph()
     state = AppState()
     p = KernelPlayground(state)
@@ -94,11 +97,10 @@ def test_dragging_a_cell_scrubs_its_value_live(panel, qtbot):
         send(QEvent.MouseMove, dx, Qt.LeftButton)
         values.append(cell.value())
     send(QEvent.MouseButtonRelease, 24, Qt.NoButton)
-    assert values == [2, 3, 4, 5]                 # one step per 6 pixels, from 1
+    assert values == [2, 3, 4, 5]  # one step per 6 pixels, from 1
     qtbot.waitUntil(lambda: panel.layer.kernel[0, 0] == 5)
     assert panel.renders > renders
-    qtbot.waitUntil(lambda: np.array_equal(
-        shown(panel), apply_kernel(chelsea(), [[5, 2, 1], [0, 0, 0], [-1, -2, -1]])))
+    qtbot.waitUntil(lambda: np.array_equal(shown(panel), apply_kernel(chelsea(), [[5, 2, 1], [0, 0, 0], [-1, -2, -1]])))
 
 
 def test_picking_a_preset_fills_grid_size_and_divisor(panel, qtbot):
@@ -106,7 +108,7 @@ def test_picking_a_preset_fills_grid_size_and_divisor(panel, qtbot):
     i = combo.findData("gaussian_5x5")
     before = panel.renders
     combo.setCurrentIndex(i)
-    combo.activated.emit(i)                       # what a user's pick emits
+    combo.activated.emit(i)  # what a user's pick emits
     wait_render(qtbot, panel, before)
     p = PRESETS["gaussian_5x5"]
     assert panel.grid.size == 5 and panel.size_combo.currentData() == 5
@@ -121,8 +123,9 @@ def test_output_mode_border_and_grey_controls(panel, qtbot):
     panel.border_combo.setCurrentIndex(panel.border_combo.findData("zero"))
     panel.gray_check.setChecked(True)
     qtbot.waitUntil(lambda: panel.renders > before and shown(panel).ndim == 2)
-    np.testing.assert_array_equal(shown(panel), apply_kernel(chelsea(), PRESETS["top_sobel"].kernel, mode="abs",
-                                                             border="zero", gray=True))
+    np.testing.assert_array_equal(
+        shown(panel), apply_kernel(chelsea(), PRESETS["top_sobel"].kernel, mode="abs", border="zero", gray=True)
+    )
 
 
 def test_layers_stack_with_relu_and_each_stage_is_viewable(panel, qtbot):
@@ -145,14 +148,13 @@ def test_layers_stack_with_relu_and_each_stage_is_viewable(panel, qtbot):
 def test_hover_inspector_shows_neighbourhood_times_kernel(panel, qtbot):
     x, y = 200, 120
     vb = panel.view_result
-    vb.setRange(QRectF(x - 10, y - 10, 20, 20), padding=0)     # zoom in: a pixel spans many screen pixels
-    qtbot.waitUntil(lambda: panel.view_original.viewRange() == vb.viewRange())   # linked views follow
+    vb.setRange(QRectF(x - 10, y - 10, 20, 20), padding=0)  # zoom in: a pixel spans many screen pixels
+    qtbot.waitUntil(lambda: panel.view_original.viewRange() == vb.viewRange())  # linked views follow
     assert abs(panel.view_original.viewRange()[0][0] - vb.viewRange()[0][0]) < 1e-6
     scene_pos = vb.mapViewToScene(QPointF(x + 0.5, y + 0.5))
     local = QPointF(panel.views.mapFromScene(scene_pos))
     viewport = panel.views.viewport()
-    move = QMouseEvent(QEvent.MouseMove, local, viewport.mapToGlobal(local), Qt.NoButton, Qt.NoButton,
-                       Qt.NoModifier)
+    move = QMouseEvent(QEvent.MouseMove, local, viewport.mapToGlobal(local), Qt.NoButton, Qt.NoButton, Qt.NoModifier)
     QApplication.sendEvent(viewport, move)
     qtbot.waitUntil(lambda: panel._hover == (x, y))
     b = pixel_breakdown(chelsea(), PRESETS["top_sobel"].kernel, y, x)
@@ -210,6 +212,7 @@ def test_save_result_writes_the_shown_pixels(panel, tmp_path):
 
 def test_dataset_quick_pick_loads_its_first_image(panel, qtbot):
     from engine.data import scan_dataset
+
     assert not panel.dataset_button.isEnabled()
     ds = scan_dataset(SAMPLE)
     panel.state.set_dataset(ds)
@@ -220,20 +223,22 @@ def test_dataset_quick_pick_loads_its_first_image(panel, qtbot):
 
 
 def test_big_images_compute_on_a_worker_and_stale_results_are_dropped(panel, qtbot):
-    panel.sync_limit = 0                       # force the worker path
+    panel.sync_limit = 0  # force the worker path
     before = panel.renders
-    for v in (3, 4, 5, 6, 7):                  # a burst of edits while jobs run
+    for v in (3, 4, 5, 6, 7):  # a burst of edits while jobs run
         panel.set_cell(0, 0, v)
     qtbot.waitUntil(lambda: panel._render_job is None and panel.renders > before, timeout=10000)
-    qtbot.waitUntil(lambda: np.array_equal(shown(panel), apply_kernel(chelsea(), [[7, 2, 1], [0, 0, 0],
-                                                                                [-1, -2, -1]])), timeout=10000)
-    assert panel.renders - before <= 3        # coalesced, not one per edit
+    qtbot.waitUntil(
+        lambda: np.array_equal(shown(panel), apply_kernel(chelsea(), [[7, 2, 1], [0, 0, 0], [-1, -2, -1]])),
+        timeout=10000,
+    )
+    assert panel.renders - before <= 3  # coalesced, not one per edit
     assert panel._shown_generation == panel._generation
 
 
 @pytest.mark.slow
 def test_clicking_a_network_filter_loads_it_as_an_rgb_kernel(panel, qtbot):
-    panel.tabs.setCurrentIndex(1)              # loads EfficientNet-Lite0's filters on a worker
+    panel.tabs.setCurrentIndex(1)  # loads EfficientNet-Lite0's filters on a worker
     qtbot.waitUntil(lambda: panel.filters is not None, timeout=60000)
     grid = panel.filter_grid
     assert grid.count() == 32

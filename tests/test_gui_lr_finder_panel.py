@@ -1,4 +1,5 @@
 """LR finder panel, offscreen: line ↔ AppState.lr ↔ Train field, suggestions, live run, cancel, export."""
+
 import csv
 import math
 import os
@@ -48,6 +49,7 @@ class TinyLearner:
             if self.step_delay:
                 time.sleep(self.step_delay)
             return nn.functional.mse_loss(out, target)
+
         return LRFindParts(self.module, self.optimizer, [1.0], loss_fn, batches, iters_per_epoch=1)
 
 
@@ -55,6 +57,7 @@ class TinyLearner:
 def state(qtbot):
     from gui.app import configure_pyqtgraph
     from gui.state import AppState
+
     configure_pyqtgraph()
     s = AppState()
     s.set_dataset(scan_dataset(SAMPLE))
@@ -63,7 +66,8 @@ def state(qtbot):
 
 @pytest.fixture
 def panel(qtbot, state):
-    from gui.lr_finder_panel import LRFinderPanel
+    from gui.lr_finder.panel import LRFinderPanel
+
     p = LRFinderPanel(state)
     qtbot.addWidget(p)
     p.resize(1100, 760)
@@ -86,7 +90,8 @@ def run_to_end(qtbot, panel, timeout=20000):
 
 def test_line_sets_lr_and_train_field_and_state_moves_line_without_loops(qtbot, panel, state):
     try:
-        from gui.training_panel import TrainingPanel
+        from gui.training.panel import TrainingPanel
+
         train = TrainingPanel(state)
         qtbot.addWidget(train)
     except ImportError:
@@ -98,7 +103,7 @@ def test_line_sets_lr_and_train_field_and_state_moves_line_without_loops(qtbot, 
 
     drop_line_at(panel, 0.00321)
     assert state.lr == pytest.approx(0.00321)
-    assert emitted == [pytest.approx(0.00321)]             # one emission, no echo from the line
+    assert emitted == [pytest.approx(0.00321)]  # one emission, no echo from the line
     assert "0.00321" in panel.lr_label.text() and "0.00321" in panel.line.label.toPlainText()
     if train is not None:
         assert float(train.lr_edit.text()) == pytest.approx(0.00321)
@@ -113,7 +118,7 @@ def test_line_sets_lr_and_train_field_and_state_moves_line_without_loops(qtbot, 
     state.set_lr(4e-4)
     assert panel.line.value() == pytest.approx(math.log10(4e-4))
     assert "4e-4" in panel.line.label.toPlainText()
-    assert len(emitted) == n + 1 and finished == [1]       # moving from code never "drops" the line
+    assert len(emitted) == n + 1 and finished == [1]  # moving from code never "drops" the line
     # a drop is rounded to what the label shows, and the line snaps to it
     drop_line_at(panel, 0.0123456)
     assert state.lr == 0.0123 and panel.line.value() == pytest.approx(math.log10(0.0123))
@@ -132,19 +137,20 @@ def test_live_points_suggestions_and_snapping(qtbot, panel, state):
     assert panel.running and panel.cancel_button.isEnabled() and not panel.run_button.isEnabled()
     # the curve fills in while the job is still running
     # (points are drawn at most every LIVE_MS, not one redraw per point)
-    qtbot.waitUntil(lambda: panel.smooth_curve.xData is not None and len(panel.smooth_curve.xData) >= 5,
-                    timeout=10000)
+    qtbot.waitUntil(lambda: panel.smooth_curve.xData is not None and len(panel.smooth_curve.xData) >= 5, timeout=10000)
     seen.append((panel.running, len(panel.smooth_curve.xData)))
     run_to_end(qtbot, panel)
     assert seen[0][0] and seen[0][1] >= 5
-    assert learner.prepared == 1 and state.learner is learner     # shared learner reused
+    assert learner.prepared == 1 and state.learner is learner  # shared learner reused
     assert len(panel.lrs) > 10 and panel.lrs[0] == pytest.approx(1e-4)
-    assert panel.stopped == "diverged"                             # 100 is far beyond this problem's 2/L
+    assert panel.stopped == "diverged"  # 100 is far beyond this problem's 2/L
     assert len(panel.smooth_curve.xData) == len(panel.lrs)
-    assert torch.equal(learner.module.weight, w0)                   # the finder left the model as it was
+    assert torch.equal(learner.module.weight, w0)  # the finder left the model as it was
     valley = panel.suggestions["valley"]
-    assert valley is not None and f"Suggested: {panel.suggestion_buttons['valley'].text().split()[-1]}" \
-        in panel.status.text()
+    assert (
+        valley is not None
+        and f"Suggested: {panel.suggestion_buttons['valley'].text().split()[-1]}" in panel.status.text()
+    )
     assert panel.suggestion_buttons["valley"].isEnabled()
     assert panel.export_png_button.isEnabled()
 
@@ -181,7 +187,7 @@ def test_cancel_stops_the_run_and_keeps_the_model(qtbot, panel, state):
     momentum = learner.optimizer.state_dict()["state"][0]["momentum_buffer"].clone()
     state.set_learner(learner)
     panel.iters_spin.setValue(200)
-    panel.end_edit.setText("1e-2")                                # no divergence: it would run 10 s
+    panel.end_edit.setText("1e-2")  # no divergence: it would run 10 s
     panel.run()
     qtbot.waitUntil(lambda: len(panel.lrs) >= 3, timeout=10000)
     t0 = time.perf_counter()
@@ -197,30 +203,31 @@ def test_cancel_stops_the_run_and_keeps_the_model(qtbot, panel, state):
 
 
 def test_refuses_to_run_while_train_is_training(qtbot, state):
-    from PySide6.QtWidgets import QVBoxLayout, QWidget
+    from gui.jobs import JobSlot
+    from gui.lr_finder.panel import LRFinderPanel
+    from tests.conftest import hold_slot
 
-    from gui.lr_finder_panel import LRFinderPanel
-
-    class Window(QWidget):
-        pass
-    win = Window()
-    win.panels = {"Train": type("Busy", (), {"running": True})()}
-    panel = LRFinderPanel(state, win)
-    QVBoxLayout(win).addWidget(panel)
-    qtbot.addWidget(win)
+    slot = JobSlot("learner")
+    panel = LRFinderPanel(state, learner_slot=slot)
+    qtbot.addWidget(panel)
     learner = TinyLearner(state.dataset)
     state.set_learner(learner)
+    busy = hold_slot(slot, "Train")
     panel.run()
     assert not panel.running and learner.prepared == 0 and "Training is running" in panel.status.text()
+    slot.cancel()
+    assert busy.wait(5)
 
 
 def test_builds_and_shares_a_learner_when_none_exists(qtbot, panel, state, monkeypatch):
     import engine.training as training
+
     made = []
 
     def fake(dataset, config):
         made.append(config)
         return TinyLearner(dataset)
+
     monkeypatch.setattr(training, "Learner", fake)
     state.set_train_config(TrainConfig(arch="resnet18", size=64))
     panel.iters_spin.setValue(10)
@@ -251,6 +258,7 @@ def test_export_png_and_csv(qtbot, panel, state, tmp_path):
     run_to_end(qtbot, panel)
     png = panel.export_png(tmp_path / "plot.png")
     from PIL import Image
+
     with Image.open(png) as im:
         assert im.size[0] > 300 and len(np.unique(np.asarray(im.convert("L")))) > 5
     rows = list(csv.reader(open(panel.export_csv(tmp_path / "data.csv"))))
@@ -260,17 +268,12 @@ def test_export_png_and_csv(qtbot, panel, state, tmp_path):
 
 
 def test_in_main_window_after_train(qtbot, settings, monkeypatch):
-    import importlib.util
-
     import gui.main_window as mw
-    titles = [t for t, _m, _c in mw.PANELS]
-    assert ("LR finder", "gui.lr_finder_panel", "LRFinderPanel") in mw.PANELS
-    if "Train" in titles:
-        assert titles.index("LR finder") == titles.index("Train") + 1
-    # only the panels that exist in this tree (others may be mid-edit)
-    monkeypatch.setattr(mw, "PANELS", [p for p in mw.PANELS if importlib.util.find_spec(p[1])])
+
     win = mw.MainWindow(settings=settings)
     qtbot.addWidget(win)
+    titles = list(win.panels)
+    assert titles.index("LR finder") == titles.index("Train") + 1
     assert type(win.panels["LR finder"]).__name__ == "LRFinderPanel"
     win.shutdown()
 
@@ -279,11 +282,12 @@ def test_in_main_window_after_train(qtbot, settings, monkeypatch):
 def test_real_mouse_drag_of_the_line(qtbot, panel, state):
     """A real press-move-release on the line under an X server (xvfb-run); skipped without one."""
     from PySide6.QtGui import QGuiApplication
+
     if not os.environ.get("DISPLAY") or QGuiApplication.platformName() != "xcb":
         pytest.skip("needs a real X display: QT_QPA_PLATFORM=xcb xvfb-run -a pytest -m display")
     state.set_lr(1e-3)
     qtbot.waitUntil(lambda: panel.windowHandle() is not None and panel.windowHandle().isExposed())
-    QTest.qWait(100)                                      # let the layout settle before mapping points
+    QTest.qWait(100)  # let the layout settle before mapping points
     view = panel.plot
     vb = view.getPlotItem().getViewBox()
     emitted = []
@@ -307,5 +311,5 @@ def test_real_mouse_drag_of_the_line(qtbot, panel, state):
     QTest.mouseRelease(vp, Qt.LeftButton, Qt.NoModifier, end)
     QTest.qWait(50)
     assert len(emitted) == 1
-    assert 10 ** -1.15 < state.lr < 10 ** -0.85            # within a few pixels of 0.1
+    assert 10**-1.15 < state.lr < 10**-0.85  # within a few pixels of 0.1
     assert panel.line.value() == pytest.approx(math.log10(state.lr))

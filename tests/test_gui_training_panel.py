@@ -1,4 +1,5 @@
 """Train tab: real runs on the sample (tiny test backbone), live charts, table, history, cancel, LR sync, weights."""
+
 import json
 
 import numpy as np
@@ -8,12 +9,10 @@ from PySide6.QtCore import Qt
 
 from engine.data import scan_dataset
 from engine.models import _bare_network
-from engine.paths import data_dir
+from engine.paths import data_dir, sample_dataset_dir
 from engine.training import Learner, TrainConfig
 from gui.state import AppState
-from gui.training_panel import TrainingPanel, load_runs
-
-from engine.paths import sample_dataset_dir
+from gui.training.panel import TrainingPanel, load_runs
 
 SAMPLE = sample_dataset_dir()
 
@@ -55,10 +54,10 @@ def test_run_fills_charts_table_history_and_shares_the_model(qtbot, panel):
 
     learner = panel.state.learner
     assert isinstance(learner, Learner) and learner.model is not None
-    assert panel.state.model is learner.model                      # the Classify tab gets it
+    assert panel.state.model is learner.model  # the Classify tab gets it
     total = len(learner.schedule())
-    assert points(panel.planned_item) == total                     # plot_lr: planned …
-    assert points(panel.lr_item) == total                          # … and actual, per batch
+    assert points(panel.planned_item) == total  # plot_lr: planned …
+    assert points(panel.lr_item) == total  # … and actual, per batch
     assert points(panel.batch_raw_item) == total
     assert points(panel.batch_smooth_item) == total
     assert points(panel.train_item) == 2 and points(panel.valid_item) == 2 and points(panel.acc_item) == 2
@@ -85,8 +84,8 @@ def test_run_fills_charts_table_history_and_shares_the_model(qtbot, panel):
     run_to_end(qtbot, panel)
     assert panel.state.learner is learner and learner.model is model
     assert learner.config.unfreeze and not learner.config.precompute
-    assert all(p.requires_grad for p in model.body.parameters())   # the body trained too
-    assert len(learner.history) == 3                                 # 2 + 1 epochs on one model
+    assert all(p.requires_grad for p in model.body.parameters())  # the body trained too
+    assert len(learner.history) == 3  # 2 + 1 epochs on one model
     assert panel.epoch_table.rowCount() == 1
     assert panel.history_list.count() == 2
 
@@ -127,12 +126,14 @@ def test_save_model_defaults_to_models_folder(qtbot, panel, tmp_path):
 def test_save_dialog_exports_onnx_that_predicts_like_the_model(qtbot, panel, tmp_path, monkeypatch):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from gui import training_panel as tp
+    from gui.training import panel as tp
+
     panel.set_config(TrainConfig(epochs=1, **FAST))
     run_to_end(qtbot, panel)
     # the user picks the ONNX filter and types a bare name: the suffix follows the filter
-    monkeypatch.setattr(tp.QFileDialog, "getSaveFileName",
-                        staticmethod(lambda *a, **k: (str(tmp_path / "shoes"), tp.ONNX_FILTER)))
+    monkeypatch.setattr(
+        tp.QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "shoes"), tp.ONNX_FILTER))
+    )
     panel.choose_save_path()
     target = tmp_path / "shoes.onnx"
     qtbot.waitUntil(lambda: "Saved model" in panel.status_label.text(), timeout=30_000)
@@ -151,7 +152,7 @@ def test_cancel_returns_to_idle(qtbot, panel):
     qtbot.mouseClick(panel.start_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: points(panel.batch_raw_item) > 0, timeout=30_000)
     assert panel.running and panel.cancel_button.isEnabled() and not panel.start_button.isEnabled()
-    assert not panel.arch_combo.isEnabled()                        # settings locked during a run
+    assert not panel.arch_combo.isEnabled()  # settings locked during a run
     qtbot.mouseClick(panel.cancel_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=10_000)
     assert not panel.cancel_button.isEnabled()
@@ -168,20 +169,20 @@ def test_learning_rate_field_and_state_two_way_without_loops(qtbot, panel):
     configs = []
     state.trainConfigChanged.connect(configs.append)
 
-    state.set_lr(3e-3)                          # state → field
+    state.set_lr(3e-3)  # state → field
     assert panel.lr_edit.text() == "0.003"
     assert state.train_config.lr == pytest.approx(3e-3)
     assert seen == [3e-3]
 
-    panel.lr_edit.selectAll()                   # field → state
+    panel.lr_edit.selectAll()  # field → state
     qtbot.keyClicks(panel.lr_edit, "2e-4")
     qtbot.keyClick(panel.lr_edit, Qt.Key_Return)
     assert state.lr == pytest.approx(2e-4)
-    assert seen == [3e-3, 2e-4]                 # exactly one emission each way: no feedback loop
-    assert panel.lr_edit.text() == "2e-4"       # the user's text is left alone
+    assert seen == [3e-3, 2e-4]  # exactly one emission each way: no feedback loop
+    assert panel.lr_edit.text() == "2e-4"  # the user's text is left alone
     assert configs[-1].lr == pytest.approx(2e-4)
 
-    panel.lr_edit.setText("fast please")        # invalid → reverts to the value in use
+    panel.lr_edit.setText("fast please")  # invalid → reverts to the value in use
     panel.lr_edit.editingFinished.emit()
     assert state.lr == pytest.approx(2e-4) and panel.lr_edit.text() == "0.0002"
     assert seen == [3e-3, 2e-4]
@@ -204,7 +205,7 @@ def test_settings_keep_train_config_and_explain_precompute(qtbot, panel):
     panel.cycles_spin.setValue(3)
     panel.cycle_mult_spin.setValue(2)
     assert (state.train_config.cycles, state.train_config.cycle_mult) == (3, 2)
-    assert "7 epochs" in panel.length_note.text()           # 1 + 2 + 4
+    assert "7 epochs" in panel.length_note.text()  # 1 + 2 + 4
     panel.schedule_combo.setCurrentIndex(panel.schedule_combo.findData("one_cycle"))
     assert state.train_config.cycles is None and not panel.cycles_radio.isEnabled()
     panel.unfreeze_check.setChecked(True)
@@ -227,12 +228,12 @@ def test_missing_weights_offer_import_and_retry(qtbot, panel, tmp_path):
     panel.import_weights_file("resnet18", str(bogus))
     qtbot.waitUntil(lambda: panel._error_box is not None and panel._error_box.isVisible(), timeout=10_000)
     assert "not a PyTorch weights file" in panel._error_box.text()
-    assert panel.weights_box.isVisible() and not panel.running   # still offered, nothing started
+    assert panel.weights_box.isVisible() and not panel.running  # still offered, nothing started
     qtbot.waitUntil(lambda: panel.import_button.isEnabled(), timeout=5000)
 
     weights = tmp_path / "resnet18-local.pth"
     torch.save(_bare_network("resnet18").state_dict(), weights)
-    panel.import_weights_file("resnet18", str(weights))         # what the button does after its file dialog
+    panel.import_weights_file("resnet18", str(weights))  # what the button does after its file dialog
     qtbot.waitUntil(lambda: panel.history_list.count() == 1 and not panel.running, timeout=60_000)
     assert not panel.weights_box.isVisible()
     assert panel.state.learner.config.arch == "resnet18" and panel.state.model is not None
@@ -241,7 +242,7 @@ def test_missing_weights_offer_import_and_retry(qtbot, panel, tmp_path):
 def test_choosing_an_architecture_without_weights_says_so_at_once(qtbot, panel, tmp_path):
     panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("resnet34"))
     assert panel.weights_box.isVisible() and "not on this computer yet" in panel.weights_label.text()
-    assert "--weights" not in panel.weights_label.text()                 # no CLI hints in the window
+    assert "--weights" not in panel.weights_label.text()  # no CLI hints in the window
     panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("efficientnet_lite0"))
     assert not panel.weights_box.isVisible()
     panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("resnet34"))
@@ -249,7 +250,7 @@ def test_choosing_an_architecture_without_weights_says_so_at_once(qtbot, panel, 
     torch.save(_bare_network("resnet34").state_dict(), weights)
     panel.import_weights_file("resnet34", str(weights))
     qtbot.waitUntil(lambda: "Imported weights for resnet34" in panel.status_label.text(), timeout=30_000)
-    assert not panel.weights_box.isVisible() and not panel.running       # imported; nothing auto-started
+    assert not panel.weights_box.isVisible() and not panel.running  # imported; nothing auto-started
 
 
 def test_failed_run_shows_message_and_returns_to_idle(qtbot, panel, monkeypatch):
@@ -288,20 +289,22 @@ def test_history_ignores_broken_files(qtbot, sample):
 
 def test_refuses_to_start_while_the_lr_finder_runs(qtbot, sample):
     """The finder restores the weights when it ends: a fit started meanwhile would be silently undone."""
-    from PySide6.QtWidgets import QVBoxLayout, QWidget
+    from gui.jobs import JobSlot
+    from tests.conftest import hold_slot
 
-    win = QWidget()
-    win.panels = {"LR finder": type("Busy", (), {"running": True})()}
+    slot = JobSlot("learner")
     state = AppState()
     state.set_dataset(sample)
-    p = TrainingPanel(state, win)
-    QVBoxLayout(win).addWidget(p)
-    qtbot.addWidget(win)
+    p = TrainingPanel(state, learner_slot=slot)
+    qtbot.addWidget(p)
     p.set_config(TrainConfig(epochs=1, lr=1e-2, **FAST))
+    busy = hold_slot(slot, "LR finder")
     p.start()
     assert not p.running and p._job is None and state.learner is None
     assert "LR finder is running" in p.status_label.text()
-    win.panels["LR finder"].running = False
+    slot.cancel()
+    qtbot.waitUntil(lambda: not slot.running, timeout=5000)
+    assert busy.wait(5)
     p.start()
     assert p.running
     qtbot.waitUntil(lambda: not p.running, timeout=60_000)
@@ -311,10 +314,19 @@ def test_refuses_to_start_while_the_lr_finder_runs(qtbot, sample):
 def test_optimiser_weight_decay_and_cached_views_reach_the_run(qtbot, panel):
     """The fm10 recipe (b) from the form: AdamW, wd 0.1, early layers frozen and cached as augmented views."""
     panel.set_config(TrainConfig(epochs=1, lr=1e-2, **FAST))
-    run_to_end(qtbot, panel)                                          # (a) precompute + head
-    assert not panel.views_spin.isEnabled()                           # precompute on: nothing to cache
-    recipe = TrainConfig(**{**FAST, "precompute": False}, epochs=1, lr=3e-3, unfreeze=True, aug="side_on",
-                         lr_mult=(0.0, 1.0, 1.0), opt="adamw", wd=0.1, frozen_views=2)
+    run_to_end(qtbot, panel)  # (a) precompute + head
+    assert not panel.views_spin.isEnabled()  # precompute on: nothing to cache
+    recipe = TrainConfig(
+        **{**FAST, "precompute": False},
+        epochs=1,
+        lr=3e-3,
+        unfreeze=True,
+        aug="side_on",
+        lr_mult=(0.0, 1.0, 1.0),
+        opt="adamw",
+        wd=0.1,
+        frozen_views=2,
+    )
     panel.set_config(recipe)
     assert panel.opt_combo.currentData() == "adamw" and panel.wd_spin.value() == pytest.approx(0.1)
     assert panel.views_spin.isEnabled() and panel.views_spin.value() == 2
@@ -325,6 +337,6 @@ def test_optimiser_weight_decay_and_cached_views_reach_the_run(qtbot, panel):
     run_to_end(qtbot, panel)
     assert any(t.startswith("Caching early-layer views") for t in formats), formats[:5]
     assert panel.state.learner.config.frozen_views == 2 and panel.state.learner.config.opt == "adamw"
-    panel.mult_edit.setText("0.01, 0.1, 1")                           # early layers train: views do not apply
+    panel.mult_edit.setText("0.01, 0.1, 1")  # early layers train: views do not apply
     panel.mult_edit.editingFinished.emit()
     assert not panel.views_spin.isEnabled() and panel.config().frozen_views == 0

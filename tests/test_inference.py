@@ -1,5 +1,6 @@
 """engine.inference: prediction with the model's own preprocessing, per-file errors, URLs, TTA,
 evaluation metrics and gallery selections, Grad-CAM, CSV formats, and the predict CLI."""
+
 import http.server
 import io
 import json
@@ -17,7 +18,6 @@ from torch import nn
 from engine import inference as inf
 from engine.jobs import Cancelled, run_to_end
 from engine.models import FoveaModel, ModelMeta, create_model, make_head, save_model
-
 from tests.conftest import PHOTOS, ROOT, SAMPLE
 
 CAT_CLASSES = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
@@ -25,15 +25,16 @@ CAT_CLASSES = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat
 
 def tiny_model(classes=("ankle_boot", "sneaker"), size=32, seed=0) -> FoveaModel:
     torch.manual_seed(seed)
-    body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(),
-                         nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU())
+    body = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU()
+    )
     meta = ModelMeta("tiny", list(classes), size, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     return FoveaModel(body, make_head(16, len(classes)), meta, 16).eval()
 
 
 def sample_files(n=4, split="valid"):
-    files = sorted((SAMPLE / split / "sneaker").glob("*.png"))[:n // 2]
-    files += sorted((SAMPLE / split / "ankle_boot").glob("*.png"))[:n - n // 2]
+    files = sorted((SAMPLE / split / "sneaker").glob("*.png"))[: n // 2]
+    files += sorted((SAMPLE / split / "ankle_boot").glob("*.png"))[: n - n // 2]
     return [str(f) for f in files]
 
 
@@ -43,6 +44,7 @@ def imagenet():
 
 
 # ---------------------------------------------------------------- ImageNet model
+
 
 @pytest.mark.slow
 def test_imagenet_model_names_the_cat_and_the_espresso(imagenet):
@@ -60,6 +62,7 @@ def test_imagenet_model_names_the_cat_and_the_espresso(imagenet):
 @pytest.mark.slow
 def test_imagenet_wrapper_matches_the_plain_network(imagenet):
     from engine.models import pretrained_network
+
     net = pretrained_network("efficientnet_lite0").eval()
     x = torch.randn(2, 3, 224, 224)
     with torch.inference_mode():
@@ -75,22 +78,33 @@ def test_grad_cam_on_chelsea_has_the_image_shape_and_finds_the_cat(imagenet):
     assert cam.heatmap.max() == pytest.approx(1.0, abs=1e-3) and cam.heatmap.std() > 0.05
     assert cam.class_name in CAT_CLASSES
     left, top, right, bottom = cam.box
-    assert (left, top, right, bottom) == (75, 0, 375, 300)     # 451×300 → centre 300×300 crop
+    assert (left, top, right, bottom) == (75, 0, 375, 300)  # 451×300 → centre 300×300 crop
     # the model never saw outside the crop; the cat's head is inside it
-    assert cam.heatmap[:, :left - 1].max() == 0
+    assert cam.heatmap[:, : left - 1].max() == 0
     assert cam.heatmap[:, left:right].mean() > 0.1
     # asking about another class gives another map
-    other = inf.grad_cam(imagenet, PHOTOS / "chelsea.png", class_index=967)   # espresso
+    other = inf.grad_cam(imagenet, PHOTOS / "chelsea.png", class_index=967)  # espresso
     assert other.class_name == "espresso" and not np.allclose(other.heatmap, cam.heatmap)
 
 
 @pytest.mark.slow
 def test_cli_predict_imagenet_json(capsys, tmp_path):
     import main
+
     bad = tmp_path / "notes.png"
     bad.write_text("shopping list")
-    rc = main.main(["predict", "--imagenet", str(PHOTOS / "chelsea.png"), str(bad), str(PHOTOS / "coffee.png"),
-                    "--top", "2", "--json"])
+    rc = main.main(
+        [
+            "predict",
+            "--imagenet",
+            str(PHOTOS / "chelsea.png"),
+            str(bad),
+            str(PHOTOS / "coffee.png"),
+            "--top",
+            "2",
+            "--json",
+        ]
+    )
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert [p["file"] for p in out["predictions"]] == [str(PHOTOS / "chelsea.png"), str(PHOTOS / "coffee.png")]
@@ -102,6 +116,7 @@ def test_cli_predict_imagenet_json(capsys, tmp_path):
 
 
 # ---------------------------------------------------------------- prediction mechanics (tiny model)
+
 
 def test_bad_files_are_reported_and_the_rest_classify(tmp_path):
     good = sample_files(4)
@@ -124,7 +139,7 @@ def test_bad_files_are_reported_and_the_rest_classify(tmp_path):
     results = [r for rec in records for r in rec["results"]]
     assert [r["index"] for r in results] == list(range(7))
     assert records[-1]["done"] == records[-1]["total"] == 7
-    assert len(records[0]["results"]) == 1              # the first result comes alone, at once
+    assert len(records[0]["results"]) == 1  # the first result comes alone, at once
     for r in results:
         if r["error"]:
             assert r["label"] is None and r["top"] == []
@@ -137,7 +152,9 @@ def test_bad_files_are_reported_and_the_rest_classify(tmp_path):
 def test_model_preprocessing_exif_rgb_and_resize(tmp_path):
     """A file with EXIF orientation 6, a grey PIL image and an RGBA array all go through the same pipeline."""
     model = tiny_model(size=48)
-    base = Image.open(SAMPLE / "valid" / "sneaker" / sorted(p.name for p in (SAMPLE / "valid" / "sneaker").iterdir())[0])
+    base = Image.open(
+        SAMPLE / "valid" / "sneaker" / sorted(p.name for p in (SAMPLE / "valid" / "sneaker").iterdir())[0]
+    )
     base = base.convert("RGB").resize((80, 60))
     upright = np.asarray(base)
     # stored sideways with "rotate 90° clockwise to view" in its EXIF → loaded upright
@@ -147,6 +164,7 @@ def test_model_preprocessing_exif_rgb_and_resize(tmp_path):
     buf = io.BytesIO()
     stored.save(buf, "JPEG", quality=100, exif=exif.tobytes())
     from engine.images import load_rgb
+
     path = tmp_path / "_exif_tmp.jpg"
     path.write_bytes(buf.getvalue())
     assert load_rgb(path).size == (80, 60)
@@ -157,13 +175,14 @@ def test_model_preprocessing_exif_rgb_and_resize(tmp_path):
     # the EXIF-rotated JPEG predicts like the upright original (up to JPEG loss); a 90° turn would not
     expected = _manual_probs(model, upright)
     assert np.allclose(pred.probs[1], expected, atol=1e-5)
-    assert np.allclose(pred.probs[3], expected, atol=1e-5)       # RGBA array, opaque
+    assert np.allclose(pred.probs[3], expected, atol=1e-5)  # RGBA array, opaque
     assert np.abs(pred.probs[0] - expected).max() < 0.05
     assert pred.names == ["_exif_tmp.jpg", "pasted image", "pasted image", "pasted image"]
 
 
 def _manual_probs(model, rgb: np.ndarray, size=None):
     from engine.models import resize_center_crop, to_tensor
+
     size = size or model.meta.image_size
     crop = resize_center_crop(Image.fromarray(rgb), size)
     with torch.no_grad():
@@ -179,6 +198,7 @@ def test_tta_averages_the_documented_views():
     assert np.array_equal(np.asarray(views[1]), np.asarray(views[0])[:, ::-1])
     assert len({np.asarray(v).tobytes() for v in views}) == 6
     from engine.models import to_tensor
+
     with torch.no_grad():
         manual = torch.softmax(model(to_tensor(views, model.meta.mean, model.meta.std)), 1).mean(0).numpy()
     with_tta = run_to_end(inf.predict_images(model, [im], tta=True))
@@ -198,9 +218,15 @@ def test_urls_download_and_offline_is_a_clear_per_item_message(tmp_path):
         port = server.server_address[1]
         png = (PHOTOS / "coffee.png").read_bytes()
         import base64
+
         data_url = "data:image/png;base64," + base64.b64encode(png).decode()
-        sources = [f"http://127.0.0.1:{port}/coffee.png", "http://127.0.0.1:9/nothing-listens-here.jpg",
-                   data_url, f"http://127.0.0.1:{port}/missing.jpg", (PHOTOS / "coffee.png").as_uri()]
+        sources = [
+            f"http://127.0.0.1:{port}/coffee.png",
+            "http://127.0.0.1:9/nothing-listens-here.jpg",
+            data_url,
+            f"http://127.0.0.1:{port}/missing.jpg",
+            (PHOTOS / "coffee.png").as_uri(),
+        ]
         model = tiny_model()
         records = []
         pred = run_to_end(inf.predict_images(model, sources), records.append)
@@ -227,8 +253,12 @@ def test_predict_sources_expands_folders_and_stop_cancels(tmp_path):
     records = []
     pred = run_to_end(inf.predict_sources(model, [str(folder)], bs=2), records.append)
     expected = [str(folder / f"{i}.png") for i in range(4)]
-    assert records[0] == {"type": "sources", "names": ["0.png", "1.png", "2.png", "3.png"],
-                          "sources": expected, "items": expected}
+    assert records[0] == {
+        "type": "sources",
+        "names": ["0.png", "1.png", "2.png", "3.png"],
+        "sources": expected,
+        "items": expected,
+    }
     assert pred.probs.shape == (4, 2) and not pred.errors
     assert model.training, "predict must restore the caller's training mode"
     stop = threading.Event()
@@ -242,18 +272,21 @@ def test_predict_sources_expands_folders_and_stop_cancels(tmp_path):
 
 # ---------------------------------------------------------------- evaluation (pure)
 
+
 def hand_built_evaluation():
     classes = ["cat", "dog", "fox"]
     paths = [f"/v/{i}.png" for i in range(8)]
     labels = [0, 0, 0, 1, 1, 1, 2, 2]
-    probs = [[0.9, 0.05, 0.05],   # 0 cat ✓ sure
-             [0.6, 0.3, 0.1],     # 1 cat ✓ less sure
-             [0.2, 0.7, 0.1],     # 2 cat → dog ✗
-             [0.1, 0.8, 0.1],     # 3 dog ✓
-             [0.45, 0.55, 0.0],   # 4 dog ✓ barely
-             [0.95, 0.05, 0.0],   # 5 dog → cat ✗ very wrong
-             [0.1, 0.1, 0.8],     # 6 fox ✓
-             [0.4, 0.5, 0.1]]     # 7 fox → dog ✗
+    probs = [
+        [0.9, 0.05, 0.05],  # 0 cat ✓ sure
+        [0.6, 0.3, 0.1],  # 1 cat ✓ less sure
+        [0.2, 0.7, 0.1],  # 2 cat → dog ✗
+        [0.1, 0.8, 0.1],  # 3 dog ✓
+        [0.45, 0.55, 0.0],  # 4 dog ✓ barely
+        [0.95, 0.05, 0.0],  # 5 dog → cat ✗ very wrong
+        [0.1, 0.1, 0.8],  # 6 fox ✓
+        [0.4, 0.5, 0.1],
+    ]  # 7 fox → dog ✗
     return inf.make_evaluation(classes, paths, labels, probs)
 
 
@@ -270,8 +303,8 @@ def test_metrics_of_a_hand_built_case():
 
 def test_confusion_cell_gallery_holds_exactly_those_files():
     ev = hand_built_evaluation()
-    assert [ev.paths[i] for i in ev.cell(0, 1)] == ["/v/2.png"]           # cats called dogs
-    assert [ev.paths[i] for i in ev.cell(1, 0)] == ["/v/5.png"]           # dogs called cats
+    assert [ev.paths[i] for i in ev.cell(0, 1)] == ["/v/2.png"]  # cats called dogs
+    assert [ev.paths[i] for i in ev.cell(1, 0)] == ["/v/5.png"]  # dogs called cats
     assert [ev.paths[i] for i in ev.cell(2, 1)] == ["/v/7.png"]
     assert [ev.paths[i] for i in ev.cell(1, 1)] == ["/v/3.png", "/v/4.png"]
     assert ev.cell(0, 2) == []
@@ -282,12 +315,12 @@ def test_confusion_cell_gallery_holds_exactly_those_files():
 
 def test_most_correct_incorrect_uncertain_per_class():
     ev = hand_built_evaluation()
-    assert ev.most_correct(0) == [0, 1]                  # most confident cat first
+    assert ev.most_correct(0) == [0, 1]  # most confident cat first
     assert ev.most_incorrect(0) == [2]
     assert ev.most_incorrect(1) == [5]
     assert ev.most_correct(1) == [3, 4]
-    assert ev.most_uncertain(1) == [4, 3, 5]            # margins .10, .70, .90
-    assert ev.most_uncertain(0, k=1) == [1]             # |.6-.3| < |.2-.7| < |.9-.05|
+    assert ev.most_uncertain(1) == [4, 3, 5]  # margins .10, .70, .90
+    assert ev.most_uncertain(0, k=1) == [1]  # |.6-.3| < |.2-.7| < |.9-.05|
     assert ev.top_losses(3) == [5, 7, 2]
 
 
@@ -310,10 +343,17 @@ def test_evaluate_job_matches_predictions_and_skips_unreadable(tmp_path):
 
 def test_cpu_predictions_and_grad_cam_run_a_cached_folded_copy_that_follows_weight_changes():
     from engine.models import to_tensor
+
     torch.manual_seed(3)
-    body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                         nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
-    for bn in (body[1], body[4]):          # statistics that make folding change the weights
+    body = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+    )
+    for bn in (body[1], body[4]):  # statistics that make folding change the weights
         bn.running_mean.uniform_(-0.5, 0.5)
         bn.running_var.uniform_(0.5, 2.0)
     meta = ModelMeta("tiny", ["a", "b", "c"], 32, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
@@ -328,21 +368,22 @@ def test_cpu_predictions_and_grad_cam_run_a_cached_folded_copy_that_follows_weig
     first = run_to_end(inf.predict_images(model, images, device=cpu))
     assert np.allclose(first.probs, expected(), atol=1e-5)
     net = inf._inference_net(model, cpu)
-    assert net is not model and inf._inference_net(model, cpu) is net          # made once, then reused
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())     # folded
-    assert all(p.is_contiguous() for p in model.parameters())                # the model itself untouched
+    assert net is not model and inf._inference_net(model, cpu) is net  # made once, then reused
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())  # folded
+    assert all(p.is_contiguous() for p in model.parameters())  # the model itself untouched
     with torch.no_grad():
-        model.head[-1].bias[0] += 4.0                                        # "training" in place
+        model.head[-1].bias[0] += 4.0  # "training" in place
     second = run_to_end(inf.predict_images(model, images, device=cpu))
-    assert inf._inference_net(model, cpu) is not net                         # rebuilt for the new weights
+    assert inf._inference_net(model, cpu) is not net  # rebuilt for the new weights
     assert np.allclose(second.probs, expected(), atol=1e-5)
     assert (second.probs[:, 0] > first.probs[:, 0]).all()
-    cam = inf.grad_cam(model, images[0], device=cpu)                       # Grad-CAM uses the copy too
+    cam = inf.grad_cam(model, images[0], device=cpu)  # Grad-CAM uses the copy too
     assert cam.prob == pytest.approx(float(expected()[0].max()), abs=1e-4)
     assert all(p.is_contiguous() and p.grad is None for p in model.parameters())
 
 
 # ---------------------------------------------------------------- Grad-CAM (tiny and plain backbones)
+
 
 def test_grad_cam_tiny_model_shape_not_constant_and_no_param_grads():
     model = tiny_model(size=32)
@@ -356,13 +397,14 @@ def test_grad_cam_tiny_model_shape_not_constant_and_no_param_grads():
     # normalised to a peak of 1 on the feature map; resampling onto the image may fall between samples
     assert cam.heatmap.std() > 0 and 0.95 < cam.heatmap.max() <= 1.0
     assert all(p.grad is None for p in model.parameters())
-    assert cam.box == (13, 0, 57, 45)      # 70×45 → 50×32 → centre 32×32 from x=9, scaled back by 1.4
+    assert cam.box == (13, 0, 57, 45)  # 70×45 → 50×32 → centre 32×32 from x=9, scaled back by 1.4
     overlay = inf.overlay_heatmap(img, cam.heatmap)
     assert overlay.shape == img.shape and overlay.dtype == np.uint8 and not np.array_equal(overlay, img)
 
 
 def test_grad_cam_plain_resnet_backbone():
     import torchvision
+
     net = torchvision.models.resnet18(weights=None).eval()
     img = (np.random.default_rng(1).random((64, 96, 3)) * 255).astype(np.uint8)
     cam = inf.grad_cam(net, img, size=64)
@@ -372,19 +414,28 @@ def test_grad_cam_plain_resnet_backbone():
 
 # ---------------------------------------------------------------- CSV formats and the CLI
 
+
 def test_prediction_csv_exact():
-    pred = inf.Predictions(["cat", "dog"], ["/t/a.jpg", "/t/b.jpg", "/t/c.jpg"],
-                           np.array([[0.25, 0.75], [np.nan, np.nan], [0.9, 0.1]], np.float32),
-                           {1: "file not found"}, ["a.jpg", "b.jpg", "c.jpg"])
+    pred = inf.Predictions(
+        ["cat", "dog"],
+        ["/t/a.jpg", "/t/b.jpg", "/t/c.jpg"],
+        np.array([[0.25, 0.75], [np.nan, np.nan], [0.9, 0.1]], np.float32),
+        {1: "file not found"},
+        ["a.jpg", "b.jpg", "c.jpg"],
+    )
     out = io.StringIO()
     inf.write_predictions_csv(inf.prediction_rows(pred), out)
     assert out.getvalue() == "file,class,probability\n/t/a.jpg,dog,0.750000\n/t/c.jpg,cat,0.900000\n"
 
 
 def test_kaggle_csv_exact(tmp_path):
-    pred = inf.Predictions(["cats", "dogs"], ["/t/10.jpg", "/t/2.jpg", "/t/1.jpg", "/t/3.jpg"],
-                           np.array([[0.2, 0.8], [0.99, 0.01], [0.5, 0.5], [np.nan, np.nan]], np.float32),
-                           {3: "corrupt"}, ["10.jpg", "2.jpg", "1.jpg", "3.jpg"])
+    pred = inf.Predictions(
+        ["cats", "dogs"],
+        ["/t/10.jpg", "/t/2.jpg", "/t/1.jpg", "/t/3.jpg"],
+        np.array([[0.2, 0.8], [0.99, 0.01], [0.5, 0.5], [np.nan, np.nan]], np.float32),
+        {3: "corrupt"},
+        ["10.jpg", "2.jpg", "1.jpg", "3.jpg"],
+    )
     path = tmp_path / "submission.csv"
     inf.write_kaggle_csv(inf.kaggle_from_predictions(pred), path)
     assert path.read_text() == "id,label\n1,0.500000\n2,0.010000\n3,0.500000\n10,0.800000\n"
@@ -396,11 +447,12 @@ def test_kaggle_csv_exact(tmp_path):
 
 def test_cli_kaggle_folder_with_a_saved_model(tmp_path, capsys):
     import main
+
     model = create_model("tiny_cnn", ["cats", "dogs"], image_size=32)
     model_path = save_model(model, tmp_path / "catsdogs.fovea")
     folder = tmp_path / "test"
     folder.mkdir()
-    for name, src in zip(["10", "2", "1"], sample_files(3, "train")):
+    for name, src in zip(["10", "2", "1"], sample_files(3, "train"), strict=False):
         (folder / f"{name}.png").write_bytes(open(src, "rb").read())
     (folder / "7.png").write_text("broken")
     out = tmp_path / "sub.csv"
@@ -417,23 +469,23 @@ def test_cli_kaggle_folder_with_a_saved_model(tmp_path, capsys):
     assert rc == 0
     rows = (tmp_path / "p.csv").read_text().splitlines()
     assert rows[0] == "file,class,probability" and len(rows) == 4
-    sneaker = save_model(create_model("tiny_cnn", ["ankle_boot", "sneaker"], 32),
-                         tmp_path / "shoes.fovea")
+    sneaker = save_model(create_model("tiny_cnn", ["ankle_boot", "sneaker"], 32), tmp_path / "shoes.fovea")
     assert main.main(["predict", str(sneaker), "--folder", str(folder), "--kaggle"]) != 0
     assert "dog" in capsys.readouterr().err
 
 
 def test_cli_exit_codes(tmp_path, capsys):
     import main
+
     bad = tmp_path / "x.png"
     bad.write_text("no")
     model_path = save_model(tiny_saved_model(), tmp_path / "m.fovea")
-    assert main.main(["predict", str(model_path), str(bad)]) == 1           # nothing predicted
+    assert main.main(["predict", str(model_path), str(bad)]) == 1  # nothing predicted
     assert main.main(["predict", str(tmp_path / "nope.fovea"), str(bad)]) == 2
     assert "model file not found" in capsys.readouterr().err
     assert main.main(["predict", str(model_path), str(bad), "--top", "0"]) == 2
     assert "--top must be 1 or more" in capsys.readouterr().err
-    readme = ROOT / "README.md"                                             # not a model: one short line
+    readme = ROOT / "README.md"  # not a model: one short line
     assert main.main(["predict", str(readme), str(bad)]) == 2
     err = capsys.readouterr().err
     assert "is not a Fovea model file" in err and len(err.strip().splitlines()) == 1
@@ -444,7 +496,7 @@ def test_cli_exit_codes(tmp_path, capsys):
     good = sample_files(1)[0]
     assert main.main(["predict", str(model_path), good, "--bs", "0"]) == 2
     assert "--bs must be 1 or more" in capsys.readouterr().err
-    with pytest.raises(SystemExit) as exit_info:                          # argparse: exit 2, one error line
+    with pytest.raises(SystemExit) as exit_info:  # argparse: exit 2, one error line
         main.main(["predict", str(model_path), good, "--device", "foo"])
     assert exit_info.value.code == 2 and "unknown device 'foo'" in capsys.readouterr().err
     folder = tmp_path / "a_folder"
@@ -452,7 +504,7 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main.main(["predict", str(model_path), good, "--csv", str(folder)]) == 2
     assert "cannot write" in capsys.readouterr().err
     assert main.main(["predict", str(model_path), good, "--csv", str(tmp_path / "new" / "p.csv")]) == 0
-    assert (tmp_path / "new" / "p.csv").read_text().count("\n") == 2           # header + one row
+    assert (tmp_path / "new" / "p.csv").read_text().count("\n") == 2  # header + one row
 
 
 def tiny_saved_model():
@@ -460,7 +512,9 @@ def tiny_saved_model():
 
 
 def test_engine_inference_does_not_import_qt():
-    code = ("import sys, engine.inference, engine.cli.predict; "
-            "print(any(m.startswith(('PySide6', 'pyqtgraph', 'gui')) for m in sys.modules))")
+    code = (
+        "import sys, engine.inference, engine.cli.predict; "
+        "print(any(m.startswith(('PySide6', 'pyqtgraph', 'gui')) for m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

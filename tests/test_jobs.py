@@ -1,4 +1,5 @@
 """engine.jobs: results, progress, cancel with cleanup, errors as data; gui.jobs delivers on the GUI thread."""
+
 import threading
 import time
 
@@ -27,6 +28,7 @@ def collect(job):
         events.append((ev.kind, ev.data))
         if ev.kind != PROGRESS:
             done.set()
+
     job.start(cb)
     assert done.wait(10)
     job.wait(5)
@@ -67,7 +69,9 @@ def test_run_to_end_and_describe_error():
 
 def test_qtjob_signals_arrive_on_gui_thread(qtbot):
     from PySide6.QtCore import QThread
+
     from gui.jobs import QtJob
+
     threads, progress = [], []
     job = QtJob(counter, 3)
     job.progress.connect(lambda r: (progress.append(r["i"]), threads.append(QThread.currentThread())))
@@ -81,6 +85,7 @@ def test_qtjob_signals_arrive_on_gui_thread(qtbot):
 
 def test_qtjob_failed_and_cancelled(qtbot):
     from gui.jobs import QtJob
+
     bad = QtJob(counter, 5, fail_at=1)
     with qtbot.waitSignal(bad.failed, timeout=10000) as blocker:
         bad.start()
@@ -98,6 +103,7 @@ def test_qtjob_is_not_running_once_its_end_is_handled_even_if_the_thread_lingers
     False there, though the worker thread may not have exited yet (this was a 1-in-12 flake)."""
     import engine.jobs as jobs_module
     from gui.jobs import QtJob
+
     gate = threading.Event()
 
     def gated(stop=None):
@@ -111,10 +117,10 @@ def test_qtjob_is_not_running_once_its_end_is_handled_even_if_the_thread_lingers
     assert not job.running
     job.start()
     assert job.running
-    with jobs_module._live_lock:      # the worker thread cannot exit before this is released
+    with jobs_module._live_lock:  # the worker thread cannot exit before this is released
         gate.set()
         qtbot.waitUntil(lambda: bool(seen), timeout=10000)
-    assert seen == [("done", False, True)]    # the thread was still alive, the job already ended
+    assert seen == [("done", False, True)]  # the thread was still alive, the job already ended
     assert job.wait(5)
 
 
@@ -122,6 +128,7 @@ def test_warm_up_imports_the_heavy_libraries_on_a_job_thread():
     import sys
 
     from engine.warmup import MODULES, warm_up_job
+
     records = []
     total = run_to_end(warm_up_job(), records.append)
     assert [r["module"] for r in records] == list(MODULES)
@@ -130,6 +137,7 @@ def test_warm_up_imports_the_heavy_libraries_on_a_job_thread():
 
 def test_main_window_warm_up_job_ends_and_is_started_once(qtbot, settings):
     from gui.main_window import MainWindow
+
     win = MainWindow(settings=settings)
     qtbot.addWidget(win)
     job = win.warm_up()

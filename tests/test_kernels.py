@@ -1,4 +1,5 @@
 """engine.kernels against an independent plain-loop reference, the lecture's edges, the CLI and the network filters."""
+
 import subprocess
 import sys
 
@@ -6,14 +7,27 @@ import numpy as np
 import pytest
 
 from engine import kernels
-from engine.kernels import (BORDERS, MODES, PRESETS, KernelError, Layer, apply_kernel, apply_stack, format_kernel,
-                            kernel_response, parse_kernel, pixel_breakdown, to_gray)
+from engine.kernels import (
+    BORDERS,
+    MODES,
+    PRESETS,
+    KernelError,
+    Layer,
+    apply_kernel,
+    apply_stack,
+    format_kernel,
+    kernel_response,
+    parse_kernel,
+    pixel_breakdown,
+    to_gray,
+)
 from tests.conftest import PHOTOS, ROOT
 
 cv2 = pytest.importorskip("cv2")
 
 
 # ---------------------------------------------------------------- the reference: plain loops, no OpenCV
+
 
 def ref_index(i: int, n: int, border: str):
     """Index read for coordinate i of an axis of length n, or None for a zero border."""
@@ -25,7 +39,7 @@ def ref_index(i: int, n: int, border: str):
         return 0 if i < 0 else n - 1
     if n == 1:
         return 0
-    while not 0 <= i < n:          # mirror about the edge pixel, as often as needed
+    while not 0 <= i < n:  # mirror about the edge pixel, as often as needed
         i = -i if i < 0 else 2 * (n - 1) - i
     return i
 
@@ -36,7 +50,7 @@ def ref_gray(img):
     for y in range(h):
         for x in range(w):
             r, g, b = (int(v) for v in img[y, x])
-            out[y, x] = round((9798 * r + 19235 * g + 3735 * b) / 32768)   # Python rounds ties to even
+            out[y, x] = round((9798 * r + 19235 * g + 3735 * b) / 32768)  # Python rounds ties to even
     return out
 
 
@@ -98,6 +112,7 @@ def rand_image(rng, h=9, w=11, gray=False):
 
 # ---------------------------------------------------------------- exactness against the reference
 
+
 @pytest.mark.parametrize("name", list(PRESETS))
 def test_every_preset_matches_reference_in_every_mode_and_border(name):
     rng = np.random.default_rng(sum(name.encode()))
@@ -132,7 +147,7 @@ def test_dyadic_float_kernels_are_exact_and_other_floats_within_one_level():
     rng = np.random.default_rng(2)
     img = rand_image(rng, 7, 8)
     for border in BORDERS:
-        k = rng.integers(-64, 65, (3, 3)) / 32.0        # exact in float32
+        k = rng.integers(-64, 65, (3, 3)) / 32.0  # exact in float32
         v = ref_response(img, k, 1.0, 0.0, border)
         for mode in MODES:
             np.testing.assert_array_equal(apply_kernel(img, k, mode=mode, border=border), ref_output(v, mode))
@@ -160,14 +175,16 @@ def test_clip_equals_opencv_filter2d_replicate_for_integer_kernels():
 def test_borders_differ_where_they_should_and_small_images_work():
     img = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
     k = np.zeros((7, 7))
-    k[0, 0] = 1                                        # reads 3 rows up, 3 columns left
+    k[0, 0] = 1  # reads 3 rows up, 3 columns left
     assert apply_kernel(img, k, border="replicate")[0, 0] == img[0, 0]
     assert apply_kernel(img, k, border="zero")[0, 0] == 0
     assert apply_kernel(img, k, border="reflect")[0, 0] == img[ref_index(-3, 3, "reflect"), ref_index(-3, 4, "reflect")]
     one = np.full((1, 1, 3), 77, np.uint8)
     for border in BORDERS:
-        np.testing.assert_array_equal(apply_kernel(one, PRESETS["box_blur"].kernel, 9, border=border),
-                                      ref_apply(one, PRESETS["box_blur"].kernel, 9, border=border))
+        np.testing.assert_array_equal(
+            apply_kernel(one, PRESETS["box_blur"].kernel, 9, border=border),
+            ref_apply(one, PRESETS["box_blur"].kernel, 9, border=border),
+        )
 
 
 def test_gray_conversion_is_the_documented_bt601_fixed_point():
@@ -201,28 +218,32 @@ def test_normalise_stretches_to_full_range_and_constant_gives_zero():
 
 # ---------------------------------------------------------------- the lecture's two kernels
 
+
 def test_lecture_kernels_light_up_exactly_the_step_edge():
     h, w, row, col = 12, 14, 5, 8
     horizontal = np.zeros((h, w), np.uint8)
-    horizontal[:row] = 200                             # bright above, dark from `row` down
+    horizontal[:row] = 200  # bright above, dark from `row` down
     top = apply_kernel(horizontal, parse_kernel("1 2 1; 0 0 0; -1 -2 -1"))
-    assert sorted(set(np.nonzero(top)[0])) == [row - 1, row]   # the two rows either side of the step
-    assert (top[[row - 1, row]] == 255).all()                 # 4 × 200 clamps to 255
+    assert sorted(set(np.nonzero(top)[0])) == [row - 1, row]  # the two rows either side of the step
+    assert (top[[row - 1, row]] == 255).all()  # 4 × 200 clamps to 255
     assert not apply_kernel(horizontal, parse_kernel("-1 0 1; -2 0 2; -1 0 1")).any()
 
     vertical = np.zeros((h, w), np.uint8)
-    vertical[:, col:] = 200                            # dark left, bright from `col` on
+    vertical[:, col:] = 200  # dark left, bright from `col` on
     right = apply_kernel(vertical, PRESETS["right_sobel"].kernel)
     assert sorted(set(np.nonzero(right)[1])) == [col - 1, col]
     assert (right[:, [col - 1, col]] == 255).all()
     assert not apply_kernel(vertical, PRESETS["top_sobel"].kernel).any()
     # the opposite edge direction only shows with abs
     assert not apply_kernel(255 - vertical, PRESETS["right_sobel"].kernel).any()
-    assert sorted(set(np.nonzero(apply_kernel(255 - vertical, PRESETS["right_sobel"].kernel, mode="abs"))[1])) \
-        == [col - 1, col]
+    assert sorted(set(np.nonzero(apply_kernel(255 - vertical, PRESETS["right_sobel"].kernel, mode="abs"))[1])) == [
+        col - 1,
+        col,
+    ]
 
 
 # ---------------------------------------------------------------- stacks
+
 
 def test_stack_chains_real_values_with_relu_and_matches_reference():
     rng = np.random.default_rng(7)
@@ -261,13 +282,14 @@ def test_single_layer_stack_equals_apply_kernel():
 
 # ---------------------------------------------------------------- inspector arithmetic
 
+
 def test_pixel_breakdown_sums_equal_the_filter_at_corners_and_inside():
     rng = np.random.default_rng(9)
     img = rand_image(rng, 6, 7)
     k = rng.integers(-3, 4, (5, 5)).astype(float)
     for border in BORDERS:
         v = kernel_response(img, k, 4, 2, border)
-        for (y, x) in ((0, 0), (5, 6), (2, 3), (0, 6)):
+        for y, x in ((0, 0), (5, 6), (2, 3), (0, 6)):
             b = pixel_breakdown(img, k, y, x, 4, 2, border)
             assert b.patch.shape == (5, 5, 3)
             np.testing.assert_allclose(b.values, v[y, x])
@@ -278,26 +300,33 @@ def test_pixel_breakdown_sums_equal_the_filter_at_corners_and_inside():
 
 # ---------------------------------------------------------------- kernel text
 
-@pytest.mark.parametrize("text,expected", [
-    ("1 2 1; 0 0 0; -1 -2 -1", [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
-    ("1,2,1\n0,0,0\n-1,-2,-1\n", [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
-    ("[[0.5, -1e-1, 0], [1, 1, 1], [.25, 2., -3]]", [[0.5, -0.1, 0], [1, 1, 1], [0.25, 2, -3]]),
-    ("7", [[7]]),
-])
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("1 2 1; 0 0 0; -1 -2 -1", [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
+        ("1,2,1\n0,0,0\n-1,-2,-1\n", [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]),
+        ("[[0.5, -1e-1, 0], [1, 1, 1], [.25, 2., -3]]", [[0.5, -0.1, 0], [1, 1, 1], [0.25, 2, -3]]),
+        ("7", [[7]]),
+    ],
+)
 def test_parse_kernel_accepts_common_spellings(text, expected):
     np.testing.assert_array_equal(parse_kernel(text), expected)
     np.testing.assert_array_equal(parse_kernel(format_kernel(parse_kernel(text))), expected)
 
 
-@pytest.mark.parametrize("text,message", [
-    ("", "empty"),
-    ("1 2; 3 4", "odd"),
-    ("1 2 3; 4 5 6", "square"),
-    ("1 2 3; 4 5; 6 7 8", "row 2"),
-    ("1 2 x; 0 0 0; 1 1 1", "'x' in row 1"),
-    ("1 2 1; 0 nan 0; 1 1 1", "'nan'"),
-    ("; ".join(["1 " * 9] * 9), "largest"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("", "empty"),
+        ("1 2; 3 4", "odd"),
+        ("1 2 3; 4 5 6", "square"),
+        ("1 2 3; 4 5; 6 7 8", "row 2"),
+        ("1 2 x; 0 0 0; 1 1 1", "'x' in row 1"),
+        ("1 2 1; 0 nan 0; 1 1 1", "'nan'"),
+        ("; ".join(["1 " * 9] * 9), "largest"),
+    ],
+)
 def test_parse_kernel_rejects_bad_text_with_a_clear_reason(text, message):
     with pytest.raises(KernelError, match=message):
         parse_kernel(text)
@@ -318,23 +347,43 @@ def test_bad_options_raise_clear_errors():
 
 # ---------------------------------------------------------------- CLI
 
+
 def _cli(*args):
     from main import main
+
     return main(["kernel", *map(str, args)])
 
 
 def test_cli_round_trip_gives_apply_kernel_pixels(tmp_path, capsys):
     from engine.images import load_rgb
+
     src = PHOTOS / "chelsea.png"
     img = np.asarray(load_rgb(src))
     out = tmp_path / "edges.png"
     assert _cli(src, "--preset", "blur", "--border", "reflect", "-o", out) == 0
-    np.testing.assert_array_equal(np.asarray(load_rgb(out)), apply_kernel(img, PRESETS["blur"].kernel, 16,
-                                                                            border="reflect"))
+    np.testing.assert_array_equal(
+        np.asarray(load_rgb(out)), apply_kernel(img, PRESETS["blur"].kernel, 16, border="reflect")
+    )
     out2 = tmp_path / "grey.png"
-    assert _cli(src, "--kernel", "-1 0 1; -2 0 2; -1 0 1", "--mode", "abs", "--gray", "--divisor", "2",
-                "--bias", "3", "-o", out2) == 0
+    assert (
+        _cli(
+            src,
+            "--kernel",
+            "-1 0 1; -2 0 2; -1 0 1",
+            "--mode",
+            "abs",
+            "--gray",
+            "--divisor",
+            "2",
+            "--bias",
+            "3",
+            "-o",
+            out2,
+        )
+        == 0
+    )
     from PIL import Image
+
     with Image.open(out2) as im:
         assert im.mode == "L"
         got = np.asarray(im)
@@ -361,9 +410,10 @@ def test_cli_bad_input_gives_one_error_line_and_nonzero_exit(tmp_path, capsys):
 
 def test_cli_output_makes_its_folders_and_leaves_no_partial_file(tmp_path, capsys, monkeypatch):
     src = PHOTOS / "coffee.png"
-    nested = tmp_path / "results" / "edges" / "coffee.jpg"           # folders made, like train -o
+    nested = tmp_path / "results" / "edges" / "coffee.jpg"  # folders made, like train -o
     assert _cli(src, "--preset", "outline", "-o", nested) == 0
     from PIL import Image
+
     with Image.open(nested) as im:
         assert im.format == "JPEG"
     # a write that fails half-way leaves neither the file nor a temp file behind
@@ -373,6 +423,7 @@ def test_cli_output_makes_its_folders_and_leaves_no_partial_file(tmp_path, capsy
         with open(fp, "wb") as f:
             f.write(b"half")
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr(PILImage.Image, "save", broken_save)
     assert _cli(src, "--preset", "blur", "-o", tmp_path / "results" / "full.png") != 0
     assert "No space left on device" in capsys.readouterr().err
@@ -395,26 +446,44 @@ def test_cli_lists_presets(capsys):
 
 
 def test_cli_exit_code_in_a_real_process(tmp_path):
-    r = subprocess.run([sys.executable, str(ROOT / "main.py"), "kernel", str(PHOTOS / "coffee.png"),
-                        "--kernel", "1 2 1; 0 zero 0; -1 -2 -1", "-o", str(tmp_path / "o.png")],
-                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "main.py"),
+            "kernel",
+            str(PHOTOS / "coffee.png"),
+            "--kernel",
+            "1 2 1; 0 zero 0; -1 -2 -1",
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert r.returncode != 0
     assert r.stderr.strip().splitlines() == ["fovea: error: 'zero' in row 2 of the kernel is not a number"]
 
 
 def test_engine_kernels_does_not_import_qt():
-    code = ("import sys, engine.kernels, engine.cli.kernel; "
-            "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'gui'))]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, engine.kernels, engine.cli.kernel; "
+        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'gui'))]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
 
 
 # ---------------------------------------------------------------- the network's own kernels
 
+
 @pytest.mark.slow
 def test_efficientnet_first_layer_filters_and_their_response():
     import torch
+
     from engine.jobs import run_to_end
+
     f = run_to_end(kernels.network_filters("efficientnet_lite0"))
     assert f.weights.shape == (32, 3, 3, 3) and f.tiles.shape == (32, 3, 3, 3) and f.tiles.dtype == np.uint8
     assert f.stride == 2 and np.abs(f.weights).max() > 0.1
@@ -433,18 +502,19 @@ def test_efficientnet_first_layer_filters_and_their_response():
 
 @pytest.mark.slow
 def test_activations_by_depth_shrink_with_depth():
-    from engine.jobs import run_to_end
     from engine.images import load_rgb
+    from engine.jobs import run_to_end
+
     img = np.asarray(load_rgb(PHOTOS / "coffee.png", max_side=200))
     records = []
-    res = run_to_end(kernels.activations_by_depth(img, depths=["stem", "block 2", "block 6"], n_maps=4,
-                                                  size=96), records.append)
+    res = run_to_end(
+        kernels.activations_by_depth(img, depths=["stem", "block 2", "block 6"], n_maps=4, size=96), records.append
+    )
     assert [r["name"] for r in res] == ["stem", "block 2", "block 6"]
     assert [r["channels"] for r in res] == [32, 40, 320]
     assert res[0]["height"] == 48 and res[1]["height"] == 12 and res[2]["height"] == 3
     assert all(r["maps"].shape == (4, r["height"], r["width"]) and r["maps"].dtype == np.uint8 for r in res)
-    assert all(isinstance(rec, dict) and all(isinstance(v, (int, float, str)) for v in rec.values())
-               for rec in records)
+    assert all(isinstance(rec, dict) and all(isinstance(v, (int, float, str)) for v in rec.values()) for rec in records)
     with pytest.raises(KernelError, match="unknown depth"):
         run_to_end(kernels.activations_by_depth(img, depths=["block 99"]))
 
@@ -452,6 +522,7 @@ def test_activations_by_depth_shrink_with_depth():
 def test_resnet_filters_without_weights_say_what_to_do():
     from engine.jobs import run_to_end
     from engine.models import WeightsUnavailable, pretrained_network
+
     try:
         pretrained_network("resnet34")
     except WeightsUnavailable:
@@ -466,8 +537,9 @@ def test_cli_and_gui_give_identical_pixels(qtbot, tmp_path):
     pytest.importorskip("pytestqt")
     from engine.images import load_rgb
     from gui.app import configure_pyqtgraph
-    from gui.kernel_playground import KernelPlayground
+    from gui.kernels.panel import KernelPlayground
     from gui.state import AppState
+
     configure_pyqtgraph()
     panel = KernelPlayground(AppState())
     qtbot.addWidget(panel)
@@ -483,14 +555,38 @@ def test_cli_and_gui_give_identical_pixels(qtbot, tmp_path):
         panel.set_mode("abs")
         panel.border_combo.setCurrentIndex(panel.border_combo.findData("reflect"))
         panel.gray_check.setChecked(True)
-        qtbot.waitUntil(lambda: panel.shown_result() is not None and panel.shown_result().ndim == 2
-                        and panel._shown_generation == panel._generation, timeout=10000)
+        qtbot.waitUntil(
+            lambda: (
+                panel.shown_result() is not None
+                and panel.shown_result().ndim == 2
+                and panel._shown_generation == panel._generation
+            ),
+            timeout=10000,
+        )
         out = tmp_path / "cli.png"
         text = format_kernel(panel.layer.kernel)
         assert text == "-1 2 3; 0 6 0; 2 -2 -1"
-        assert _cli(src, "--kernel", text, "--divisor", "3", "--bias", "10", "--mode", "abs", "--border",
-                    "reflect", "--gray", "-o", out) == 0
+        assert (
+            _cli(
+                src,
+                "--kernel",
+                text,
+                "--divisor",
+                "3",
+                "--bias",
+                "10",
+                "--mode",
+                "abs",
+                "--border",
+                "reflect",
+                "--gray",
+                "-o",
+                out,
+            )
+            == 0
+        )
         from PIL import Image
+
         with Image.open(out) as im:
             np.testing.assert_array_equal(np.asarray(im), panel.shown_result())
         # and a preset with its divisor, in colour

@@ -1,4 +1,5 @@
 """LR range test: schedule, smoothing, divergence stop, exact restore, suggestions, CLI."""
+
 import json
 import math
 import threading
@@ -9,8 +10,17 @@ import torch
 from torch import nn
 
 from engine.jobs import Cancelled, run_to_end
-from engine.lr_finder import (lr_find_job, lr_range_test, lr_schedule, default_iters, suggest_all, suggest_min_div10,
-                              suggest_slide, suggest_steepest, suggest_valley, SUGGESTERS)
+from engine.lr_curves import (
+    SUGGESTERS,
+    default_iters,
+    lr_schedule,
+    suggest_all,
+    suggest_min_div10,
+    suggest_slide,
+    suggest_steepest,
+    suggest_valley,
+)
+from engine.lr_finder import lr_find_job, lr_range_test
 from tests.conftest import SAMPLE
 
 # ---------------------------------------------------------------- a problem with a known stable range
@@ -26,6 +36,7 @@ def least_squares(seed=0, n=256, d=8):
     def batches():
         while True:
             yield X, y
+
     return X, y, L, batches
 
 
@@ -49,7 +60,7 @@ def assert_identical(a, b):
     assert pa.keys() == pb.keys()
     for k in pa:
         assert torch.equal(pa[k], pb[k]), f"weight {k} changed"
-    for x, y in zip(ga, gb):
+    for x, y in zip(ga, gb, strict=False):
         assert (x is None and y is None) or torch.equal(x, y), "a gradient changed"
     assert sa.keys() == sb.keys()
     for k in sa:
@@ -78,7 +89,7 @@ def test_exponential_and_linear_schedules():
     lrs = lr_schedule(1e-7, 10, 100, "exp")
     assert len(lrs) == 100 and lrs[0] == pytest.approx(1e-7) and lrs[-1] == pytest.approx(10)
     ratios = np.diff(np.log(lrs))
-    assert np.allclose(ratios, ratios[0])            # even steps on a log scale
+    assert np.allclose(ratios, ratios[0])  # even steps on a log scale
     lin = lr_schedule(0.1, 1.1, 11, "linear")
     assert np.allclose(lin, np.linspace(0.1, 1.1, 11))
     assert lr_schedule(1e-3, 1, 1) == [1e-3]
@@ -94,8 +105,9 @@ def test_default_iterations_are_100_or_one_epoch():
     X, y, L, batches = least_squares()
     model = fresh_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    res = run_to_end(lr_range_test(model, opt, nn.functional.mse_loss, batches, start=1e-5, end=1e-3,
-                                   iters=None, iters_per_epoch=12))
+    res = run_to_end(
+        lr_range_test(model, opt, nn.functional.mse_loss, batches, start=1e-5, end=1e-3, iters=None, iters_per_epoch=12)
+    )
     assert len(res["lrs"]) == 12 and res["stopped"] == "end"
 
 
@@ -108,8 +120,9 @@ def test_records_smoothing_and_valley_inside_the_stable_range():
     nn.init.zeros_(model.weight)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     records = []
-    res = run_to_end(lr_range_test(model, opt, nn.functional.mse_loss, batches, start=1e-4, end=100, iters=100),
-                     records.append)
+    res = run_to_end(
+        lr_range_test(model, opt, nn.functional.mse_loss, batches, start=1e-4, end=100, iters=100), records.append
+    )
     assert [r["iteration"] for r in records] == list(range(len(records)))
     assert all(set(r) >= {"iteration", "lr", "loss", "smoothed"} for r in records)
     assert all(type(r["lr"]) is float and type(r["loss"]) is float for r in records)  # plain data, no tensors
@@ -122,23 +135,25 @@ def test_records_smoothing_and_valley_inside_the_stable_range():
     # diverged well before 100 (the LR passed 2/L), and the stop rule is what ended it
     assert res["stopped"] == "diverged" and len(res["lrs"]) < 100
     sm = res["smoothed"]
-    assert sm[-1] > 4 * min(sm[:-1]) and all(s <= 4 * min(sm[:i + 1]) for i, s in enumerate(sm[:-1]))
+    assert sm[-1] > 4 * min(sm[:-1]) and all(s <= 4 * min(sm[: i + 1]) for i, s in enumerate(sm[:-1]))
     assert res["lrs"][-1] > 2 / L
     valley = suggest_all(res["lrs"], res["smoothed"])["valley"]
     assert (2 / L) / 100 < valley < 2 / L
-    assert torch.count_nonzero(model.weight) == 0       # restored
+    assert torch.count_nonzero(model.weight) == 0  # restored
 
 
 def test_without_divergence_stop_runs_all_iterations_and_non_finite_stops():
     X, y, L, batches = least_squares()
     model = nn.Linear(8, 1, bias=False)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    res = run_to_end(lr_range_test(model, opt, nn.functional.mse_loss, batches, start=1e-4, end=1e-2,
-                                   iters=30, diverge=math.inf))
+    res = run_to_end(
+        lr_range_test(model, opt, nn.functional.mse_loss, batches, start=1e-4, end=1e-2, iters=30, diverge=math.inf)
+    )
     assert res["stopped"] == "end" and len(res["lrs"]) == 30
     # a huge LR overflows to inf/nan: the test stops and never records a non-finite loss
-    res = run_to_end(lr_range_test(model, opt, nn.functional.mse_loss, batches, start=1e10, end=1e30,
-                                   iters=50, diverge=math.inf))
+    res = run_to_end(
+        lr_range_test(model, opt, nn.functional.mse_loss, batches, start=1e10, end=1e30, iters=50, diverge=math.inf)
+    )
     assert res["stopped"] == "diverged" and len(res["lrs"]) < 50
     assert all(math.isfinite(v) for v in res["losses"])
 
@@ -152,8 +167,10 @@ def test_linear_mode_and_layer_group_multipliers():
     def loss_fn(out, target):
         seen.append([g["lr"] for g in opt.param_groups])
         return nn.functional.mse_loss(out, target)
-    res = run_to_end(lr_range_test(model, opt, loss_fn, batches, start=0.01, end=0.1, iters=10,
-                                   mode="linear", lr_mults=[0.1, 1.0]))
+
+    res = run_to_end(
+        lr_range_test(model, opt, loss_fn, batches, start=0.01, end=0.1, iters=10, mode="linear", lr_mults=[0.1, 1.0])
+    )
     assert np.allclose(res["lrs"], np.linspace(0.01, 0.1, 10))
     assert np.allclose([s[0] for s in seen], 0.1 * np.array(res["lrs"]))
     assert np.allclose([s[1] for s in seen], res["lrs"])
@@ -162,10 +179,14 @@ def test_linear_mode_and_layer_group_multipliers():
         run_to_end(lr_range_test(model, opt, loss_fn, batches, lr_mults=[1.0]))
 
 
-@pytest.mark.parametrize("make_opt", [
-    lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-4),
-    lambda p: torch.optim.AdamW(p, lr=1e-3),
-], ids=["sgd-momentum", "adamw"])
+@pytest.mark.parametrize(
+    "make_opt",
+    [
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-4),
+        lambda p: torch.optim.AdamW(p, lr=1e-3),
+    ],
+    ids=["sgd-momentum", "adamw"],
+)
 @pytest.mark.parametrize("ending", ["done", "cancel", "error", "close"])
 def test_model_and_optimizer_restored_bit_for_bit(make_opt, ending):
     X, y, L, batches = least_squares()
@@ -219,6 +240,7 @@ class PreparedLearner:
 
     def __init__(self, precompute=True):
         from engine.training import LRFindParts, TrainConfig
+
         self.config = TrainConfig(precompute=precompute)
         self._parts_cls = LRFindParts
         self.X, self.y, self.L, self.batches = least_squares()
@@ -242,21 +264,23 @@ def test_lr_find_job_prepares_then_tests_a_copy_and_suggests():
     threads = torch.get_num_threads()
     seen_threads = []
     records = []
-    res = run_to_end(lr_find_job(learner, start=1e-4, end=100, iters=60),
-                     lambda r: (records.append(r), seen_threads.append(torch.get_num_threads())))
+    res = run_to_end(
+        lr_find_job(learner, start=1e-4, end=100, iters=60),
+        lambda r: (records.append(r), seen_threads.append(torch.get_num_threads())),
+    )
     assert learner.events == ["prepare", "parts"]
     assert records[0]["type"] == "precompute" and all(r["type"] == "lr_find" for r in records[1:])
     assert len(records) - 1 == len(res["lrs"]) and res["stopped"] == "diverged"
     assert set(res) >= {"lrs", "losses", "smoothed", "suggestions", "stopped", "seconds"}
     assert res["iters_per_epoch"] == 7 and res["suggestions"]["valley"] is not None
-    assert 1e-4 < res["suggestions"]["valley"] < res["lrs"][-1] / 10      # well before the blow-up
+    assert 1e-4 < res["suggestions"]["valley"] < res["lrs"][-1] / 10  # well before the blow-up
     assert_identical(before, snapshot(learner.module, learner.optimizer))
     # cached activations: one thread during the test, the caller's count afterwards
     assert seen_threads[-1] == 1 and torch.get_num_threads() == threads
 
 
 def test_lr_find_job_repeats_exactly_and_keeps_the_callers_rng():
-    learner = PreparedLearner()             # its model has dropout
+    learner = PreparedLearner()  # its model has dropout
     torch.manual_seed(123)
     state = torch.get_rng_state()
     a = run_to_end(lr_find_job(learner, start=1e-4, end=10, iters=40))
@@ -271,8 +295,7 @@ def test_lr_find_job_cancel_leaves_the_learner_untouched():
     before = snapshot(learner.module, learner.optimizer)
     stop = threading.Event()
     with pytest.raises(Cancelled):
-        run_to_end(lr_find_job(learner, iters=50, stop=stop),
-                   lambda r: stop.set() if r.get("iteration") == 3 else None)
+        run_to_end(lr_find_job(learner, iters=50, stop=stop), lambda r: stop.set() if r.get("iteration") == 3 else None)
     assert_identical(before, snapshot(learner.module, learner.optimizer))
 
 
@@ -295,10 +318,10 @@ def test_suggestions_on_a_clean_u_curve_sit_on_the_falling_side():
     assert set(s) == set(SUGGESTERS)
     for name, lr in s.items():
         assert lr is not None, name
-        assert 1e-5 < lr < bottom, (name, lr, bottom)   # before the minimum, where the loss still falls
+        assert 1e-5 < lr < bottom, (name, lr, bottom)  # before the minimum, where the loss still falls
     assert suggest_min_div10(LRS, loss) == pytest.approx(bottom / 10)
     steep = suggest_steepest(LRS, loss)
-    assert 10 ** -3.2 < steep < 10 ** -1.8               # the sigmoid's steepest point is at 10^-2.5
+    assert 10**-3.2 < steep < 10**-1.8  # the sigmoid's steepest point is at 10^-2.5
 
 
 def test_suggestions_on_a_noisy_curve_stay_sensible():
@@ -315,9 +338,9 @@ def test_suggestions_on_monotone_curves():
     falling = rising[::-1].copy()
     lrs = LRS[:50]
     for fn in SUGGESTERS.values():
-        assert fn(lrs, rising) is None, fn.__name__          # never falls: nothing to suggest
+        assert fn(lrs, rising) is None, fn.__name__  # never falls: nothing to suggest
     v = suggest_valley(lrs, falling)
-    assert v == pytest.approx(lrs[24])                       # middle of the one long descent
+    assert v == pytest.approx(lrs[24])  # middle of the one long descent
     assert suggest_min_div10(lrs, falling) == pytest.approx(lrs[-1] / 10)
     assert suggest_steepest(lrs, falling) is not None
 
@@ -328,13 +351,13 @@ def test_suggestions_on_flat_and_short_and_broken_curves():
         assert fn(LRS[:60], flat) is None
         assert fn([], []) is None
         assert fn([1e-3], [1.0]) is None
-        fn([1e-3, 1e-2], [1.0, 0.5])                          # two or three points: no crash
+        fn([1e-3, 1e-2], [1.0, 0.5])  # two or three points: no crash
         fn([1e-3, 1e-2, 1e-1], [1.0, 0.5, 0.9])
-        fn([1e-3, 1e-2, 1e-1], [1.0, float("nan"), 0.9])     # cut at the NaN
+        fn([1e-3, 1e-2, 1e-1], [1.0, float("nan"), 0.9])  # cut at the NaN
         fn(LRS[:3], [float("inf")] * 3)
     assert suggest_valley([1e-3, 1e-2], [1.0, 0.5]) == pytest.approx(1e-3)
     assert suggest_steepest([1e-3, 1e-2, 1e-1], [1.0, 0.5, 0.9]) is not None
-    assert suggest_slide([1e-3, 1e-2], [1.0, 0.5]) is None   # too short for a sliding window
+    assert suggest_slide([1e-3, 1e-2], [1.0, 0.5]) is None  # too short for a sliding window
     assert suggest_all([], []) == {name: None for name in SUGGESTERS}
     # NaN after the valley: everything before it still counts
     loss = u_curve()
@@ -347,6 +370,7 @@ def test_suggestions_on_flat_and_short_and_broken_curves():
 
 def cli(*argv):
     import main
+
     return main.main(["lr-find", *map(str, argv)])
 
 
@@ -360,6 +384,7 @@ def test_cli_json_and_plot_on_the_sample(tmp_path, capsys):
     assert set(out["suggestions"]) == set(SUGGESTERS)
     assert out["suggestions"]["valley"] is not None and 1e-6 < out["suggestions"]["valley"] < 10
     from PIL import Image
+
     with Image.open(png) as im:
         assert im.size[0] >= 600 and len(np.unique(np.asarray(im.convert("L")))) > 20
     # the text form lists every step and every suggestion (features are cached now: fast)

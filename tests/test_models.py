@@ -1,12 +1,20 @@
 """Backbones, head, layer groups, model files, weights import, ONNX export."""
+
 import os
 
 import pytest
 import torch
 from torch import nn
 
-from engine.models import (WeightsUnavailable, create_model, export_onnx, import_weights, imported_weights_path,
-                           load_model, save_model)
+from engine.models import (
+    WeightsUnavailable,
+    create_model,
+    export_onnx,
+    import_weights,
+    imported_weights_path,
+    load_model,
+    save_model,
+)
 
 CLASSES = ["blue", "red"]
 
@@ -17,11 +25,19 @@ def n_trainable(model) -> int:
 
 def test_tiny_cnn_has_fixed_pretrained_weights_and_fastai_head():
     a, b = create_model("tiny_cnn", CLASSES, 32), create_model("tiny_cnn", CLASSES, 32)
-    for (name, pa), pb in zip(a.body.state_dict().items(), b.body.state_dict().values()):
+    for (name, pa), pb in zip(a.body.state_dict().items(), b.body.state_dict().values(), strict=False):
         assert torch.equal(pa, pb), name
     kinds = [type(m).__name__ for m in a.head]
-    assert kinds == ["AdaptiveConcatPool2d", "BatchNorm1d", "Dropout", "Linear", "ReLU", "BatchNorm1d",
-                     "Dropout", "Linear"]
+    assert kinds == [
+        "AdaptiveConcatPool2d",
+        "BatchNorm1d",
+        "Dropout",
+        "Linear",
+        "ReLU",
+        "BatchNorm1d",
+        "Dropout",
+        "Linear",
+    ]
     assert a.head[1].num_features == 2 * a.n_features
     assert a.head[-1].out_features == len(CLASSES)
     assert a.eval()(torch.zeros(2, 3, 32, 32)).shape == (2, 2)
@@ -32,7 +48,7 @@ def test_freeze_and_unfreeze_parameter_counts():
     groups = model.layer_groups()
     sizes = [sum(p.numel() for m in g for p in m.parameters()) for g in groups]
     assert all(s > 0 for s in sizes)
-    assert n_trainable(model) == sizes[2]            # created frozen: head only
+    assert n_trainable(model) == sizes[2]  # created frozen: head only
     model.unfreeze()
     assert n_trainable(model) == sum(sizes) == sum(p.numel() for p in model.parameters())
     model.freeze_to(1)
@@ -46,7 +62,7 @@ def test_frozen_groups_stay_in_eval_mode_while_training():
     model.freeze_to(1)
     model.train()
     bns = [m for m in model.body.modules() if isinstance(m, nn.BatchNorm2d)]
-    assert not bns[0].training          # frozen early group: running stats must not move
+    assert not bns[0].training  # frozen early group: running stats must not move
     assert bns[-1].training and model.head.training
 
 
@@ -57,13 +73,13 @@ def test_model_file_round_trip_weights_only(tmp_path):
         model.head[-1].bias.add_(0.5)
     model.meta.metrics = {"accuracy": 0.9}
     path = save_model(model, tmp_path / "m.pt")
-    blob = torch.load(path, map_location="cpu", weights_only=True)   # no code runs
+    blob = torch.load(path, map_location="cpu", weights_only=True)  # no code runs
     assert blob["meta"]["classes"] == CLASSES and blob["meta"]["metrics"]["accuracy"] == 0.9
     loaded = load_model(path)
     x = torch.randn(3, 3, 32, 32)
     assert torch.allclose(loaded(x), model.eval()(x), atol=1e-6)
-    assert not list(tmp_path.glob(".fovea-*"))        # no temp file left behind
-    old_umask = os.umask(0o027)                       # the file gets what open() would give it, not 0600
+    assert not list(tmp_path.glob(".fovea-*"))  # no temp file left behind
+    old_umask = os.umask(0o027)  # the file gets what open() would give it, not 0600
     try:
         assert (save_model(model, tmp_path / "m2.pt").stat().st_mode & 0o777) == 0o640
     finally:
@@ -71,17 +87,18 @@ def test_model_file_round_trip_weights_only(tmp_path):
 
 
 def test_resnet_offline_names_the_missing_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))   # an empty torchvision cache
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # an empty torchvision cache
     monkeypatch.setenv("FOVEA_OFFLINE", "1")
     with pytest.raises(WeightsUnavailable) as info:
         create_model("resnet18", CLASSES, 64)
     text = str(info.value)
     assert "resnet18-f37072fd.pth" in text and "Import a weights file" in text
-    assert str(tmp_path / "torch") in text            # where torchvision looks for it
+    assert str(tmp_path / "torch") in text  # where torchvision looks for it
 
 
 def test_import_weights_file_makes_resnet_available_offline(monkeypatch, tmp_path):
     import torchvision
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("FOVEA_OFFLINE", "1")
     source = torchvision.models.resnet18(weights=None)
@@ -107,7 +124,9 @@ def test_export_onnx_matches_torch(tmp_path):
     pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
     import json
+
     import onnx
+
     model = create_model("tiny_cnn", CLASSES, 32).eval()
     path = export_onnx(model, tmp_path / "m.onnx")
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
@@ -119,12 +138,15 @@ def test_export_onnx_matches_torch(tmp_path):
     assert abs(got - want).max() < 1e-5
 
 
-@pytest.mark.parametrize("content, reason", [
-    ("text", "not a file written by torch.save"),
-    ("python_object", "holds Python objects"),
-    ("bad_meta", "description is incomplete"),
-    ("folder", "it is a folder"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        ("text", "not a file written by torch.save"),
+        ("python_object", "holds Python objects"),
+        ("bad_meta", "description is incomplete"),
+        ("folder", "it is a folder"),
+    ],
+)
 def test_bad_model_files_get_one_short_reason(tmp_path, content, reason):
     path = tmp_path / "m.pth"
     if content == "text":

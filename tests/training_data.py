@@ -1,4 +1,5 @@
 """Tiny synthetic datasets for the training-engine tests (made in tmp_path, never in the repo)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +16,7 @@ def write_image(path: Path, colour, seed: int, size: int = 40) -> Path:
     base = np.array(colour, dtype=np.float32)
     img = base + rng.normal(0, 40, (size, size + 8, 3))
     y, x = rng.integers(0, size - 10, 2)
-    img[y:y + 10, x:x + 10] = rng.integers(0, 255, 3)     # a random patch, so images differ
+    img[y : y + 10, x : x + 10] = rng.integers(0, 255, 3)  # a random patch, so images differ
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
     return path

@@ -1,4 +1,5 @@
 """Build a dataset folder full of broken and unusual-but-valid inputs (the foundation issue's zoo)."""
+
 from __future__ import annotations
 
 import io
@@ -32,23 +33,23 @@ def bomb_png(width=60000, height=60000) -> bytes:
     """A tiny PNG whose header claims width×height pixels."""
     raw = _png_bytes(Image.new("L", (1, 1)))
     ihdr_start = 8
-    length = struct.unpack(">I", raw[ihdr_start:ihdr_start + 4])[0]
-    body = bytearray(raw[ihdr_start + 4:ihdr_start + 8 + length])  # b'IHDR' + data
+    length = struct.unpack(">I", raw[ihdr_start : ihdr_start + 4])[0]
+    body = bytearray(raw[ihdr_start + 4 : ihdr_start + 8 + length])  # b'IHDR' + data
     body[4:12] = struct.pack(">II", width, height)
     crc = struct.pack(">I", zlib.crc32(bytes(body)) & 0xFFFFFFFF)
-    return raw[:ihdr_start + 4] + bytes(body) + crc + raw[ihdr_start + 8 + length + 4:]
+    return raw[: ihdr_start + 4] + bytes(body) + crc + raw[ihdr_start + 8 + length + 4 :]
 
 
 def corrupt_png() -> bytes:
     """A PNG whose compressed pixel data is garbage (chunk CRC fixed so only the data is wrong)."""
     raw = bytearray(_png_bytes(_rgb(64, 64, 3)))
     idx = raw.find(b"IDAT")
-    length = struct.unpack(">I", raw[idx - 4:idx])[0]
-    data = bytearray(raw[idx + 4:idx + 4 + length])
+    length = struct.unpack(">I", raw[idx - 4 : idx])[0]
+    data = bytearray(raw[idx + 4 : idx + 4 + length])
     for i in range(2, len(data), 3):
         data[i] ^= 0x5A
     crc = struct.pack(">I", zlib.crc32(b"IDAT" + bytes(data)) & 0xFFFFFFFF)
-    return bytes(raw[:idx + 4]) + bytes(data) + crc + bytes(raw[idx + 8 + length:])
+    return bytes(raw[: idx + 4]) + bytes(data) + crc + bytes(raw[idx + 8 + length :])
 
 
 def exif_rotated_jpeg() -> bytes:
@@ -66,7 +67,7 @@ BAD = {
     "train/cat/page.jpg": "HTML",
     "train/cat/notes.png": "text file",
     "train/cat/truncated.jpg": "truncated",
-    "train/cat/truncated.png": "",           # any reason
+    "train/cat/truncated.png": "",  # any reason
     "train/cat/corrupt.png": "corrupt",
     "train/cat/bomb.png": "decompression bomb",
     "train/cat/loop.jpg": "symlink loop",
@@ -78,11 +79,26 @@ BAD = {
 }
 
 GOOD = [
-    "train/cat/upper.JPG", "train/cat/photo.webp", "train/cat/bitmap.bmp", "train/cat/scan.tiff",
-    "train/cat/cmyk.jpg", "train/cat/deep16.png", "train/cat/palette_alpha.png", "train/cat/grey.png",
-    "train/cat/rotated.jpg", "train/cat/animated.gif", "train/cat/one_pixel.png", "train/cat/trailing.jpg",
-    "train/cat/chat noir é.png", "train/dog/d1.jpg", "train/dog/d2.png", "train/dog/d3.jpg",
-    "valid/cat/v1.jpg", "valid/dog/v2.jpg", "test/t1.jpg", "test/t2.png",
+    "train/cat/upper.JPG",
+    "train/cat/photo.webp",
+    "train/cat/bitmap.bmp",
+    "train/cat/scan.tiff",
+    "train/cat/cmyk.jpg",
+    "train/cat/deep16.png",
+    "train/cat/palette_alpha.png",
+    "train/cat/grey.png",
+    "train/cat/rotated.jpg",
+    "train/cat/animated.gif",
+    "train/cat/one_pixel.png",
+    "train/cat/trailing.jpg",
+    "train/cat/chat noir é.png",
+    "train/dog/d1.jpg",
+    "train/dog/d2.png",
+    "train/dog/d3.jpg",
+    "valid/cat/v1.jpg",
+    "valid/dog/v2.jpg",
+    "test/t1.jpg",
+    "test/t2.png",
 ]
 
 
@@ -97,7 +113,7 @@ def build_zoo(root: Path) -> Path:
     _rgb(seed=3).save(root / "train/cat/bitmap.bmp", "BMP")
     _rgb(seed=4).save(root / "train/cat/scan.tiff", "TIFF")
     _rgb(seed=5).convert("CMYK").save(root / "train/cat/cmyk.jpg", "JPEG")
-    Image.fromarray((np.arange(32 * 24, dtype=np.uint16).reshape(24, 32) * 80)).save(root / "train/cat/deep16.png")
+    Image.fromarray(np.arange(32 * 24, dtype=np.uint16).reshape(24, 32) * 80).save(root / "train/cat/deep16.png")
     pal = Image.new("P", (16, 16), 0)
     pal.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
     pal.paste(1, (8, 0, 16, 16))
@@ -140,6 +156,7 @@ def build_zoo(root: Path) -> Path:
 def hash_tree(root: Path) -> dict[str, str]:
     """Every entry's bytes (or link target / folder marker), to prove nothing was written."""
     import hashlib
+
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:

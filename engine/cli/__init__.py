@@ -1,4 +1,5 @@
 """Headless subcommands of main.py; each module has register(subparsers) setting args.run."""
+
 import sys
 
 
@@ -7,6 +8,7 @@ def device_arg(text: str) -> str:
     import argparse
 
     from engine.models import pick_device
+
     try:
         pick_device(text)
     except ValueError as exc:

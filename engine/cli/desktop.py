@@ -1,4 +1,5 @@
 """`fovea install-desktop`: a freedesktop menu entry (with icon) for the current user."""
+
 from __future__ import annotations
 
 import os

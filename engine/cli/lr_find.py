@@ -1,4 +1,5 @@
 """`fovea lr-find DATASET`: the learning-rate range test, its suggestions, and an optional PNG plot."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,26 +9,44 @@ import sys
 from pathlib import Path
 
 from engine.cli import device_arg, fail
-from engine.lr_finder import (DEFAULT_END, DEFAULT_ITERS, DEFAULT_START, DEFAULT_SUGGESTION, MODES,
-                              SUGGESTION_COLORS, SUGGESTION_LABELS, format_lr, loss_view_range)
+from engine.lr_curves import (
+    DEFAULT_END,
+    DEFAULT_ITERS,
+    DEFAULT_START,
+    DEFAULT_SUGGESTION,
+    MODES,
+    SUGGESTION_COLORS,
+    SUGGESTION_LABELS,
+    format_lr,
+    loss_view_range,
+)
 
 
 def register(sub) -> None:
     from engine.models import ARCHITECTURES
     from engine.training import TrainConfig
+
     d = TrainConfig()
-    p = sub.add_parser("lr-find", help="run the learning-rate finder and print suggested learning rates",
-                       description="Train briefly while the learning rate grows from --start to --end and "
-                                   "report the loss at each step. Pick an LR where the loss is still clearly "
-                                   "falling; the model itself is left unchanged.")
+    p = sub.add_parser(
+        "lr-find",
+        help="run the learning-rate finder and print suggested learning rates",
+        description="Train briefly while the learning rate grows from --start to --end and "
+        "report the loss at each step. Pick an LR where the loss is still clearly "
+        "falling; the model itself is left unchanged.",
+    )
     p.add_argument("dataset", help="dataset folder with train/<class>/ and valid/<class>/")
     p.add_argument("--arch", choices=ARCHITECTURES, default=d.arch, help=f"backbone (default {d.arch})")
     p.add_argument("--size", type=int, default=d.size, help=f"input image size in pixels (default {d.size})")
     p.add_argument("--bs", type=int, default=d.bs, help=f"batch size (default {d.bs})")
-    p.add_argument("--precompute", action=argparse.BooleanOptionalAction, default=d.precompute,
-                   help="train the head on cached activations (fast; default on)")
-    p.add_argument("--unfreeze", action="store_true",
-                   help="test the whole network with per-layer-group LRs (slow on CPU)")
+    p.add_argument(
+        "--precompute",
+        action=argparse.BooleanOptionalAction,
+        default=d.precompute,
+        help="train the head on cached activations (fast; default on)",
+    )
+    p.add_argument(
+        "--unfreeze", action="store_true", help="test the whole network with per-layer-group LRs (slow on CPU)"
+    )
     p.add_argument("--start", type=float, default=DEFAULT_START, help=f"first LR (default {DEFAULT_START:g})")
     p.add_argument("--end", type=float, default=DEFAULT_END, help=f"last LR (default {DEFAULT_END:g})")
     p.add_argument("--iters", type=int, default=DEFAULT_ITERS, help=f"iterations (default {DEFAULT_ITERS})")
@@ -42,12 +61,13 @@ def register(sub) -> None:
 def run(args) -> int:
     from engine.data import DatasetError, scan_dataset
     from engine.jobs import run_to_end
-    from engine.lr_finder import lr_find_job, lr_schedule
+    from engine.lr_curves import lr_schedule
+    from engine.lr_finder import lr_find_job
     from engine.models import WeightsUnavailable
     from engine.training import Learner, TrainConfig
 
     try:
-        lr_schedule(args.start, args.end, args.iters, args.mode)   # check the bounds before heavy work
+        lr_schedule(args.start, args.end, args.iters, args.mode)  # check the bounds before heavy work
     except ValueError as exc:
         return fail(str(exc))
     if args.size < 16 or args.bs < 2:
@@ -60,8 +80,15 @@ def run(args) -> int:
         return fail(str(exc))
     if not ds.train:
         return fail(f"{ds.root} has no training images")
-    config = TrainConfig(arch=args.arch, size=args.size, bs=args.bs, precompute=args.precompute,
-                         unfreeze=args.unfreeze, weights_file=args.weights, device=args.device)
+    config = TrainConfig(
+        arch=args.arch,
+        size=args.size,
+        bs=args.bs,
+        precompute=args.precompute,
+        unfreeze=args.unfreeze,
+        weights_file=args.weights,
+        device=args.device,
+    )
     learner = Learner(ds, config)
     show = sys.stderr.isatty() and not args.json
 
@@ -69,11 +96,18 @@ def run(args) -> int:
         if not show:
             return
         if rec.get("type") == "precompute":
-            print(f"\rcaching activations ({rec.get('split', '')}) {rec['done']}/{rec['total']}   ",
-                  end="", file=sys.stderr)
+            print(
+                f"\rcaching activations ({rec.get('split', '')}) {rec['done']}/{rec['total']}   ",
+                end="",
+                file=sys.stderr,
+            )
         elif rec.get("type") == "lr_find":
-            print(f"\rLR test {rec['iteration'] + 1}/{rec['total']}  lr {format_lr(rec['lr']):>8}  "
-                  f"loss {rec['smoothed']:.4f}   ", end="", file=sys.stderr)
+            print(
+                f"\rLR test {rec['iteration'] + 1}/{rec['total']}  lr {format_lr(rec['lr']):>8}  "
+                f"loss {rec['smoothed']:.4f}   ",
+                end="",
+                file=sys.stderr,
+            )
 
     try:
         result = run_to_end(lr_find_job(learner, args.start, args.end, args.iters, args.mode), progress)
@@ -83,6 +117,7 @@ def run(args) -> int:
         return fail("interrupted", 130)
     except (ValueError, OSError, RuntimeError, DatasetError) as exc:
         from engine.jobs import describe_error
+
         return fail(describe_error(exc))
     finally:
         if show:
@@ -96,12 +131,21 @@ def run(args) -> int:
         except OSError as exc:
             return fail(f"could not write {args.plot}: {exc}")
     if args.json:
-        print(json.dumps({"lrs": result["lrs"], "losses": result["losses"], "smoothed": result["smoothed"],
-                          "suggestions": result["suggestions"], "stopped": result["stopped"],
-                          "seconds": round(result["seconds"], 3)}))
+        print(
+            json.dumps(
+                {
+                    "lrs": result["lrs"],
+                    "losses": result["losses"],
+                    "smoothed": result["smoothed"],
+                    "suggestions": result["suggestions"],
+                    "stopped": result["stopped"],
+                    "seconds": round(result["seconds"], 3),
+                }
+            )
+        )
         return 0
     print(f"{'iter':>4}  {'lr':>10}  {'loss':>8}  {'smoothed':>8}")
-    for i, (lr, loss, sm) in enumerate(zip(result["lrs"], result["losses"], result["smoothed"])):
+    for i, (lr, loss, sm) in enumerate(zip(result["lrs"], result["losses"], result["smoothed"], strict=False)):
         print(f"{i:>4}  {lr:>10.3e}  {loss:>8.4f}  {sm:>8.4f}")
     how = "stopped: the loss diverged" if result["stopped"] == "diverged" else "ran all iterations"
     print(f"{len(result['lrs'])} iterations in {result['seconds']:.2f} s ({how})")
@@ -116,6 +160,7 @@ def run(args) -> int:
 
 # ---------------------------------------------------------------- PNG plot (PIL, no Qt)
 
+
 def draw_plot(result: dict, path, title: str = "LR finder", size=(960, 600)) -> Path:
     """Smoothed loss (raw loss faint) against LR on a log axis, suggestions marked; written as PNG."""
     from PIL import Image, ImageDraw
@@ -127,7 +172,7 @@ def draw_plot(result: dict, path, title: str = "LR finder", size=(960, 600)) -> 
     d = ImageDraw.Draw(im)
     font, small, big = _font(14), _font(12), _font(17)
     if not hasattr(font, "getname") or "DejaVu" not in " ".join(font.getname()):
-        title = title.encode("ascii", "replace").decode().replace("?", "-")   # built-in font: ASCII only
+        title = title.encode("ascii", "replace").decode().replace("?", "-")  # built-in font: ASCII only
         labels = {k: v.replace("÷", "/") for k, v in SUGGESTION_LABELS.items()}
     else:
         labels = dict(SUGGESTION_LABELS)
@@ -147,7 +192,7 @@ def draw_plot(result: dict, path, title: str = "LR finder", size=(960, 600)) -> 
 
     # grid and axes
     for e in range(lx0, lx1 + 1):
-        x = px(10.0 ** e)
+        x = px(10.0**e)
         d.line([(x, top), (x, top + ph)], fill="#e6e6e6")
         label = f"1e{e}" if e not in (0, 1) else ("1" if e == 0 else "10")
         d.text((x, top + ph + 8), label, fill="#333333", font=small, anchor="ma")
@@ -163,8 +208,8 @@ def draw_plot(result: dict, path, title: str = "LR finder", size=(960, 600)) -> 
     d.text((left, 16), title, fill="#111111", font=big)
 
     # curves: raw faint, smoothed bold
-    raw_pts = [(px(a), py(b)) for a, b in zip(lrs, losses)]
-    sm_pts = [(px(a), py(b)) for a, b in zip(lrs, smoothed)]
+    raw_pts = [(px(a), py(b)) for a, b in zip(lrs, losses, strict=False)]
+    sm_pts = [(px(a), py(b)) for a, b in zip(lrs, smoothed, strict=False)]
     if len(raw_pts) > 1:
         d.line(raw_pts, fill="#b9cde3", width=1)
         d.line(sm_pts, fill="#1f5fa8", width=3, joint="curve")
@@ -187,7 +232,7 @@ def draw_plot(result: dict, path, title: str = "LR finder", size=(960, 600)) -> 
         if lr is None or not lrs:
             continue
         v = _interp_log(lr, lrs, smoothed)
-        cx, cy = px(min(max(lr, 10.0 ** lx0), 10.0 ** lx1)), py(v)
+        cx, cy = px(min(max(lr, 10.0**lx0), 10.0**lx1)), py(v)
         d.ellipse([cx - 6, cy - 6, cx + 6, cy + 6], fill=SUGGESTION_COLORS[name], outline="white", width=2)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,6 +242,7 @@ def draw_plot(result: dict, path, title: str = "LR finder", size=(960, 600)) -> 
 
 def _font(size: int):
     from PIL import ImageFont
+
     try:
         return ImageFont.truetype("DejaVuSans.ttf", size)
     except OSError:
@@ -205,6 +251,7 @@ def _font(size: int):
 
 def _interp_log(lr: float, lrs, values) -> float:
     import numpy as np
+
     return float(np.interp(math.log10(lr), np.log10(lrs), values))
 
 

@@ -1,4 +1,5 @@
 """`fovea predict (MODEL | --imagenet) IMAGE… [--top 3] [--json]` and `fovea predict MODEL --folder DIR [--csv OUT] [--kaggle]`."""
+
 from __future__ import annotations
 
 import json
@@ -10,18 +11,27 @@ from engine.jobs import run_to_end
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "predict", help="classify images with a saved model or the pretrained ImageNet model",
+        "predict",
+        help="classify images with a saved model or the pretrained ImageNet model",
         description="Classify image files, URLs or a folder. Unreadable files are reported one by one "
-                    "and do not stop the rest.")
-    p.add_argument("inputs", nargs="*", metavar="MODEL_OR_IMAGE",
-                   help="a saved model file followed by images (or only images with --imagenet)")
+        "and do not stop the rest.",
+    )
+    p.add_argument(
+        "inputs",
+        nargs="*",
+        metavar="MODEL_OR_IMAGE",
+        help="a saved model file followed by images (or only images with --imagenet)",
+    )
     p.add_argument("--imagenet", action="store_true", help="use the pretrained ImageNet model (1000 classes)")
     p.add_argument("--folder", metavar="DIR", help="classify every image in DIR (e.g. a dataset's test/)")
     p.add_argument("--top", type=int, default=3, metavar="K", help="show the K most likely classes (default 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--csv", metavar="OUT.csv", help="write file,class,probability rows (or id,label with --kaggle)")
-    p.add_argument("--kaggle", action="store_true",
-                   help="Kaggle Dogs vs Cats submission: id,label with label = P(dog); written to --csv or stdout")
+    p.add_argument(
+        "--kaggle",
+        action="store_true",
+        help="Kaggle Dogs vs Cats submission: id,label with label = P(dog); written to --csv or stdout",
+    )
     p.add_argument("--tta", action="store_true", help="test-time augmentation (average of 6 views, slower)")
     p.add_argument("--bs", type=int, default=32, help="batch size (default 32)")
     p.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:1 … (default: CUDA if present)")
@@ -31,6 +41,7 @@ def register(sub) -> None:
 def _load(args):
     from engine.inference import imagenet_model
     from engine.models import WeightsUnavailable, load_model
+
     try:
         if args.imagenet:
             return imagenet_model(), list(args.inputs)
@@ -45,8 +56,16 @@ def run(args) -> int:
     import os
 
     from engine.images import ImageError
-    from engine.inference import (describe_model, expand_sources, kaggle_from_predictions, predict_images,
-                                  prediction_rows, write_kaggle_csv, write_predictions_csv)
+    from engine.inference import (
+        describe_model,
+        expand_sources,
+        kaggle_from_predictions,
+        predict_images,
+        prediction_rows,
+        write_kaggle_csv,
+        write_predictions_csv,
+    )
+
     if args.top < 1:
         return fail(f"--top must be 1 or more (got {args.top})")
     if args.bs < 1:
@@ -70,6 +89,7 @@ def run(args) -> int:
     if args.kaggle:
         try:
             from engine.inference import dog_class_index
+
             dog_class_index(model.meta.classes)
         except ValueError as exc:
             return fail(str(exc))
@@ -86,19 +106,21 @@ def run(args) -> int:
                 tops = "  ".join(f"{c} {p:.1%}" for c, p in r["top"])
                 print(f"{r['source']}\t{tops}\t({r['ms']:.0f} ms)")
         if show_progress:
-            print(f"\r{rec['done']}/{rec['total']}", end="" if rec["done"] < rec["total"] else "\n",
-                  file=sys.stderr)
+            print(f"\r{rec['done']}/{rec['total']}", end="" if rec["done"] < rec["total"] else "\n", file=sys.stderr)
 
-    pred = run_to_end(predict_images(model, sources, bs=args.bs, device=args.device, tta=args.tta,
-                                     top=max(1, args.top)), on_progress)
+    pred = run_to_end(
+        predict_images(model, sources, bs=args.bs, device=args.device, tta=args.tta, top=max(1, args.top)), on_progress
+    )
     n_ok = len(sources) - len(pred.errors)
 
     try:
         if args.kaggle:
             rows = kaggle_from_predictions(pred)
             if pred.errors:
-                print(f"fovea: {len(pred.errors)} unreadable file(s) got label 0.5 so the submission stays "
-                      f"complete", file=sys.stderr)
+                print(
+                    f"fovea: {len(pred.errors)} unreadable file(s) got label 0.5 so the submission stays complete",
+                    file=sys.stderr,
+                )
             write_kaggle_csv(rows, args.csv or sys.stdout)
         elif args.csv:
             write_predictions_csv(prediction_rows(pred), args.csv)
@@ -109,16 +131,29 @@ def run(args) -> int:
 
     if args.json:
         from engine.inference import top_k
-        out = {"model": describe_model(model), "device": pred.device, "tta": pred.tta,
-               "seconds": round(pred.seconds, 4), "predictions": [], "errors": []}
+
+        out = {
+            "model": describe_model(model),
+            "device": pred.device,
+            "tta": pred.tta,
+            "seconds": round(pred.seconds, 4),
+            "predictions": [],
+            "errors": [],
+        }
         for i, src in enumerate(sources):
             name = src if isinstance(src, str) else str(src)
             if i in pred.errors:
                 out["errors"].append({"file": name, "error": pred.errors[i]})
             else:
                 top = top_k(pred.probs[i], pred.classes, max(1, args.top))
-                out["predictions"].append({"file": name, "class": top[0][0], "probability": round(top[0][1], 6),
-                                           "top": [{"class": c, "probability": round(p, 6)} for c, p in top]})
+                out["predictions"].append(
+                    {
+                        "file": name,
+                        "class": top[0][0],
+                        "probability": round(top[0][1], 6),
+                        "top": [{"class": c, "probability": round(p, 6)} for c, p in top],
+                    }
+                )
         print(json.dumps(out, indent=1))
     if n_ok == 0:
         if not args.json:

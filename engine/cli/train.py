@@ -1,4 +1,5 @@
 """`fovea train DATASET -o MODEL`: fine-tune a pretrained CNN headless, with the GUI's engine."""
+
 from __future__ import annotations
 
 import json
@@ -8,36 +9,40 @@ import threading
 from dataclasses import replace
 
 from engine.cli import device_arg, fail
+from engine.config import parse_lr_multipliers
 from engine.data import DatasetError, scan_dataset
 from engine.jobs import Cancelled, run_to_end
-from engine.models import (ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name,
-                           export_onnx)
+from engine.models import ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name, export_onnx
 from engine.training import AUGMENTATIONS, MAX_FROZEN_VIEWS, SCHEDULES, Learner, TrainConfig, staged_configs
 
 
 def _mults(text: str) -> tuple[float, ...]:
     import argparse
+
     try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, e.g. 0.01,0.1,1 (got '{text}')")
-    if len(values) not in (1, 3) or any(v < 0 for v in values) or values[-1] <= 0:
-        raise argparse.ArgumentTypeError(f"give 1 or 3 multipliers ≥ 0 (the head's > 0), e.g. 0.01,0.1,1 "
-                                         f"(got '{text}')")
-    return values
+        return parse_lr_multipliers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub) -> None:
     d = TrainConfig()
     p = sub.add_parser(
-        "train", help="fine-tune a pretrained CNN on a dataset folder and save the model",
+        "train",
+        help="fine-tune a pretrained CNN on a dataset folder and save the model",
         description="Fine-tune a pretrained CNN (fast.ai lesson 1). With --precompute the frozen body's "
-                    "activations are computed once (and cached); adding --aug or --unfreeze then continues "
-                    "with the whole model on the images, the lesson's recipe.")
+        "activations are computed once (and cached); adding --aug or --unfreeze then continues "
+        "with the whole model on the images, the lesson's recipe.",
+    )
     p.add_argument("dataset", help="folder with train/<class>/ and valid/<class>/ images")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.pth)")
-    p.add_argument("--arch", default=DEFAULT_ARCH, choices=ARCHITECTURES + TEST_ARCHITECTURES,
-                   metavar="{" + ",".join(ARCHITECTURES) + "}", help=f"backbone (default {DEFAULT_ARCH})")
+    p.add_argument(
+        "--arch",
+        default=DEFAULT_ARCH,
+        choices=ARCHITECTURES + TEST_ARCHITECTURES,
+        metavar="{" + ",".join(ARCHITECTURES) + "}",
+        help=f"backbone (default {DEFAULT_ARCH})",
+    )
     p.add_argument("--size", type=int, default=d.size, help=f"input pixels (default {d.size})")
     p.add_argument("--bs", type=int, default=d.bs, help=f"batch size (default {d.bs})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr:g})")
@@ -46,21 +51,36 @@ def register(sub) -> None:
     p.add_argument("--cycle-len", type=int, default=1, help="SGDR: epochs in the first cycle (default 1)")
     p.add_argument("--cycle-mult", type=int, default=1, help="SGDR: each cycle is this many times longer")
     p.add_argument("--schedule", default=d.schedule, choices=SCHEDULES)
-    p.add_argument("--precompute", action="store_true",
-                   help="train the head on precomputed activations first (cached per file)")
-    p.add_argument("--head-epochs", type=int, default=None,
-                   help="with --precompute and --aug/--unfreeze: epochs on the activations before the "
-                        "full-model stage (default: the same schedule)")
+    p.add_argument(
+        "--precompute", action="store_true", help="train the head on precomputed activations first (cached per file)"
+    )
+    p.add_argument(
+        "--head-epochs",
+        type=int,
+        default=None,
+        help="with --precompute and --aug/--unfreeze: epochs on the activations before the "
+        "full-model stage (default: the same schedule)",
+    )
     p.add_argument("--aug", default="none", choices=AUGMENTATIONS, help="data augmentation (off while precomputed)")
     p.add_argument("--unfreeze", action="store_true", help="train every layer (differential learning rates)")
-    p.add_argument("--lr-mult", type=_mults, default=d.lr_mult, metavar="A,B,C",
-                   help="LR multipliers for early body, late body, head when unfrozen; 0 keeps that group "
-                        "frozen (default 0.01,0.1,1)")
-    p.add_argument("--frozen-views", type=int, default=d.frozen_views, metavar="N",
-                   help="with --unfreeze and a first multiplier of 0 (early layers frozen): run the frozen "
-                        "layers once per image and view and train the rest on their cached activations; "
-                        "views: 1 the image, 2 also its mirror, more also random --aug copies "
-                        f"(0 = off, the default; at most {MAX_FROZEN_VIEWS})")
+    p.add_argument(
+        "--lr-mult",
+        type=_mults,
+        default=d.lr_mult,
+        metavar="A,B,C",
+        help="LR multipliers for early body, late body, head when unfrozen; 0 keeps that group "
+        "frozen (default 0.01,0.1,1)",
+    )
+    p.add_argument(
+        "--frozen-views",
+        type=int,
+        default=d.frozen_views,
+        metavar="N",
+        help="with --unfreeze and a first multiplier of 0 (early layers frozen): run the frozen "
+        "layers once per image and view and train the rest on their cached activations; "
+        "views: 1 the image, 2 also its mirror, more also random --aug copies "
+        f"(0 = off, the default; at most {MAX_FROZEN_VIEWS})",
+    )
     p.add_argument("--opt", default=d.opt, choices=("sgd", "adamw"), help="optimizer (default sgd, momentum 0.9)")
     p.add_argument("--wd", type=float, default=d.wd, help=f"weight decay (default {d.wd:g})")
     p.add_argument("--tta", action="store_true", help="final accuracy with test-time augmentation")
@@ -76,12 +96,27 @@ def _config(args) -> TrainConfig:
     if args.epochs is not None and args.cycles is not None:
         raise ValueError("give either --epochs or --cycles, not both")
     return TrainConfig(
-        arch=args.arch, size=args.size, bs=args.bs, lr=args.lr,
+        arch=args.arch,
+        size=args.size,
+        bs=args.bs,
+        lr=args.lr,
         epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
-        cycles=args.cycles, cycle_len=args.cycle_len, cycle_mult=args.cycle_mult, schedule=args.schedule,
-        precompute=args.precompute, aug=args.aug, unfreeze=args.unfreeze, lr_mult=args.lr_mult, tta=args.tta,
-        seed=args.seed, weights_file=args.weights, device=args.device, opt=args.opt, wd=args.wd,
-        frozen_views=args.frozen_views)
+        cycles=args.cycles,
+        cycle_len=args.cycle_len,
+        cycle_mult=args.cycle_mult,
+        schedule=args.schedule,
+        precompute=args.precompute,
+        aug=args.aug,
+        unfreeze=args.unfreeze,
+        lr_mult=args.lr_mult,
+        tta=args.tta,
+        seed=args.seed,
+        weights_file=args.weights,
+        device=args.device,
+        opt=args.opt,
+        wd=args.wd,
+        frozen_views=args.frozen_views,
+    )
 
 
 def run(args) -> int:
@@ -91,10 +126,12 @@ def run(args) -> int:
         if args.head_epochs is not None and args.head_epochs < 1:
             raise ValueError("--head-epochs must be at least 1")
         if config.frozen_views and not replace(config, precompute=False).caches_frozen_layers():
-            raise ValueError("--frozen-views needs --unfreeze and --lr-mult with a first multiplier of 0 "
-                             "(e.g. 0,1,1: the early layers frozen)")
+            raise ValueError(
+                "--frozen-views needs --unfreeze and --lr-mult with a first multiplier of 0 "
+                "(e.g. 0,1,1: the early layers frozen)"
+            )
         for flag, out in (("-o", args.output), ("--onnx", args.onnx)):
-            if out and os.path.isdir(out):     # found out before training, not after
+            if out and os.path.isdir(out):  # found out before training, not after
                 raise ValueError(f"{flag} {out} is a folder: give a file name, e.g. {os.path.join(out, 'model.pth')}")
         ds = scan_dataset(args.dataset)
     except (ValueError, DatasetError) as exc:
@@ -114,26 +151,37 @@ def run(args) -> int:
     def progress(rec):
         kind = rec.get("type")
         if kind == "epoch":
-            out = {"epoch": rec["epoch"] + epoch_offset[0], "train_loss": rec["train_loss"],
-                   "valid_loss": rec["valid_loss"], "accuracy": rec["accuracy"], "seconds": rec["seconds"],
-                   "phase": "precomputed" if learner.config.precompute else "images"}
+            out = {
+                "epoch": rec["epoch"] + epoch_offset[0],
+                "train_loss": rec["train_loss"],
+                "valid_loss": rec["valid_loss"],
+                "accuracy": rec["accuracy"],
+                "seconds": rec["seconds"],
+                "phase": "precomputed" if learner.config.precompute else "images",
+            }
             if args.json:
                 print(json.dumps(out), flush=True)
             else:
                 if interactive:
                     print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-                print(f"epoch {out['epoch']:>3}  train loss {out['train_loss']:.4f}  valid loss "
-                      f"{out['valid_loss']:.4f}  accuracy {out['accuracy']:.2%}  ({out['seconds']:.1f} s, "
-                      f"{out['phase']})", flush=True)
+                print(
+                    f"epoch {out['epoch']:>3}  train loss {out['train_loss']:.4f}  valid loss "
+                    f"{out['valid_loss']:.4f}  accuracy {out['accuracy']:.2%}  ({out['seconds']:.1f} s, "
+                    f"{out['phase']})",
+                    flush=True,
+                )
         elif interactive and kind == "precompute":
             print(f"\rprecomputing {rec['split']} activations {rec['done']}/{rec['total']}", end="", file=sys.stderr)
         elif interactive and kind == "batch":
-            print(f"\repoch {rec['epoch'] + epoch_offset[0]:.2f}  loss {rec['loss']:.4f}  lr {rec['lr']:.3g}   ",
-                  end="", file=sys.stderr)
+            print(
+                f"\repoch {rec['epoch'] + epoch_offset[0]:.2f}  loss {rec['loss']:.4f}  lr {rec['lr']:.3g}   ",
+                end="",
+                file=sys.stderr,
+            )
 
     try:
         result = None
-        for i, stage in enumerate(stages):
+        for _i, stage in enumerate(stages):
             learner.config = stage
             result = run_to_end(learner.fit(stop), progress)
             epoch_offset[0] += result["epochs"]
@@ -153,9 +201,16 @@ def run(args) -> int:
         if interactive:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
     skipped = sorted({p for split in learner.features.values() for p, _ in split.errors})
-    final = {"model": str(path), "accuracy": result["accuracy"], "valid_loss": result["valid_loss"],
-             "tta": result["tta"], "epochs": epoch_offset[0], "seconds": total_seconds,
-             "classes": ds.classes, "skipped": skipped}
+    final = {
+        "model": str(path),
+        "accuracy": result["accuracy"],
+        "valid_loss": result["valid_loss"],
+        "tta": result["tta"],
+        "epochs": epoch_offset[0],
+        "seconds": total_seconds,
+        "classes": ds.classes,
+        "skipped": skipped,
+    }
     if onnx_path:
         final["onnx"] = str(onnx_path)
     if args.json:
@@ -163,6 +218,9 @@ def run(args) -> int:
     else:
         for p in skipped:
             print(f"skipped {p}", file=sys.stderr)
-        print(f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
-              f"epoch{'s' if final['epochs'] != 1 else ''}, {total_seconds:.1f} s → {path}" + (f" and {onnx_path}" if onnx_path else ""))
+        print(
+            f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
+            f"epoch{'s' if final['epochs'] != 1 else ''}, {total_seconds:.1f} s → {path}"
+            + (f" and {onnx_path}" if onnx_path else "")
+        )
     return 0

@@ -8,6 +8,7 @@ or — before any training — the pretrained ImageNet network):
                   lesson's galleries (most correct / incorrect / uncertain), TTA on or off
 All model work runs in engine jobs (gui.jobs.QtJob); this module only shows their results.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,22 +17,56 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import (QAction, QBrush, QColor, QFont, QGuiApplication, QIcon, QImage, QKeySequence, QPainter,
-                           QPen, QPixmap, QShortcut)
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFileDialog,
-                               QFrame, QHBoxLayout, QHeaderView, QLabel, QListView, QListWidget,
-                               QListWidgetItem, QMessageBox, QProgressBar, QPushButton, QScrollArea, QSizePolicy,
-                               QSplitter, QStyle, QStyledItemDelegate, QTableView, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtGui import (
+    QAction,
+    QBrush,
+    QColor,
+    QFont,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPen,
+    QPixmap,
+    QShortcut,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import inference as inf
 from engine.models import device_name, pick_device
 from gui.jobs import QtJob
 
-REC_ROLE = Qt.UserRole + 1      # the engine's result record (dict) of a row
-ITEM_ROLE = Qt.UserRole + 2     # what to load again for the large view (path, URL or array)
-SORT_ROLE = Qt.UserRole + 3     # the value a batch-table column sorts by
-MODEL_ROLE = Qt.UserRole + 4    # the model that made a row's prediction
+REC_ROLE = Qt.UserRole + 1  # the engine's result record (dict) of a row
+ITEM_ROLE = Qt.UserRole + 2  # what to load again for the large view (path, URL or array)
+SORT_ROLE = Qt.UserRole + 3  # the value a batch-table column sorts by
+MODEL_ROLE = Qt.UserRole + 4  # the model that made a row's prediction
 THUMB = 76
 CARD_H = 92
 BAR = QColor("#3d7bd9")
@@ -41,6 +76,7 @@ MUTED = QColor("#6b7280")
 
 
 # ---------------------------------------------------------------- image conversion
+
 
 def qimage_from_array(arr: np.ndarray) -> QImage:
     arr = np.ascontiguousarray(arr)
@@ -55,7 +91,7 @@ def array_from_qimage(img: QImage) -> np.ndarray:
     img = img.convertToFormat(QImage.Format_RGB888)
     w, h, bpl = img.width(), img.height(), img.bytesPerLine()
     buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
-    return buf[:, :3 * w].reshape(h, w, 3).copy()
+    return buf[:, : 3 * w].reshape(h, w, 3).copy()
 
 
 def pixmap_for(arr: np.ndarray | None, side: int) -> QPixmap | None:
@@ -81,6 +117,7 @@ def _short_model_name(model) -> str:
 
 
 # ---------------------------------------------------------------- drop list
+
 
 class PredictionDelegate(QStyledItemDelegate):
     """A card: thumbnail, file name, time taken, and top-3 probability bars (or the error)."""
@@ -123,8 +160,11 @@ class PredictionDelegate(QStyledItemDelegate):
         y = r.top() + 8 + line
         if rec.get("error"):
             painter.setPen(ERROR)
-            painter.drawText(QRect(left, y, right - left, r.bottom() - y - 4), Qt.TextWordWrap | Qt.AlignTop,
-                             "Could not classify: " + rec["error"])
+            painter.drawText(
+                QRect(left, y, right - left, r.bottom() - y - 4),
+                Qt.TextWordWrap | Qt.AlignTop,
+                "Could not classify: " + rec["error"],
+            )
         elif not rec.get("top"):
             painter.setPen(MUTED)
             painter.drawText(QRect(left, y, right - left, line), Qt.AlignLeft, rec.get("waiting", "waiting…"))
@@ -134,8 +174,11 @@ class PredictionDelegate(QStyledItemDelegate):
             for k, (cls, p) in enumerate(rec["top"][:3]):
                 yy = y + k * (line + 3)
                 painter.setPen(QColor("#1f2937") if k == 0 else QColor("#374151"))
-                painter.drawText(QRect(left, yy, label_w - 6, line), Qt.AlignLeft | Qt.AlignVCenter,
-                                 fm.elidedText(cls, Qt.ElideRight, label_w - 6))
+                painter.drawText(
+                    QRect(left, yy, label_w - 6, line),
+                    Qt.AlignLeft | Qt.AlignVCenter,
+                    fm.elidedText(cls, Qt.ElideRight, label_w - 6),
+                )
                 bar_x = left + label_w
                 pct_w = fm.horizontalAdvance("100.0 %") + 8
                 bar_w = max(20, right - bar_x - pct_w)
@@ -174,10 +217,11 @@ class PlaceholderList(QListWidget):
 
 # ---------------------------------------------------------------- large view with Grad-CAM
 
+
 class ImageDetail(QWidget):
     """One image, large: its top classes and, on request, Grad-CAM ("why this class?")."""
 
-    def __init__(self, panel: "ClassifyPanel", parent=None):
+    def __init__(self, panel: ClassifyPanel, parent=None):
         super().__init__(parent)
         self.panel = panel
         self._item = None
@@ -197,8 +241,10 @@ class ImageDetail(QWidget):
         self.image.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
         self.image.setStyleSheet("background: #f4f6f9; border: 1px solid #dde2ea; border-radius: 4px;")
         self.cam = QCheckBox("Why this class? Show Grad-CAM")
-        self.cam.setToolTip("Grad-CAM colours the regions whose features pushed the model's score for the "
-                            "chosen class up the most (last convolutional layer).")
+        self.cam.setToolTip(
+            "Grad-CAM colours the regions whose features pushed the model's score for the "
+            "chosen class up the most (last convolutional layer)."
+        )
         self.cam_class = QComboBox()
         self.cam_class.setToolTip("Explain this class (the image's most likely classes)")
         self.cam_class.setMinimumWidth(120)
@@ -276,14 +322,15 @@ class ImageDetail(QWidget):
 
     def _shown(self, res: dict, gen: int) -> None:
         if gen != self._gen:
-            return   # a newer request superseded this one
+            return  # a newer request superseded this one
         self._result = res
         self._paint()
         if res["overlay"] is not None:
             self.explain.setText(
                 f"Warm colours (yellow/red) mark where the model found the evidence for “{res['class_name']}” "
                 f"(P = {percent(res['prob'])}). The model sees only the centre square; the dimmed edges "
-                f"were cropped away before it looked.")
+                f"were cropped away before it looked."
+            )
         else:
             self.explain.setText("")
 
@@ -298,8 +345,14 @@ class ImageDetail(QWidget):
         size = self.image.size()
         pm = QPixmap.fromImage(qimage_from_array(arr))
         small = max(pm.width(), pm.height()) * 2 <= min(size.width(), size.height())
-        self.image.setPixmap(pm.scaled(size.width() - 4, size.height() - 4, Qt.KeepAspectRatio,
-                                       Qt.FastTransformation if small else Qt.SmoothTransformation))
+        self.image.setPixmap(
+            pm.scaled(
+                size.width() - 4,
+                size.height() - 4,
+                Qt.KeepAspectRatio,
+                Qt.FastTransformation if small else Qt.SmoothTransformation,
+            )
+        )
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -314,9 +367,11 @@ class ImageDetail(QWidget):
 
 # ---------------------------------------------------------------- batch table
 
+
 def natural_key(name: str) -> list:
     """'2.jpg' before '10.jpg'."""
     import re
+
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
@@ -327,12 +382,12 @@ class BatchTableModel(QAbstractTableModel):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.rows: list[dict] = []    # {'index', 'name', 'source', 'label', 'prob', 'note'}
+        self.rows: list[dict] = []  # {'index', 'name', 'source', 'label', 'prob', 'note'}
 
-    def rowCount(self, parent=QModelIndex()) -> int:
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's idiom; never mutated)
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent=QModelIndex()) -> int:
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's idiom; never mutated)
         return 0 if parent.isValid() else len(self.HEADERS)
 
     def headerData(self, section, orientation, role=Qt.DisplayRole):
@@ -376,12 +431,15 @@ class BatchTableModel(QAbstractTableModel):
             return
         key = ("name", "label", "prob", "note")[column]
         self.layoutAboutToBeChanged.emit()
-        self.rows.sort(key=(lambda r: natural_key(r["name"])) if key == "name" else (lambda r: r[key]),
-                       reverse=order == Qt.DescendingOrder)
+        self.rows.sort(
+            key=(lambda r: natural_key(r["name"])) if key == "name" else (lambda r: r[key]),
+            reverse=order == Qt.DescendingOrder,
+        )
         self.layoutChanged.emit()
 
 
 # ---------------------------------------------------------------- confusion matrix
+
 
 class _CellDelegate(QStyledItemDelegate):
     """Keep a chosen cell's colour (a blue selection would hide it) and frame it instead."""
@@ -410,8 +468,10 @@ class ConfusionMatrix(QTableWidget):
         self.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.verticalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.setItemDelegate(_CellDelegate(self))
-        self.setToolTip("Rows: the true class. Columns: what the model predicted. "
-                        "The diagonal is correct; click any cell to see its images.")
+        self.setToolTip(
+            "Rows: the true class. Columns: what the model predicted. "
+            "The diagonal is correct; click any cell to see its images."
+        )
         self.cellClicked.connect(self.cellChosen.emit)
 
     def set_matrix(self, cm: np.ndarray, classes: list[str]) -> None:
@@ -436,29 +496,32 @@ class ConfusionMatrix(QTableWidget):
                 f = item.font()
                 f.setBold(i == j)
                 item.setFont(f)
-                item.setToolTip(f"true {classes[i]}, predicted {classes[j]}: {v} image(s)"
-                                f" ({100 * frac:.0f} % of {classes[i]})")
+                item.setToolTip(
+                    f"true {classes[i]}, predicted {classes[j]}: {v} image(s) ({100 * frac:.0f} % of {classes[i]})"
+                )
                 self.setItem(i, j, item)
         self.setMaximumHeight(self.horizontalHeader().height() + 4 + n * 84 if n <= 6 else 16777215)
 
 
 # ---------------------------------------------------------------- the panel
 
+
 class ClassifyPanel(QWidget):
     """The "Classify" tab."""
 
-    modelReady = Signal(object)     # the model in use changed (or finished loading)
+    modelReady = Signal(object)  # the model in use changed (or finished loading)
 
     def __init__(self, state, parent=None):
         super().__init__(parent)
         self.state = state
         self.setAcceptDrops(True)
         self._jobs: set[QtJob] = set()
-        self._entries: list[dict] = [{"kind": "imagenet", "title": "Pretrained ImageNet model (before training)",
-                                      "model": None, "path": None}]
+        self._entries: list[dict] = [
+            {"kind": "imagenet", "title": "Pretrained ImageNet model (before training)", "model": None, "path": None}
+        ]
         self._loading: QtJob | None = None
         self._after_load: list = []
-        self._queue: list[tuple[list, float]] = []     # (sources, time of the drop)
+        self._queue: list[tuple[list, float]] = []  # (sources, time of the drop)
         self._predict: QtJob | None = None
         self._drop_base = 0
         self._drop_started = 0.0
@@ -468,7 +531,7 @@ class ClassifyPanel(QWidget):
         self._batch_pred = None
         self._eval_job: QtJob | None = None
         self.evaluation: inf.Evaluation | None = None
-        self._eval_message: str | None = None   # the last evaluation's note (loss, time, files left out) or failure
+        self._eval_message: str | None = None  # the last evaluation's note (loss, time, files left out) or failure
         self._thumb_job: QtJob | None = None
         self._gallery_gen = 0
         self._closed = False
@@ -486,11 +549,10 @@ class ClassifyPanel(QWidget):
         state.modelChanged.connect(self._on_state_model)
         state.imagesDropped.connect(self.classify)
         state.datasetChanged.connect(self._on_dataset)
-        if hasattr(parent, "add_file_action"):
-            act = QAction("Open model for classifying…", self)
-            act.setToolTip("Load a saved Fovea model file and use it in the Classify tab")
-            act.triggered.connect(self.choose_model_file)
-            parent.add_file_action(act)
+        act = QAction("Open model for classifying…", self)
+        act.setToolTip("Load a saved Fovea model file and use it in the Classify tab")
+        act.triggered.connect(self.choose_model_file)
+        self.file_actions = [act]  # the window puts these in its File menu
         if state.model is not None:
             self._on_state_model(state.model)
         self._refresh_model_text()
@@ -540,9 +602,11 @@ class ClassifyPanel(QWidget):
         e = self.current_entry()
         model = e["model"]
         if e["kind"] == "imagenet":
-            text = ("The pretrained network knows 1,000 everyday ImageNet classes (tabby cat, espresso, sneaker …) — "
-                    "drop any photo to see what it recognises. Train a model in the Train tab to classify your own "
-                    "classes; it appears here when training ends.")
+            text = (
+                "The pretrained network knows 1,000 everyday ImageNet classes (tabby cat, espresso, sneaker …) — "
+                "drop any photo to see what it recognises. Train a model in the Train tab to classify your own "
+                "classes; it appears here when training ends."
+            )
             if model is None:
                 text += " (Loads on first use.)"
         elif model is None:
@@ -586,14 +650,17 @@ class ClassifyPanel(QWidget):
 
     def _trained_copied(self, model) -> None:
         names = ", ".join(model.meta.classes[:3]) + (" …" if len(model.meta.classes) > 3 else "")
-        self._add_entry({"kind": "trained", "title": f"Trained in this session ({names})", "model": model,
-                         "path": None})
+        self._add_entry(
+            {"kind": "trained", "title": f"Trained in this session ({names})", "model": model, "path": None}
+        )
         self._message("Classify now uses the model you just trained.")
 
     def choose_model_file(self) -> None:
         from engine.paths import data_dir
-        path, _ = QFileDialog.getOpenFileName(self, "Open a saved model", str(data_dir("models")),
-                                              "Fovea models (*.fovea *.pt *.pth);;All files (*)")
+
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a saved model", str(data_dir("models")), "Fovea models (*.fovea *.pt *.pth);;All files (*)"
+        )
         if path:
             self.open_model_file(path)
 
@@ -605,6 +672,7 @@ class ClassifyPanel(QWidget):
         def loaded(model, p=path):
             self._add_entry({"kind": "file", "title": f"File: {Path(p).name}", "model": model, "path": p})
             self._message(f"Classify now uses {Path(p).name}.")
+
         job.finished.connect(loaded)
         job.failed.connect(lambda m: QMessageBox.warning(self, "Cannot open model", m))
         self.track(job)
@@ -669,7 +737,8 @@ class ClassifyPanel(QWidget):
         page = QWidget()
         self.results = PlaceholderList(
             "Drop photos, a folder, or an image dragged from your browser anywhere on this window — "
-            "or paste one with Ctrl+V.\n\nPredictions appear here as they finish.")
+            "or paste one with Ctrl+V.\n\nPredictions appear here as they finish."
+        )
         self.results.setItemDelegate(PredictionDelegate(self.results))
         self.results.setUniformItemSizes(True)
         self.results.setVerticalScrollMode(QAbstractItemView.ScrollPerPixel)
@@ -755,8 +824,9 @@ class ClassifyPanel(QWidget):
         self.classify(sources)
 
     def _add_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Images to classify", "",
-                                                "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Images to classify", "", "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
+        )
         if files:
             self.classify(files)
 
@@ -768,7 +838,7 @@ class ClassifyPanel(QWidget):
     def clear_results(self) -> None:
         if self._predict is not None:
             self._predict.cancel()
-            self._predict = None     # its late events are ignored; its end no longer pumps
+            self._predict = None  # its late events are ignored; its end no longer pumps
         self._queue.clear()
         self.results.clear()
         self.drop_detail.clear()
@@ -812,11 +882,11 @@ class ClassifyPanel(QWidget):
 
     def _drop_progress(self, rec: dict, model, job) -> None:
         if job is not self._predict:
-            return   # cleared or superseded
+            return  # cleared or superseded
         if rec["type"] == "sources":
             self._drop_base = self.results.count()
             tag = _short_model_name(model)
-            for name, item in zip(rec["names"], rec["items"]):
+            for name, item in zip(rec["names"], rec["items"], strict=False):
                 w = QListWidgetItem()
                 w.setData(REC_ROLE, {"name": name, "waiting": "waiting…", "model": tag})
                 w.setData(ITEM_ROLE, item)
@@ -825,7 +895,7 @@ class ClassifyPanel(QWidget):
                 self.results.addItem(w)
             if not rec["names"]:
                 self.drop_status.setText("No image files found in what was dropped.")
-            else:                                       # show the new rows, however long the list already is
+            else:  # show the new rows, however long the list already is
                 self.results.scrollToItem(self.results.item(self._drop_base), QAbstractItemView.PositionAtTop)
             return
         for r in rec["results"]:
@@ -838,7 +908,7 @@ class ClassifyPanel(QWidget):
             r["model"] = _short_model_name(model)
             r["ms_text"] = "" if r["error"] else f"{r['ms']:.0f} ms · {r['model']}"
             if r.get("path") and not isinstance(w.data(ITEM_ROLE), np.ndarray):
-                w.setData(ITEM_ROLE, r["path"])     # a downloaded URL: reuse the local copy
+                w.setData(ITEM_ROLE, r["path"])  # a downloaded URL: reuse the local copy
             w.setData(REC_ROLE, r)
             w.setToolTip(f"{r['source']}\n" + (r["error"] or "\n".join(f"{c}: {percent(p)}" for c, p in r["top"])))
             if self._first_ms is None and not r["error"]:
@@ -894,8 +964,10 @@ class ClassifyPanel(QWidget):
         self.use_test_btn.setToolTip("Predict the open dataset's test/ folder")
         self.use_test_btn.clicked.connect(self.predict_dataset_test)
         self.batch_tta = QCheckBox("TTA")
-        self.batch_tta.setToolTip("Test-time augmentation: average of 6 views per image "
-                                  "(centre, mirrored, 4 zoomed corners) — about 6× slower")
+        self.batch_tta.setToolTip(
+            "Test-time augmentation: average of 6 views per image "
+            "(centre, mirrored, 4 zoomed corners) — about 6× slower"
+        )
         self.batch_stop = QPushButton("Stop")
         self.batch_stop.setEnabled(False)
         self.batch_stop.clicked.connect(lambda: self._batch and self._batch.cancel())
@@ -921,7 +993,7 @@ class ClassifyPanel(QWidget):
         self.batch_model = BatchTableModel(self)
         self.batch_table = QTableView()
         self.batch_table.setModel(self.batch_model)
-        self.batch_table.horizontalHeader().setSortIndicator(0, Qt.AscendingOrder)   # by file name at first
+        self.batch_table.horizontalHeader().setSortIndicator(0, Qt.AscendingOrder)  # by file name at first
         self.batch_table.setSortingEnabled(True)
         self.batch_table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.batch_table.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -976,7 +1048,7 @@ class ClassifyPanel(QWidget):
         self.with_model(lambda model: self._run_batch(model, sources))
 
     def _run_batch(self, model, sources: list) -> None:
-        self.batch_table.setSortingEnabled(False)     # rows stream in; sorting comes back at the end
+        self.batch_table.setSortingEnabled(False)  # rows stream in; sorting comes back at the end
         job = QtJob(inf.predict_sources, model, sources, top=1, tta=self.batch_tta.isChecked(), parent=self)
         job.progress.connect(self._batch_progress)
         job.finished.connect(self._batch_finished)
@@ -997,17 +1069,28 @@ class ClassifyPanel(QWidget):
             self.batch_progress.setMaximum(max(1, len(rec["names"])))
             return
         self.batch_progress.setValue(rec["done"])
-        self.batch_model.append([
-            {"index": r["index"], "name": r["name"], "source": r["source"], "label": r["label"] or "",
-             "prob": -1.0 if r["error"] else float(r["prob"]), "note": r["error"] or ""}
-            for r in rec["results"]])
+        self.batch_model.append(
+            [
+                {
+                    "index": r["index"],
+                    "name": r["name"],
+                    "source": r["source"],
+                    "label": r["label"] or "",
+                    "prob": -1.0 if r["error"] else float(r["prob"]),
+                    "note": r["error"] or "",
+                }
+                for r in rec["results"]
+            ]
+        )
 
     def _batch_finished(self, pred) -> None:
         self._batch_pred = pred
         n = len(pred.sources)
         rate = n / pred.seconds if pred.seconds > 0 else 0
-        text = (f"{n - len(pred.errors)} of {n} images predicted in {pred.seconds:.1f} s ({rate:.0f} images/s)"
-                f"{' with TTA' if pred.tta else ''}")
+        text = (
+            f"{n - len(pred.errors)} of {n} images predicted in {pred.seconds:.1f} s ({rate:.0f} images/s)"
+            f"{' with TTA' if pred.tta else ''}"
+        )
         if pred.errors:
             text += f" · {len(pred.errors)} could not be read (see Note)"
         self.batch_summary.setText(text + ". Click a column header to sort.")
@@ -1044,9 +1127,11 @@ class ClassifyPanel(QWidget):
             except ValueError:
                 pass
         self.kaggle_btn.setEnabled(has_dog)
-        self.kaggle_btn.setToolTip("Kaggle Dogs vs Cats submission: id,label with label = P(dog)" if has_dog else
-                                   "Kaggle Dogs vs Cats format: needs predictions from a model with a class "
-                                   "named 'dog' or 'dogs'")
+        self.kaggle_btn.setToolTip(
+            "Kaggle Dogs vs Cats submission: id,label with label = P(dog)"
+            if has_dog
+            else "Kaggle Dogs vs Cats format: needs predictions from a model with a class named 'dog' or 'dogs'"
+        )
         ds = self.state.dataset
         self.use_test_btn.setEnabled(ds is not None and bool(ds.test))
 
@@ -1079,8 +1164,10 @@ class ClassifyPanel(QWidget):
         self.eval_btn.setToolTip("Predict every validation image and compare with its true class")
         self.eval_btn.clicked.connect(self.start_evaluation)
         self.eval_tta = QCheckBox("TTA")
-        self.eval_tta.setToolTip("Test-time augmentation: average the predictions of 6 views per image — "
-                                 "the centre crop, its mirror image and 4 corner crops zoomed in 15 %")
+        self.eval_tta.setToolTip(
+            "Test-time augmentation: average the predictions of 6 views per image — "
+            "the centre crop, its mirror image and 4 corner crops zoomed in 15 %"
+        )
         self.eval_progress = QProgressBar()
         self.eval_progress.setMaximumWidth(200)
         self.eval_progress.hide()
@@ -1101,8 +1188,10 @@ class ClassifyPanel(QWidget):
         self.per_class.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.per_class.horizontalHeader().setSectionResizeMode(QHeaderView.Stretch)
         self.per_class.setMinimumHeight(80)
-        self.per_class.setToolTip("Precision: of the images predicted as this class, the share that are it.\n"
-                                  "Recall: of the images of this class, the share the model found.")
+        self.per_class.setToolTip(
+            "Precision: of the images predicted as this class, the share that are it.\n"
+            "Recall: of the images of this class, the share the model found."
+        )
         controls = QHBoxLayout()
         controls.addWidget(self.eval_btn)
         controls.addWidget(self.eval_tta)
@@ -1124,16 +1213,21 @@ class ClassifyPanel(QWidget):
             "<b>Reading the galleries</b> (the lesson's plots): <i>most correct</i> — what the model finds "
             "typical of a class; <i>most incorrect</i> — images it was surest about and got wrong, often "
             "mislabelled or unusual; <i>most uncertain</i> — images near the boundary between two classes. "
-            "Tick <i>Why this class?</i> under an image to see which parts drove the prediction.")
+            "Tick <i>Why this class?</i> under an image to see which parts drove the prediction."
+        )
         guide.setWordWrap(True)
         guide.setStyleSheet("color: #4b5563;")
         ll.addWidget(guide)
         ll.addStretch(1)
 
         self.gallery_mode = QComboBox()
-        for label, key in [("Most correct", "correct"), ("Most incorrect", "incorrect"),
-                           ("Most uncertain", "uncertain"), ("Confusion-matrix cell", "cell"),
-                           ("Highest loss (all classes)", "losses")]:
+        for label, key in [
+            ("Most correct", "correct"),
+            ("Most incorrect", "incorrect"),
+            ("Most uncertain", "uncertain"),
+            ("Confusion-matrix cell", "cell"),
+            ("Highest loss (all classes)", "losses"),
+        ]:
             self.gallery_mode.addItem(label, key)
         self.gallery_class = QComboBox()
         self.gallery_mode.currentIndexChanged.connect(lambda _: self.refresh_gallery())
@@ -1149,7 +1243,7 @@ class ClassifyPanel(QWidget):
         self.gallery.setWordWrap(True)
         blank = QPixmap(104, 104)
         blank.fill(QColor("#eef1f5"))
-        self._blank_icon = QIcon(blank)     # same size as the thumbnails: the layout never jumps
+        self._blank_icon = QIcon(blank)  # same size as the thumbnails: the layout never jumps
         self.gallery.currentItemChanged.connect(self._gallery_selected)
         grow = QHBoxLayout()
         grow.addWidget(QLabel("Show"))
@@ -1200,20 +1294,25 @@ class ClassifyPanel(QWidget):
         if ds is None:
             note = "Open a dataset to evaluate a model on its valid/ images."
         elif entry["kind"] == "imagenet":
-            note = (f"Evaluation compares predictions with the true classes of {ds.root.name}/valid/, so it needs a "
-                    f"model trained on these classes ({', '.join(ds.classes[:4])}). Train one in the Train tab, "
-                    f"or open a saved model.")
+            note = (
+                f"Evaluation compares predictions with the true classes of {ds.root.name}/valid/, so it needs a "
+                f"model trained on these classes ({', '.join(ds.classes[:4])}). Train one in the Train tab, "
+                f"or open a saved model."
+            )
         elif model is None:
             note = "The model is still loading…"
         elif list(model.meta.classes) != list(ds.classes):
-            note = (f"This model's classes ({', '.join(model.meta.classes[:4])}) do not match the dataset's "
-                    f"({', '.join(ds.classes[:4])}). Open the dataset it was trained on, or another model.")
+            note = (
+                f"This model's classes ({', '.join(model.meta.classes[:4])}) do not match the dataset's "
+                f"({', '.join(ds.classes[:4])}). Open the dataset it was trained on, or another model."
+            )
         elif not ds.valid:
             note = "The dataset has no validation images."
         else:
             ok = True
-            note = self._eval_message or \
-                f"{len(ds.valid)} validation images of {ds.root.name}, {len(ds.classes)} classes."
+            note = (
+                self._eval_message or f"{len(ds.valid)} validation images of {ds.root.name}, {len(ds.classes)} classes."
+            )
         running = self._eval_job is not None
         self.eval_btn.setEnabled(ok and not running)
         self.eval_note.setText(note)
@@ -1271,12 +1370,13 @@ class ClassifyPanel(QWidget):
         self._eval_model = model
         n = len(ev.labels)
         wrong = int((ev.preds != ev.labels).sum())
-        self.eval_summary.setText(f"Accuracy {percent(ev.accuracy)}{' with TTA' if ev.tta else ''} — "
-                                  f"{n - wrong} of {n} right, {wrong} wrong")
+        self.eval_summary.setText(
+            f"Accuracy {percent(ev.accuracy)}{' with TTA' if ev.tta else ''} — {n - wrong} of {n} right, {wrong} wrong"
+        )
         extra = f"Cross-entropy loss {ev.loss:.3f} · {ev.seconds:.1f} s"
         if ev.errors:
             extra += f" · {len(ev.errors)} unreadable file(s) left out"
-        self._eval_message = extra         # stays under the result (the button's refresh keeps it)
+        self._eval_message = extra  # stays under the result (the button's refresh keeps it)
         self.eval_note.setText(extra)
         self.matrix.set_matrix(ev.confusion, ev.classes)
         self.per_class.setRowCount(len(ev.classes))
@@ -1288,8 +1388,11 @@ class ClassifyPanel(QWidget):
                     item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
                 self.per_class.setItem(i, j, item)
         rows_shown = min(len(ev.classes), 8)
-        self.per_class.setMaximumHeight(self.per_class.horizontalHeader().height() + 4
-                                        + rows_shown * self.per_class.verticalHeader().defaultSectionSize())
+        self.per_class.setMaximumHeight(
+            self.per_class.horizontalHeader().height()
+            + 4
+            + rows_shown * self.per_class.verticalHeader().defaultSectionSize()
+        )
         self.gallery_class.blockSignals(True)
         self.gallery_class.clear()
         self.gallery_class.addItems(ev.classes)
@@ -1325,17 +1428,22 @@ class ClassifyPanel(QWidget):
             if getattr(self, "_cell", None) is None:
                 return [], "Click a cell of the confusion matrix to see its images."
             i, j = self._cell
-            idx = sorted(ev.cell(i, j), key=lambda k: -float(ev.probs[k, j]))   # most confident first
+            idx = sorted(ev.cell(i, j), key=lambda k: -float(ev.probs[k, j]))  # most confident first
             what = "correct" if i == j else "mistakes"
-            return idx, (f"True {ev.classes[i]}, predicted {ev.classes[j]} ({what}): {len(idx)} image"
-                         f"{'s' if len(idx) != 1 else ''}, most confident first")
+            return idx, (
+                f"True {ev.classes[i]}, predicted {ev.classes[j]} ({what}): {len(idx)} image"
+                f"{'s' if len(idx) != 1 else ''}, most confident first"
+            )
         if mode == "correct":
             idx = ev.most_correct(c, 24)
             return idx, f"{name} images the model got right, most confident first ({len(idx)} shown)"
         if mode == "incorrect":
             idx = ev.most_incorrect(c, 24)
-            return idx, (f"{name} images the model got wrong, most confidently wrong first" if idx else
-                         f"No {name} image was misclassified.")
+            return idx, (
+                f"{name} images the model got wrong, most confidently wrong first"
+                if idx
+                else f"No {name} image was misclassified."
+            )
         if mode == "uncertain":
             idx = ev.most_uncertain(c, 24)
             return idx, f"{name} images where the model hesitated most (top two classes closest)"
@@ -1362,7 +1470,9 @@ class ClassifyPanel(QWidget):
                 text += f"\ntrue: {ev.classes[true]}"
             w = QListWidgetItem(self._blank_icon, text)
             w.setData(REC_ROLE, k)
-            w.setToolTip(f"{ev.paths[k]}\n" + "\n".join(f"{c}: {percent(float(q))}" for c, q in zip(ev.classes, p)))
+            w.setToolTip(
+                f"{ev.paths[k]}\n" + "\n".join(f"{c}: {percent(float(q))}" for c, q in zip(ev.classes, p, strict=False))
+            )
             if pred != true:
                 w.setForeground(QBrush(ERROR))
             self.gallery.addItem(w)
@@ -1391,5 +1501,6 @@ class ClassifyPanel(QWidget):
             return
         ev, k = self.evaluation, current.data(REC_ROLE)
         top = inf.top_k(ev.probs[k], ev.classes, min(5, len(ev.classes)))
-        self.eval_detail.show_item(self._eval_model, ev.paths[k], Path(ev.paths[k]).name, top,
-                                   truth=ev.classes[int(ev.labels[k])])
+        self.eval_detail.show_item(
+            self._eval_model, ev.paths[k], Path(ev.paths[k]).name, top, truth=ev.classes[int(ev.labels[k])]
+        )

@@ -3,6 +3,7 @@
 A thin view over engine.kernels: every pixel shown comes from apply_stack/apply_kernel,
 the same functions the `kernel` CLI command uses.
 """
+
 from __future__ import annotations
 
 import html
@@ -14,25 +15,63 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import (QColor, QGuiApplication, QImage, QKeySequence, QPainter, QPalette, QPen,
-                           QShortcut)
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QFrame, QGraphicsRectItem, QGridLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QListWidget, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
-                               QSplitter, QTabBar, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeySequence, QPainter, QPalette, QPen, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGraphicsRectItem,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QSpinBox,
+    QSplitter,
+    QTabBar,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.images import IMAGE_EXTENSIONS, is_image_name
-from engine.kernels import (BORDERS, DEFAULT_PRESET, KERNEL_SIZES, MODES, PRESETS, KernelError, Layer,
-                            activations_by_depth, apply_stack, default_depths, depth_names, format_number,
-                            load_image_array, network_filters, pixel_breakdown, render_stack)
+from engine.kernels import (
+    BORDERS,
+    DEFAULT_PRESET,
+    KERNEL_SIZES,
+    MODES,
+    PRESETS,
+    KernelError,
+    Layer,
+    activations_by_depth,
+    apply_stack,
+    default_depths,
+    depth_names,
+    format_number,
+    load_image_array,
+    network_filters,
+    pixel_breakdown,
+    render_stack,
+)
 from engine.kernels import save_result as write_image
 from engine.models import ARCHITECTURES, DEFAULT_ARCH
 from engine.paths import resources_dir
 from gui.jobs import QtJob
 
 GRID_SIZES = tuple(n for n in KERNEL_SIZES if n >= 3)
-MODE_LABELS = {"clip": "clip: round, clamp to 0–255", "abs": "abs: |sum|, clamped",
-               "normalise": "normalise: stretch min–max to 0–255"}
+MODE_LABELS = {
+    "clip": "clip: round, clamp to 0–255",
+    "abs": "abs: |sum|, clamped",
+    "normalise": "normalise: stretch min–max to 0–255",
+}
 BORDER_LABELS = {"replicate": "replicate the edge pixel", "zero": "zeros outside", "reflect": "reflect (mirror)"}
 # A result is computed right on the UI thread when its measured cost (per input value, per output
 # mode) predicts at most this long; otherwise on a worker. See bench/kernels.py.
@@ -55,15 +94,16 @@ def qimage_to_rgb(image: QImage) -> np.ndarray:
     painter.end()
     h, w = flat.height(), flat.width()
     buf = np.frombuffer(flat.constBits(), dtype=np.uint8, count=flat.sizeInBytes())
-    return buf.reshape(h, flat.bytesPerLine())[:, :w * 3].reshape(h, w, 3).copy()
+    return buf.reshape(h, flat.bytesPerLine())[:, : w * 3].reshape(h, w, 3).copy()
 
 
 def weight_colour(v: float, top: float) -> QColor:
     """White for 0, towards blue for positive and red for negative weights, stronger when larger."""
     base = POSITIVE if v > 0 else NEGATIVE
     a = 0.0 if v == 0 else 0.15 + 0.45 * min(1.0, abs(v) / top)
-    return QColor(round(255 + (base.red() - 255) * a), round(255 + (base.green() - 255) * a),
-                  round(255 + (base.blue() - 255) * a))
+    return QColor(
+        round(255 + (base.red() - 255) * a), round(255 + (base.green() - 255) * a), round(255 + (base.blue() - 255) * a)
+    )
 
 
 def rgb_to_qimage(a: np.ndarray) -> QImage:
@@ -74,6 +114,7 @@ def rgb_to_qimage(a: np.ndarray) -> QImage:
 
 
 # ---------------------------------------------------------------- the kernel grid
+
 
 class ScrubSpinBox(QDoubleSpinBox):
     """A number cell: type a value, use the wheel/arrows, or drag left/right to scrub it live."""
@@ -203,6 +244,7 @@ class KernelGrid(QWidget):
 
 # ---------------------------------------------------------------- tiles (filters, activations)
 
+
 class FilterGrid(QWidget):
     """The network's first-layer filters as clickable colour tiles."""
 
@@ -301,8 +343,10 @@ class ActivationsView(QWidget):
     def set_results(self, results: list[dict]) -> None:
         self.rows = []
         for i, r in enumerate(results):
-            title = (f"Layer {i + 1}: {r['name']} — {r['channels']} channels of {r['width']}×{r['height']}"
-                     f" (showing the {len(r['channel_ids'])} most varied)")
+            title = (
+                f"Layer {i + 1}: {r['name']} — {r['channels']} channels of {r['width']}×{r['height']}"
+                f" (showing the {len(r['channel_ids'])} most varied)"
+            )
             self.rows.append((title, [rgb_to_qimage(self._lut[m]) for m in r["maps"]]))
         self.setMinimumHeight(self._height())
         self.update()
@@ -333,13 +377,15 @@ class ActivationsView(QWidget):
 
 # ---------------------------------------------------------------- the panel
 
+
 class KernelPlayground(QWidget):
     """Kernels tab: kernel grid and presets, original/result views, inspector, layers, network filters."""
 
-    resultShown = Signal()     # after a new result image was put on screen
+    resultShown = Signal()  # after a new result image was put on screen
 
     def __init__(self, state, parent=None):
         super().__init__(parent)
+        self.file_actions = []  # none for the window's File menu
         self.state = state
         self.setAcceptDrops(True)
         self.image: np.ndarray = np.zeros((8, 8, 3), dtype=np.uint8)
@@ -349,15 +395,15 @@ class KernelPlayground(QWidget):
         self.current = 0
         self.mode, self.border, self.gray = "clip", "replicate", False
         self.stages = []
-        self.sync_limit: int | None = None   # tests/bench: force the UI thread (work <= limit) or a worker
-        self._ns_per_value: dict[str, float] = {}   # measured cost by output mode
-        self.renders = 0            # results put on screen (tests, bench)
+        self.sync_limit: int | None = None  # tests/bench: force the UI thread (work <= limit) or a worker
+        self._ns_per_value: dict[str, float] = {}  # measured cost by output mode
+        self.renders = 0  # results put on screen (tests, bench)
         self.error = ""
-        self.filters = None         # engine.kernels.NetworkFilters once loaded
-        self._channel = 0           # which slice of an RGB kernel the grid edits
-        self._generation = 0        # bumped on every change; results older than the shown one are dropped
+        self.filters = None  # engine.kernels.NetworkFilters once loaded
+        self._channel = 0  # which slice of an RGB kernel the grid edits
+        self._generation = 0  # bumped on every change; results older than the shown one are dropped
         self._shown_generation = -1
-        self._image_token = 0       # results computed for a previous image are never shown
+        self._image_token = 0  # results computed for a previous image are never shown
         self._render_job: QtJob | None = None
         self._render_pending = False
         self._closing = False
@@ -371,7 +417,7 @@ class KernelPlayground(QWidget):
         self._cooldown = QTimer(self, singleShot=True, interval=0)
         self._cooldown.timeout.connect(self._cooled)
         self._dirty = False
-        self._batch = 0             # >0 while several settings change together (one computation after)
+        self._batch = 0  # >0 while several settings change together (one computation after)
 
         self._build()
         self.layers = [Layer(PRESETS[DEFAULT_PRESET].kernel, float(PRESETS[DEFAULT_PRESET].divisor))]
@@ -400,7 +446,7 @@ class KernelPlayground(QWidget):
         scroll.setFixedWidth(372)
 
         self.views = pg.GraphicsLayoutWidget()
-        self.views.setAcceptDrops(False)          # drops go to the panel
+        self.views.setAcceptDrops(False)  # drops go to the panel
         self.views.viewport().setAcceptDrops(False)
         self.views.ci.setSpacing(8)
         self.title_original = QLabel("Original")
@@ -411,12 +457,12 @@ class KernelPlayground(QWidget):
             label.setAlignment(Qt.AlignCenter)
             label.setTextFormat(Qt.RichText)
             label.setStyleSheet("font-size: 11pt; padding: 2px;")
-            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)   # equal halves
-            label.setWordWrap(True)                    # a long layer title wraps in a narrow window
+            label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Preferred)  # equal halves
+            label.setWordWrap(True)  # a long layer title wraps in a narrow window
             titles.addWidget(label, 1)
         self.view_original = self.views.addViewBox(row=0, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self.view_result = self.views.addViewBox(row=0, col=1, lockAspect=True, invertY=True, enableMenu=False)
-        self.view_result.setXLink(self.view_original)    # one zoom/pan for both
+        self.view_result.setXLink(self.view_original)  # one zoom/pan for both
         self.view_result.setYLink(self.view_original)
         self.original_item = pg.ImageItem()
         self.result_item = pg.ImageItem()
@@ -668,8 +714,10 @@ class KernelPlayground(QWidget):
         left.addLayout(maps_row)
         h.addLayout(left)
         right = QVBoxLayout()
-        self.acts_info = QLabel("Feature maps of the image at several depths of the pretrained network: "
-                                "early layers find edges and colours, deeper ones larger patterns.")
+        self.acts_info = QLabel(
+            "Feature maps of the image at several depths of the pretrained network: "
+            "early layers find edges and colours, deeper ones larger patterns."
+        )
         self.acts_info.setWordWrap(True)
         right.addWidget(self.acts_info)
         self.acts_view = ActivationsView()
@@ -688,6 +736,7 @@ class KernelPlayground(QWidget):
         path = str(path)
         if wait:
             from engine.jobs import run_to_end
+
             try:
                 self.set_image(run_to_end(load_image_array(path)), Path(path).name)
             except Exception as exc:
@@ -707,8 +756,9 @@ class KernelPlayground(QWidget):
             self.set_image(array, Path(path).name)
 
     def _image_failed(self, path: str, message: str) -> None:
-        self.image_info.setText(f"<span style='color:#b00020'>Could not open {html.escape(Path(path).name)}: "
-                                f"{html.escape(message)}</span>")
+        self.image_info.setText(
+            f"<span style='color:#b00020'>Could not open {html.escape(Path(path).name)}: {html.escape(message)}</span>"
+        )
         self.state.statusMessage.emit(f"Could not open {path}: {message}")
 
     def set_image(self, array: np.ndarray, name: str = "") -> None:
@@ -730,7 +780,7 @@ class KernelPlayground(QWidget):
         if self.tabs.currentIndex() == 2:
             self._schedule_activations()
         else:
-            self.acts_view.set_results([])       # recomputed for this image when the tab is shown
+            self.acts_view.set_results([])  # recomputed for this image when the tab is shown
 
     def fit_views(self) -> None:
         h, w = self.image.shape[:2]
@@ -794,8 +844,9 @@ class KernelPlayground(QWidget):
             first = items[0][0] if items else None
         self._dataset_image = first
         self.dataset_button.setEnabled(first is not None)
-        self.dataset_button.setToolTip(f"The current dataset's first image: {first}" if first
-                                       else "Open a dataset to try its first image here")
+        self.dataset_button.setToolTip(
+            f"The current dataset's first image: {first}" if first else "Open a dataset to try its first image here"
+        )
 
     def _load_dataset_image(self) -> None:
         if self._dataset_image:
@@ -860,8 +911,11 @@ class KernelPlayground(QWidget):
         self.relu_check.setChecked(layer.relu)
         self.relu_check.blockSignals(False)
         self.gray_check.setEnabled(not self._is_rgb_kernel(0))
-        self.gray_check.setToolTip("An RGB kernel uses the colour channels" if self._is_rgb_kernel(0) else
-                                   "Filter one grey image (BT.601 brightness) instead of R, G and B separately")
+        self.gray_check.setToolTip(
+            "An RGB kernel uses the colour channels"
+            if self._is_rgb_kernel(0)
+            else "Filter one grey image (BT.601 brightness) instead of R, G and B separately"
+        )
         self._update_note()
 
     def _update_note(self) -> None:
@@ -869,8 +923,10 @@ class KernelPlayground(QWidget):
         if name in PRESETS:
             note = PRESETS[name].description
         elif self._is_rgb_kernel():
-            note = ("A first-layer filter of the pretrained network: it multiplies the R, G and B "
-                    "neighbourhoods by the three grids and adds everything into one value.")
+            note = (
+                "A first-layer filter of the pretrained network: it multiplies the R, G and B "
+                "neighbourhoods by the three grids and adds everything into one value."
+            )
         else:
             note = "Your own kernel: each output pixel is Σ neighbourhood × weight, ÷ divisor, + bias."
         k = self.layer.kernel
@@ -933,10 +989,10 @@ class KernelPlayground(QWidget):
         new = np.zeros(shape)
         if n > old:
             o = (n - old) // 2
-            new[o:o + old, o:o + old] = k
+            new[o : o + old, o : o + old] = k
         else:
             o = (old - n) // 2
-            new = k[o:o + n, o:o + n].copy()
+            new = k[o : o + n, o : o + n].copy()
         self.layer.kernel = new
         self.layer_names[self.current] = "custom"
         self._show_layer_controls()
@@ -1056,13 +1112,13 @@ class KernelPlayground(QWidget):
         finally:
             self._batch -= 1
             if not self._batch and self._dirty:
-                self._generation -= 1        # schedule() bumps it again
+                self._generation -= 1  # schedule() bumps it again
                 self._dirty = False
                 self.schedule()
 
     def _request(self) -> dict:
         gray = self.gray and not self._is_rgb_kernel(0)
-        layers = [Layer(l.kernel.copy(), l.divisor, l.bias, l.relu) for l in self.layers]
+        layers = [Layer(ly.kernel.copy(), ly.divisor, ly.bias, ly.relu) for ly in self.layers]
         return dict(layers=layers, mode=self.mode, border=self.border, gray=gray, keep_values=False)
 
     def _work(self) -> int:
@@ -1100,12 +1156,13 @@ class KernelPlayground(QWidget):
             self._cooldown.setInterval(min(50, round((time.perf_counter() - started) * 1000)))
             return
         if self._render_job is not None:
-            self._render_pending = True       # one job at a time; the newest settings run when it ends
+            self._render_pending = True  # one job at a time; the newest settings run when it ends
             return
         self._render_pending = False
         job = QtJob(render_stack, self.image, parent=self, **request)
-        job.progress.connect(lambda rec, m=mode, w=work: rec["done"] == rec["total"]
-                             and self._note_cost(m, rec["seconds"], w))
+        job.progress.connect(
+            lambda rec, m=mode, w=work: rec["done"] == rec["total"] and self._note_cost(m, rec["seconds"], w)
+        )
         job.finished.connect(lambda stages, g=generation, t=token: self._show(stages, g, t))
         job.failed.connect(self._failed)
         job.ended.connect(lambda _kind, g=generation: self._render_ended(g))
@@ -1170,8 +1227,10 @@ class KernelPlayground(QWidget):
             m.hide()
 
     def _inspector_hint(self) -> str:
-        return ("<p style='color:#555'>Point at a pixel in either picture to see the arithmetic:<br>the pixel's "
-                "neighbourhood × the kernel, added up, is the result pixel.</p>")
+        return (
+            "<p style='color:#555'>Point at a pixel in either picture to see the arithmetic:<br>the pixel's "
+            "neighbourhood × the kernel, added up, is the result pixel.</p>"
+        )
 
     def inspect(self, x: int, y: int) -> str:
         """Show neighbourhood × kernel = sum for output pixel (x, y) of the selected layer; return the text."""
@@ -1214,12 +1273,16 @@ class KernelPlayground(QWidget):
                     style = f" bgcolor='{weight_colour(v, top).name()}'" if colour else ""
                     tds.append(f"<td align='right' width='{width}'{style}>{_num(v)}&nbsp;</td>")
                 cells.append("<tr>" + "".join(tds) + "</tr>")
-            return ("<table cellspacing='0' cellpadding='1' style='border:1px solid #999; "
-                    "font-family:monospace'>" + "".join(cells) + "</table>")
+            return (
+                "<table cellspacing='0' cellpadding='1' style='border:1px solid #999; "
+                "font-family:monospace'>" + "".join(cells) + "</table>"
+            )
 
         src = "image" if layer_index == 0 else f"layer {layer_index} output"
-        head = (f"<b>Pixel x={b.x}, y={b.y}</b> &nbsp;·&nbsp; layer {layer_index + 1}: "
-                f"{b.kernel.shape[0]}×{b.kernel.shape[0]} neighbourhood of the {src} × kernel, added up")
+        head = (
+            f"<b>Pixel x={b.x}, y={b.y}</b> &nbsp;·&nbsp; layer {layer_index + 1}: "
+            f"{b.kernel.shape[0]}×{b.kernel.shape[0]} neighbourhood of the {src} × kernel, added up"
+        )
         rows = []
         k = b.kernel
         channels = b.patch.shape[2]
@@ -1247,30 +1310,39 @@ class KernelPlayground(QWidget):
         if k.ndim == 3:
             for c in range(3):
                 part = float((b.patch[..., c] * k[..., c]).sum())
-                rows.append(f"<tr><td valign='middle'>{'+' if c else ''}</td>"
-                            f"<td valign='middle'><b>{CHANNEL_NAMES[c]}</b></td>"
-                            f"<td>{matrix(b.patch[..., c], width=pw)}</td><td valign='middle'>×</td>"
-                            f"<td>{matrix(k[..., c], colour=True, width=kw)}</td>"
-                            f"<td valign='middle'>= {_num(part)}</td></tr>")
-            body = ("<table cellspacing='4'>" + "".join(rows) + "</table>"
-                    + f"<p>Sum over R, G and B {result_text(0)}</p>")
+                rows.append(
+                    f"<tr><td valign='middle'>{'+' if c else ''}</td>"
+                    f"<td valign='middle'><b>{CHANNEL_NAMES[c]}</b></td>"
+                    f"<td>{matrix(b.patch[..., c], width=pw)}</td><td valign='middle'>×</td>"
+                    f"<td>{matrix(k[..., c], colour=True, width=kw)}</td>"
+                    f"<td valign='middle'>= {_num(part)}</td></tr>"
+                )
+            body = (
+                "<table cellspacing='4'>" + "".join(rows) + "</table>" + f"<p>Sum over R, G and B {result_text(0)}</p>"
+            )
         else:
             names = CHANNEL_NAMES if channels == 3 else ("grey",)
             kernel_html = matrix(k, colour=True, width=kw)
             for c in range(channels):
-                rows.append(f"<tr><td valign='middle'><b>{names[c]}</b></td>"
-                            f"<td>{matrix(b.patch[..., c], width=pw)}</td>"
-                            f"<td valign='middle'>×</td><td>{kernel_html}</td>"
-                            f"<td valign='middle'>{result_text(c)}</td></tr>")
+                rows.append(
+                    f"<tr><td valign='middle'><b>{names[c]}</b></td>"
+                    f"<td>{matrix(b.patch[..., c], width=pw)}</td>"
+                    f"<td valign='middle'>×</td><td>{kernel_html}</td>"
+                    f"<td valign='middle'>{result_text(c)}</td></tr>"
+                )
             body = "<table cellspacing='4'>" + "".join(rows) + "</table>"
             if k.shape[0] == 3:
                 # the lecture's words, literally: multiply element-wise, then add
-                terms = [(kv, pv) for kv, pv in zip(k.ravel(), b.patch[..., 0].ravel()) if kv != 0]
-                text = " ".join(f"{'−' if kv < 0 else '+'} {_num(abs(kv)) + '·' if abs(kv) != 1 else ''}{_num(pv)}"
-                                for kv, pv in terms)
+                terms = [(kv, pv) for kv, pv in zip(k.ravel(), b.patch[..., 0].ravel(), strict=False) if kv != 0]
+                text = " ".join(
+                    f"{'−' if kv < 0 else '+'} {_num(abs(kv)) + '·' if abs(kv) != 1 else ''}{_num(pv)}"
+                    for kv, pv in terms
+                )
                 text = text[2:] if text.startswith("+ ") else text.replace("− ", "−", 1)
-                body += (f"<p style='color:#444'>{names[0]}: {text or '0'} = {_num(b.sums[0])}"
-                         "&nbsp;&nbsp;(zero weights left out)</p>")
+                body += (
+                    f"<p style='color:#444'>{names[0]}: {text or '0'} = {_num(b.sums[0])}"
+                    "&nbsp;&nbsp;(zero weights left out)</p>"
+                )
         return f"<p>{head}</p>{body}"
 
     # ------------------------------------------------------------ network filters
@@ -1310,7 +1382,8 @@ class KernelPlayground(QWidget):
         self.filters_info.setText(
             f"<b>{filters.arch}</b>'s first convolution: {n} filters of {k}×{k}×3 (grey = 0, colours show "
             f"which channels a filter adds or subtracts). Click one to load it as an RGB kernel and see its "
-            f"response on the image. (The network slides it with stride {filters.stride}; here it visits every pixel.)")
+            f"response on the image. (The network slides it with stride {filters.stride}; here it visits every pixel.)"
+        )
 
     def _filters_failed(self, job, message: str) -> None:
         if job is self._filters_job:
@@ -1323,7 +1396,7 @@ class KernelPlayground(QWidget):
         w = self.filters.weights[index]
         with self._changing():
             self.current = 0
-            self.layers[0] = Layer(w.copy(), 1.0, 0.0, False)   # the raw response, before BN and ReLU6
+            self.layers[0] = Layer(w.copy(), 1.0, 0.0, False)  # the raw response, before BN and ReLU6
             self.layer_names[0] = f"{self.filters.arch} filter {index + 1}"
             self._channel = 0
             self.channel_bar.setCurrentIndex(0)
@@ -1348,8 +1421,11 @@ class KernelPlayground(QWidget):
         self.acts_view.set_results([])
 
     def chosen_depths(self) -> list[str]:
-        return [self.depth_list.item(i).text() for i in range(self.depth_list.count())
-                if self.depth_list.item(i).checkState() == Qt.Checked]
+        return [
+            self.depth_list.item(i).text()
+            for i in range(self.depth_list.count())
+            if self.depth_list.item(i).checkState() == Qt.Checked
+        ]
 
     def _schedule_activations(self) -> None:
         depths = self.chosen_depths()
@@ -1364,8 +1440,9 @@ class KernelPlayground(QWidget):
             self._acts_job.cancel()
         arch = self.arch_combo.currentText()
         self.acts_info.setText(f"Running {arch} on the image …")
-        job = QtJob(activations_by_depth, self.image, arch, depths or self.chosen_depths(),
-                    self.maps_spin.value(), parent=self)
+        job = QtJob(
+            activations_by_depth, self.image, arch, depths or self.chosen_depths(), self.maps_spin.value(), parent=self
+        )
         job.progress.connect(lambda rec: self._acts_progress(job, rec))
         job.finished.connect(lambda res: self._acts_done(job, res))
         job.failed.connect(lambda msg: self._acts_failed(job, msg))
@@ -1380,9 +1457,11 @@ class KernelPlayground(QWidget):
         if job is not self._acts_job:
             return
         self.acts_view.set_results(results)
-        self.acts_info.setText(f"{self.arch_combo.currentText()} on {html.escape(self.image_name or 'the image')}: "
-                               "shallow layers respond to edges and colours, deeper ones to larger, "
-                               "more complex patterns at lower resolution.")
+        self.acts_info.setText(
+            f"{self.arch_combo.currentText()} on {html.escape(self.image_name or 'the image')}: "
+            "shallow layers respond to edges and colours, deeper ones to larger, "
+            "more complex patterns at lower resolution."
+        )
 
     def _acts_failed(self, job, message: str) -> None:
         if job is self._acts_job:

@@ -4,6 +4,7 @@ The line is a view of ``AppState.lr``: dragging it (drag finished) or clicking a
 writes the state; the state's ``lrChanged`` moves the line. The Train panel's LR field is
 bound to the same state, so the two stay in sync without talking to each other.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,34 +16,53 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
-                               QProgressBar, QPushButton, QSpinBox, QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.lr_finder import (DEFAULT_END, DEFAULT_ITERS, DEFAULT_START, DEFAULT_SUGGESTION,
-                              SUGGESTION_COLORS, SUGGESTION_LABELS, SUGGESTERS, format_lr, lr_find_job,
-                              lr_schedule, loss_view_range)
-from gui.jobs import QtJob, tab_running
+from engine.lr_curves import (
+    DEFAULT_END,
+    DEFAULT_ITERS,
+    DEFAULT_START,
+    DEFAULT_SUGGESTION,
+    SUGGESTERS,
+    SUGGESTION_COLORS,
+    SUGGESTION_LABELS,
+    format_lr,
+    loss_view_range,
+    lr_schedule,
+    round_lr,
+)
+from gui.jobs import JobSlot, QtJob
 
-LIVE_MS = 40                 # live curve: at most 25 redraws a second while points stream in
+LIVE_MS = 40  # live curve: at most 25 redraws a second while points stream in
 SMOOTH_PEN = pg.mkPen("#1f5fa8", width=2.5)
 RAW_PEN = pg.mkPen(QColor(31, 95, 168, 70), width=1)
 LINE_PEN = pg.mkPen("#c0392b", width=2)
 LINE_HOVER_PEN = pg.mkPen("#e74c3c", width=4)
 
-EXPLAIN = ("The finder trains for a moment while the learning rate grows from tiny to huge; your model "
-           "is left unchanged. Pick where the loss is still clearly falling — well before the bottom of "
-           "the curve — and drag the red line there (or click a suggestion). Train uses that learning rate.")
+EXPLAIN = (
+    "The finder trains for a moment while the learning rate grows from tiny to huge; your model "
+    "is left unchanged. Pick where the loss is still clearly falling — well before the bottom of "
+    "the curve — and drag the red line there (or click a suggestion). Train uses that learning rate."
+)
 SUGGESTION_TIPS = {
     "valley": "The middle of the longest stretch where the loss keeps falling (fastai's default).",
     "min_div10": "The learning rate of the lowest loss, divided by 10 (the lesson's rule of thumb).",
     "steepest": "Where the loss falls fastest as the learning rate grows.",
     "slide": "Just before the curve flattens out ahead of the blow-up (fastai's slide rule).",
 }
-
-
-def round_lr(lr: float) -> float:
-    """Three significant digits: what the label shows is exactly what training gets."""
-    return float(f"{lr:.3g}")
 
 
 def _dot_icon(color: str) -> QIcon:
@@ -58,8 +78,11 @@ def _dot_icon(color: str) -> QIcon:
 
 
 class LRFinderPanel(QWidget):
-    def __init__(self, state, parent=None):
+    def __init__(self, state, learner_slot=None, parent=None):
         super().__init__(parent)
+        # shared with the other tab that trains the learner (a panel on its own gets its own)
+        self.learner_slot = learner_slot or JobSlot("learner", self)
+        self.file_actions = []  # none for the window's File menu
         self.state = state
         self.job: QtJob | None = None
         self._generation = 0
@@ -79,8 +102,10 @@ class LRFinderPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.start_edit = QLineEdit(format_lr(DEFAULT_START))
         self.end_edit = QLineEdit(format_lr(DEFAULT_END))
-        for edit, tip in ((self.start_edit, "First learning rate of the test"),
-                          (self.end_edit, "Last learning rate of the test")):
+        for edit, tip in (
+            (self.start_edit, "First learning rate of the test"),
+            (self.end_edit, "Last learning rate of the test"),
+        ):
             edit.setMaximumWidth(70)
             edit.setToolTip(tip)
             edit.textChanged.connect(self._check_bounds)
@@ -98,15 +123,23 @@ class LRFinderPanel(QWidget):
         self.progress.hide()
         self.status = QLabel("Open a dataset, then press Run.")
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.status.setWordWrap(True)              # a long message wraps instead of widening the window
+        self.status.setWordWrap(True)  # a long message wraps instead of widening the window
         self.status.setMinimumWidth(120)
 
         top = QHBoxLayout()
         top.addWidget(self.run_button)
         top.addWidget(self.cancel_button)
         top.addSpacing(12)
-        for w in (QLabel("from"), self.start_edit, QLabel("to"), self.end_edit, QLabel("in"),
-                  self.iters_spin, QLabel("steps,"), self.mode_combo):
+        for w in (
+            QLabel("from"),
+            self.start_edit,
+            QLabel("to"),
+            self.end_edit,
+            QLabel("in"),
+            self.iters_spin,
+            QLabel("steps,"),
+            self.mode_combo,
+        ):
             top.addWidget(w)
         top.addSpacing(12)
         top.addWidget(self.progress)
@@ -150,21 +183,28 @@ class LRFinderPanel(QWidget):
         pi.setLabel("left", "loss")
         pi.setMenuEnabled(False)
         pi.hideButtons()
-        pi.setMouseEnabled(x=False, y=False)    # dragging is for the line, not for panning
-        self.legend = pi.addLegend(offset=(-10, 10), labelTextColor="#333333",
-                                   brush=pg.mkBrush(255, 255, 255, 225), pen=pg.mkPen("#d0d5dc"))
+        pi.setMouseEnabled(x=False, y=False)  # dragging is for the line, not for panning
+        self.legend = pi.addLegend(
+            offset=(-10, 10), labelTextColor="#333333", brush=pg.mkBrush(255, 255, 255, 225), pen=pg.mkPen("#d0d5dc")
+        )
         self.raw_curve = pi.plot([], [], pen=RAW_PEN, name="loss of each batch")
         self.smooth_curve = pi.plot([], [], pen=SMOOTH_PEN, name="smoothed loss")
         # Marker positions are in view coordinates: log10(lr) on the x axis.
-        self.markers = pg.ScatterPlotItem(size=13, pen=pg.mkPen("w", width=1.5), hoverable=True,
-                                          hoverSize=17, tip=self._marker_tip)
+        self.markers = pg.ScatterPlotItem(
+            size=13, pen=pg.mkPen("w", width=1.5), hoverable=True, hoverSize=17, tip=self._marker_tip
+        )
         self.markers.setZValue(20)
         self.markers.sigClicked.connect(self._marker_clicked)
         pi.addItem(self.markers)
-        self.line = pg.InfiniteLine(pos=math.log10(state.lr), angle=90, movable=True, pen=LINE_PEN,
-                                    hoverPen=LINE_HOVER_PEN,
-                                    label="", labelOpts={"position": 0.93, "color": "#c0392b",
-                                                         "fill": (255, 255, 255, 230), "movable": True})
+        self.line = pg.InfiniteLine(
+            pos=math.log10(state.lr),
+            angle=90,
+            movable=True,
+            pen=LINE_PEN,
+            hoverPen=LINE_HOVER_PEN,
+            label="",
+            labelOpts={"position": 0.93, "color": "#c0392b", "fill": (255, 255, 255, 230), "movable": True},
+        )
         font = self.line.label.textItem.font()
         font.setBold(True)
         self.line.label.textItem.setFont(font)
@@ -184,20 +224,22 @@ class LRFinderPanel(QWidget):
         sp.setLabel("bottom", "iteration")
         sp.setMenuEnabled(False)
         sp.hideButtons()
-        for side in ("left", "bottom"):       # plain learning rates, never "(x0.001)" prefixes
+        for side in ("left", "bottom"):  # plain learning rates, never "(x0.001)" prefixes
             sp.getAxis(side).enableAutoSIPrefix(False)
         self.sched_plot.setMinimumHeight(130)
         self.sched_planned = sp.plot([], [], pen=pg.mkPen("#9aa5b1", width=1.5, style=Qt.DashLine))
         self.sched_done = sp.plot([], [], pen=pg.mkPen("#1f5fa8", width=2.5))
         # y is log10(lr) here, like x on the loss plot
-        self.sched_lr_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen("#c0392b", width=1.5,
-                                                                                style=Qt.DotLine))
+        self.sched_lr_line = pg.InfiniteLine(
+            angle=0, movable=False, pen=pg.mkPen("#c0392b", width=1.5, style=Qt.DotLine)
+        )
         sp.addItem(self.sched_lr_line, ignoreBounds=True)
         self.sched_view = QComboBox()
         self.sched_view.addItem("This LR test", "test")
         self.sched_view.addItem("Training plan at the chosen LR", "train")
-        self.sched_view.setToolTip("Learning rate per iteration: during this test, or in the planned "
-                                   "training run (the lesson's plot_lr)")
+        self.sched_view.setToolTip(
+            "Learning rate per iteration: during this test, or in the planned training run (the lesson's plot_lr)"
+        )
         self.sched_view.currentIndexChanged.connect(self._refresh_schedule)
         self.sched_note = QLabel()
         self.sched_note.setStyleSheet("color: #4a5568;")
@@ -208,7 +250,7 @@ class LRFinderPanel(QWidget):
         row.addWidget(QLabel("Schedule:"))
         row.addWidget(self.sched_view)
         row.addWidget(self.sched_note, 1)
-        row.addWidget(self.export_png_button)    # exports sit here so the LR row fits a small screen
+        row.addWidget(self.export_png_button)  # exports sit here so the LR row fits a small screen
         row.addWidget(self.export_csv_button)
         sl.addLayout(row)
         sl.addWidget(self.sched_plot)
@@ -251,7 +293,7 @@ class LRFinderPanel(QWidget):
 
     def _line_dropped(self, *_):
         self.state.set_lr(round_lr(self.line_lr()))
-        self._show_lr(self.state.lr)      # snap to the rounded value even when the state did not change
+        self._show_lr(self.state.lr)  # snap to the rounded value even when the state did not change
 
     def _on_state_lr(self, lr: float):
         self._show_lr(lr)
@@ -277,7 +319,7 @@ class LRFinderPanel(QWidget):
             self.snap_to(points[0].data())
 
     def _marker_tip(self, x, y, data):
-        return f"{SUGGESTION_LABELS.get(data, data)}: {format_lr(10 ** x)} — click to use"
+        return f"{SUGGESTION_LABELS.get(data, data)}: {format_lr(10**x)} — click to use"
 
     # ------------------------------------------------------------ running
     def _bounds(self) -> tuple[float, float] | None:
@@ -297,15 +339,19 @@ class LRFinderPanel(QWidget):
     def _learner(self):
         """The shared learner (mid-training, unfrozen… whatever Train made), or a new one for the dataset."""
         from engine.training import Learner, TrainConfig
+
         learner = self.state.learner
         config = self.state.train_config or TrainConfig()
-        if learner is not None and getattr(learner, "dataset", self.state.dataset) is self.state.dataset \
-                and _same_model(learner.config, config):
+        if (
+            learner is not None
+            and getattr(learner, "dataset", self.state.dataset) is self.state.dataset
+            and _same_model(learner.config, config)
+        ):
             if self.state.train_config is not None:
-                learner.config = config   # e.g. unfreeze ticked since: test what Train would train
+                learner.config = config  # e.g. unfreeze ticked since: test what Train would train
             return learner
         learner = Learner(self.state.dataset, config)
-        self.state.set_learner(learner)   # training reuses its model and cached activations
+        self.state.set_learner(learner)  # training reuses its model and cached activations
         return learner
 
     def run(self) -> None:
@@ -317,12 +363,12 @@ class LRFinderPanel(QWidget):
             return
         start, end = bounds
         iters, mode = self.iters_spin.value(), self.mode_combo.currentData()
-        if tab_running(self, "Train"):
+        if self.learner_slot.running:
             self.status.setText("Training is running: wait for it to finish (or cancel it), then run the finder.")
             return
         try:
             learner = self._learner()
-        except Exception as exc:   # bad settings from the Train panel: say so, keep the app alive
+        except Exception as exc:  # bad settings from the Train panel: say so, keep the app alive
             self.status.setText(f"Cannot start: {exc}")
             return
         self._generation += 1
@@ -335,14 +381,15 @@ class LRFinderPanel(QWidget):
         self.progress.setRange(0, 0)
         self.progress.show()
         self.status.setText("Preparing the model…")
-        job = QtJob(lr_find_job, learner, start, end, iters, mode, parent=self)
+        from engine.lr_finder import lr_find_job
+
+        job = self.learner_slot.start(lr_find_job, learner, start, end, iters, mode, owner="LR finder")
         job.progress.connect(lambda rec, g=gen: self._on_progress(g, rec))
         job.finished.connect(lambda res, g=gen: self._on_finished(g, res))
         job.failed.connect(lambda msg, g=gen: self._on_failed(g, msg))
         job.cancelled.connect(lambda g=gen: self._on_cancelled(g))
         job.ended.connect(lambda _k: self._update_buttons())
         self.job = job
-        job.start()
         self._update_buttons()
         self._refresh_schedule()
 
@@ -362,7 +409,7 @@ class LRFinderPanel(QWidget):
 
     def _on_progress(self, gen: int, rec: dict) -> None:
         if gen != self._generation:
-            return                         # a record from a run that was replaced
+            return  # a record from a run that was replaced
         kind = rec.get("type")
         if kind == "precompute":
             total = max(1, int(rec.get("total", 1)))
@@ -379,7 +426,7 @@ class LRFinderPanel(QWidget):
                 self.progress.setFormat("%v/%m")
                 self.status.setText("Testing learning rates…")
             self.progress.setValue(rec["iteration"] + 1)
-            if not self._live_timer.isActive():   # points arrive ~100/s: draw them at most every LIVE_MS
+            if not self._live_timer.isActive():  # points arrive ~100/s: draw them at most every LIVE_MS
                 self._live_timer.start()
 
     def _draw_live(self) -> None:
@@ -400,11 +447,17 @@ class LRFinderPanel(QWidget):
         self._show_suggestions()
         self._refresh_schedule()
         n = len(self.lrs)
-        how = (f"stopped at LR {format_lr(self.lrs[-1])} when the loss blew up" if self.stopped == "diverged"
-               else "ran every step")
+        how = (
+            f"stopped at LR {format_lr(self.lrs[-1])} when the loss blew up"
+            if self.stopped == "diverged"
+            else "ran every step"
+        )
         best = self.suggestions.get(DEFAULT_SUGGESTION)
-        tip = (f" Suggested: {format_lr(best)} (valley)." if best is not None
-               else " No clear descent: try a wider range or more steps.")
+        tip = (
+            f" Suggested: {format_lr(best)} (valley)."
+            if best is not None
+            else " No clear descent: try a wider range or more steps."
+        )
         self.status.setText(f"{n} steps in {result.get('seconds', 0):.1f} s, {how}.{tip}")
 
     def _on_failed(self, gen: int, message: str) -> None:
@@ -434,12 +487,15 @@ class LRFinderPanel(QWidget):
     def _on_dataset(self, dataset) -> None:
         if self.running:
             self.cancel()
-        self._generation += 1           # drop anything still arriving from the old dataset
+        self._generation += 1  # drop anything still arriving from the old dataset
         self.lrs, self.losses, self.smoothed, self.suggestions, self.stopped = [], [], [], {}, ""
         self._draw()
         self._show_suggestions()
-        self.status.setText("Press Run to test learning rates on this dataset." if dataset is not None
-                            else "Open a dataset, then press Run.")
+        self.status.setText(
+            "Press Run to test learning rates on this dataset."
+            if dataset is not None
+            else "Open a dataset, then press Run."
+        )
         self._update_buttons()
         self._refresh_schedule()
 
@@ -469,8 +525,7 @@ class LRFinderPanel(QWidget):
             button.setFont(f)
             if lr is not None and self.lrs:
                 y = float(np.interp(math.log10(lr), np.log10(self.lrs), self.smoothed))
-                spots.append({"pos": (math.log10(lr), y), "data": name,
-                              "brush": pg.mkBrush(SUGGESTION_COLORS[name])})
+                spots.append({"pos": (math.log10(lr), y), "data": name, "brush": pg.mkBrush(SUGGESTION_COLORS[name])})
         self.markers.setData(spots)
 
     def _refresh_schedule(self, *_) -> None:
@@ -505,6 +560,7 @@ class LRFinderPanel(QWidget):
         if self.state.dataset is None:
             return []
         from engine.training import Learner, TrainConfig
+
         config = dataclasses.replace(self.state.train_config or TrainConfig(), lr=self.state.lr)
         try:
             return list(Learner(self.state.dataset, config).schedule())
@@ -524,7 +580,7 @@ class LRFinderPanel(QWidget):
         with open(path, "w", newline="", encoding="utf-8") as f:
             w = csv.writer(f)
             w.writerow(["iteration", "lr", "loss", "smoothed_loss"])
-            for i, row in enumerate(zip(self.lrs, self.losses, self.smoothed)):
+            for i, row in enumerate(zip(self.lrs, self.losses, self.smoothed, strict=False)):
                 w.writerow([i, *(repr(float(v)) for v in row)])
         return path
 

@@ -6,6 +6,7 @@ The panel is a thin view over ``engine.training``: it turns its form into a
 items are created once; records only append to arrays and a ~20 Hz timer pushes
 them into the items with ``setData``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,17 +21,49 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QListWidget, QListWidgetItem, QMenu, QMessageBox,
-                               QProgressBar, QPushButton, QRadioButton, QScrollArea,
-                               QSpinBox, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QScrollArea,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.models import (ARCHITECTURES, WeightsUnavailable, device_name, export_onnx, import_weights,
-                           pick_device, weights_on_disk)
+from engine.models import (
+    ARCHITECTURES,
+    WeightsUnavailable,
+    device_name,
+    export_onnx,
+    import_weights,
+    pick_device,
+    weights_on_disk,
+)
 from engine.paths import data_dir
 from engine.training import AUGMENTATIONS, SCHEDULES, Learner, TrainConfig
-from gui.jobs import QtJob, tab_running
+from gui.jobs import JobSlot, QtJob
 
 ARCH_LABELS = {
     "efficientnet_lite0": "EfficientNet-Lite0",
@@ -48,23 +81,32 @@ PTH_FILTER = "Fovea model (*.pth)"
 ONNX_FILTER = "ONNX, for other runtimes (*.onnx)"
 SCHEDULE_LABELS = {"sgdr": "SGDR (cosine, restarts)", "one_cycle": "One-cycle", "constant": "Constant"}
 AUG_LABELS = {"none": "None", "side_on": "Side-on photos", "top_down": "Top-down (satellite, microscope)"}
-AUG_TIPS = {"none": "Train on the images as they are",
-            "side_on": "Mirror left-right, rotate ±10°, zoom up to 10 %, vary brightness and contrast",
-            "top_down": "Any of the 8 flips/quarter turns, plus small rotations, zoom and lighting"}
+AUG_TIPS = {
+    "none": "Train on the images as they are",
+    "side_on": "Mirror left-right, rotate ±10°, zoom up to 10 %, vary brightness and contrast",
+    "top_down": "Any of the 8 flips/quarter turns, plus small rotations, zoom and lighting",
+}
 # Settings that define the network: a Learner with other values is not reused. Precompute is not one:
 # the engine continues the same model with precompute off (then augmentation, unfreeze), as in lesson 1.
 MODEL_KEYS = ("arch", "size", "weights_file", "device")
-REDRAW_MS = 50               # ~20 Hz
-MAX_COMPARE = 6              # history runs overlaid at once
-MAX_SAVED_POINTS = 2000      # per-batch points kept in a history file
+REDRAW_MS = 50  # ~20 Hz
+MAX_COMPARE = 6  # history runs overlaid at once
+MAX_SAVED_POINTS = 2000  # per-batch points kept in a history file
 HISTORY_LIMIT = 200
 SMOOTH_BETA = 0.98
-COLORS = {"train": "#1f77b4", "valid": "#ff7f0e", "acc": "#2ca02c", "raw": "#9ecae1",
-          "planned": "#d0d0d0", "lr": "#1f77b4"}
+COLORS = {
+    "train": "#1f77b4",
+    "valid": "#ff7f0e",
+    "acc": "#2ca02c",
+    "raw": "#9ecae1",
+    "planned": "#d0d0d0",
+    "lr": "#1f77b4",
+}
 COMPARE_COLORS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 
 
 # ---------------------------------------------------------------- GUI-side job helpers
+
 
 class _WeightsMissing:
     """What the fit job returns instead of raising when pretrained weights are missing."""
@@ -84,7 +126,7 @@ def fit_job(learner: Learner, stop=None):
 def call_job(fn, *args, stop=None):
     """Run a short blocking call (import weights, save a model) off the UI thread."""
     return fn(*args)
-    yield  # noqa: unreachable — makes this a generator
+    yield  # unreachable: makes this a generator
 
 
 def smoothed(values: np.ndarray, beta: float = SMOOTH_BETA) -> np.ndarray:
@@ -96,7 +138,7 @@ def smoothed(values: np.ndarray, beta: float = SMOOTH_BETA) -> np.ndarray:
             avg = beta * avg + (1 - beta) * float(v)
             n += 1
         if n:
-            out[i] = avg / (1 - beta ** n)
+            out[i] = avg / (1 - beta**n)
     return out
 
 
@@ -120,6 +162,7 @@ def parse_multipliers(text: str) -> tuple[float, ...] | None:
 
 
 # ---------------------------------------------------------------- run history (plain files)
+
 
 def runs_dir() -> Path:
     return data_dir("runs")
@@ -161,42 +204,64 @@ def load_runs(limit: int = HISTORY_LIMIT) -> list[tuple[Path, dict]]:
 
 def describe_run(run: dict) -> str:
     s, m = run["settings"], run.get("metrics", {})
-    when = run.get("created", "")[5:16].replace("T", " ")   # MM-DD HH:MM
+    when = run.get("created", "")[5:16].replace("T", " ")  # MM-DD HH:MM
     if s.get("cycles"):
         n = sum(s["cycle_len"] * s["cycle_mult"] ** c for c in range(s["cycles"]))
         length = f"{s['cycles']} cycles, {n} ep"
     else:
         length = f"{s.get('epochs')} ep"
-    flags = [f for f, on in (("continued", run.get("continued")), ("pre", s.get("precompute")), ("unfrozen", s.get("unfreeze")),
-                             (s.get("aug"), s.get("aug") not in (None, "none") and not s.get("precompute")),
-                             ("TTA", s.get("tta"))) if on]
+    flags = [
+        f
+        for f, on in (
+            ("continued", run.get("continued")),
+            ("pre", s.get("precompute")),
+            ("unfrozen", s.get("unfreeze")),
+            (s.get("aug"), s.get("aug") not in (None, "none") and not s.get("precompute")),
+            ("TTA", s.get("tta")),
+        )
+        if on
+    ]
     acc = m.get("accuracy")
     acc_text = f"{100 * acc:.1f} %" if isinstance(acc, (int, float)) else "–"
     status = "" if run.get("status", "done") == "done" else f" ({run['status']})"
-    return (f"{acc_text}  ·  {s['arch']} {s['size']}px · {length} · lr {format_lr(s['lr'])}"
-            f"{' · ' + ', '.join(flags) if flags else ''}  ·  {when}{status}")
+    return (
+        f"{acc_text}  ·  {s['arch']} {s['size']}px · {length} · lr {format_lr(s['lr'])}"
+        f"{' · ' + ', '.join(flags) if flags else ''}  ·  {when}{status}"
+    )
 
 
 # ---------------------------------------------------------------- the panel
 
+
 class TrainingPanel(QWidget):
     """Settings form on the left; charts, epoch table and run history on the right."""
 
-    def __init__(self, state, parent=None):
+    def __init__(self, state, learner_slot=None, parent=None):
         super().__init__(parent)
+        # shared with the other tab that trains the learner (a panel on its own gets its own)
+        self.learner_slot = learner_slot or JobSlot("learner", self)
+        self.import_action = QAction("Import weights…", self)
+        self.import_action.setToolTip(
+            "Use a local .pth file as the pretrained weights of the "
+            "architecture chosen in the Train tab (for offline computers)"
+        )
+        self.import_action.triggered.connect(lambda: self.choose_weights_file(retry=False))
+        self.save_action = QAction("Save trained model (or export ONNX)…", self)
+        self.save_action.triggered.connect(self.choose_save_path)
+        self.file_actions = [self.import_action, self.save_action]  # the window puts these in its File menu
         self.state = state
-        self._job: QtJob | None = None          # the running fit
+        self._job: QtJob | None = None  # the running fit
         self._active = False
-        self._aux: QtJob | None = None          # import weights / save model
+        self._aux: QtJob | None = None  # import weights / save model
         self._aux_active = False
-        self._learner: Learner | None = None    # the learner of the current/last run
+        self._learner: Learner | None = None  # the learner of the current/last run
         self._config: TrainConfig | None = None
         self._run_started = 0.0
         self._first_batch_at: float | None = None
         self._first_batch_iter = 0
         self._total_iters = 0
         self._iters_per_epoch = 0.0
-        self._dirty: set[str] = set()   # chart parts changed since the last redraw
+        self._dirty: set[str] = set()  # chart parts changed since the last redraw
         self._missing_arch: str | None = None
         self._error_box: QMessageBox | None = None
         self._reset_curves()
@@ -224,15 +289,6 @@ class TrainingPanel(QWidget):
         initial = state.train_config if isinstance(state.train_config, TrainConfig) else TrainConfig()
         self.set_config(dataclasses.replace(initial, lr=state.lr))
         self.reload_history()
-        if hasattr(parent, "add_file_action"):
-            self.import_action = QAction("Import weights…", self)
-            self.import_action.setToolTip("Use a local .pth file as the pretrained weights of the "
-                                          "architecture chosen in the Train tab (for offline computers)")
-            self.import_action.triggered.connect(lambda: self.choose_weights_file(retry=False))
-            parent.add_file_action(self.import_action)
-            self.save_action = QAction("Save trained model (or export ONNX)…", self)
-            self.save_action.triggered.connect(self.choose_save_path)
-            parent.add_file_action(self.save_action)
         self._update_enabled()
         self.status_label.setText(self._ready_text())
 
@@ -267,7 +323,9 @@ class TrainingPanel(QWidget):
         # shown when the chosen architecture's weights are not on this computer
         self.weights_box = QFrame()
         self.weights_box.setObjectName("weightsBox")
-        self.weights_box.setStyleSheet("#weightsBox { background: #fff4e5; border: 1px solid #f0b429; border-radius: 4px; }")
+        self.weights_box.setStyleSheet(
+            "#weightsBox { background: #fff4e5; border: 1px solid #f0b429; border-radius: 4px; }"
+        )
         wl = QVBoxLayout(self.weights_box)
         self.weights_label = QLabel()
         self.weights_label.setWordWrap(True)
@@ -284,8 +342,10 @@ class TrainingPanel(QWidget):
         box = QGroupBox("Data")
         f = QFormLayout(box)
         self.precompute_check = QCheckBox("Precompute activations")
-        self.precompute_check.setToolTip("Run the frozen network once over every image and cache the result; "
-                                         "then only the new head trains, in seconds")
+        self.precompute_check.setToolTip(
+            "Run the frozen network once over every image and cache the result; "
+            "then only the new head trains, in seconds"
+        )
         self.aug_combo = QComboBox()
         for aug in AUGMENTATIONS:
             self.aug_combo.addItem(AUG_LABELS.get(aug, aug), aug)
@@ -347,8 +407,9 @@ class TrainingPanel(QWidget):
         box = QGroupBox("Fine-tuning")
         f = QFormLayout(box)
         self.unfreeze_check = QCheckBox("Unfreeze all layers")
-        self.unfreeze_check.setToolTip("Train the pretrained layers too, each layer group with its own "
-                                       "learning rate (differential learning rates)")
+        self.unfreeze_check.setToolTip(
+            "Train the pretrained layers too, each layer group with its own learning rate (differential learning rates)"
+        )
         self.mult_edit = QLineEdit()
         self.mult_edit.setToolTip("Learning-rate multipliers for early layers, later layers, head")
         self.mult_note = QLabel()
@@ -357,8 +418,10 @@ class TrainingPanel(QWidget):
         self.opt_combo = QComboBox()
         self.opt_combo.addItem("SGD with momentum (the lesson's)", "sgd")
         self.opt_combo.addItem("AdamW", "adamw")
-        self.opt_combo.setToolTip("How the weights follow the gradient. AdamW (with weight decay about 0.1 and "
-                                  "LR about 3e-3) often fine-tunes an unfrozen network better on small datasets.")
+        self.opt_combo.setToolTip(
+            "How the weights follow the gradient. AdamW (with weight decay about 0.1 and "
+            "LR about 3e-3) often fine-tunes an unfrozen network better on small datasets."
+        )
         self.wd_spin = QDoubleSpinBox()
         self.wd_spin.setDecimals(4)
         self.wd_spin.setRange(0.0, 1.0)
@@ -367,13 +430,17 @@ class TrainingPanel(QWidget):
         self.views_spin = QSpinBox()
         self.views_spin.setRange(0, 32)
         self.views_spin.setSpecialValueText("off")
-        self.views_spin.setToolTip("With the early layers kept frozen (first multiplier 0) and precompute off: run "
-                                   "them once on this many augmented copies of each training image and keep the "
-                                   "results in memory, so each epoch only runs the later layers — about twice as "
-                                   "fast. Each epoch picks one copy per image.")
+        self.views_spin.setToolTip(
+            "With the early layers kept frozen (first multiplier 0) and precompute off: run "
+            "them once on this many augmented copies of each training image and keep the "
+            "results in memory, so each epoch only runs the later layers — about twice as "
+            "fast. Each epoch picks one copy per image."
+        )
         self.tta_check = QCheckBox("Test-time augmentation (TTA)")
-        self.tta_check.setToolTip("Measure the final accuracy on the average prediction over flipped and "
-                                  "zoomed copies of each validation image")
+        self.tta_check.setToolTip(
+            "Measure the final accuracy on the average prediction over flipped and "
+            "zoomed copies of each validation image"
+        )
         f.addRow(self.unfreeze_check)
         f.addRow("LR multipliers", self.mult_edit)
         f.addRow(self.mult_note)
@@ -390,8 +457,10 @@ class TrainingPanel(QWidget):
         self.start_button.setMinimumHeight(30)
         self.cancel_button = QPushButton(QIcon.fromTheme("process-stop"), "Cancel")
         self.save_button = QPushButton(QIcon.fromTheme("document-save"), "Save model…")
-        self.save_button.setToolTip("Write the trained model to one file (weights, classes, preprocessing, "
-                                    "metrics), or export it as ONNX for other runtimes")
+        self.save_button.setToolTip(
+            "Write the trained model to one file (weights, classes, preprocessing, "
+            "metrics), or export it as ONNX for other runtimes"
+        )
         # the run controls stay in view under the scrolling settings, whatever the window's height
         run_widget = QWidget()
         run_col = QVBoxLayout(run_widget)
@@ -452,15 +521,18 @@ class TrainingPanel(QWidget):
 
         self.epoch_plot = self._plot("Loss per epoch", "epoch", "loss")
         self.epoch_plot.addLegend(offset=(-10, 10))
-        self.train_item = self.epoch_plot.plot([], [], pen=pen(COLORS["train"]), symbol="o", symbolSize=6,
-                                               symbolBrush=COLORS["train"], name="train")
-        self.valid_item = self.epoch_plot.plot([], [], pen=pen(COLORS["valid"]), symbol="s", symbolSize=6,
-                                               symbolBrush=COLORS["valid"], name="valid")
+        self.train_item = self.epoch_plot.plot(
+            [], [], pen=pen(COLORS["train"]), symbol="o", symbolSize=6, symbolBrush=COLORS["train"], name="train"
+        )
+        self.valid_item = self.epoch_plot.plot(
+            [], [], pen=pen(COLORS["valid"]), symbol="s", symbolSize=6, symbolBrush=COLORS["valid"], name="valid"
+        )
 
         self.acc_plot = self._plot("Validation accuracy", "epoch", "accuracy", "%")
         self.acc_plot.addLegend(offset=(-10, -10))
-        self.acc_item = self.acc_plot.plot([], [], pen=pen(COLORS["acc"]), symbol="o", symbolSize=6,
-                                           symbolBrush=COLORS["acc"], name="this run")
+        self.acc_item = self.acc_plot.plot(
+            [], [], pen=pen(COLORS["acc"]), symbol="o", symbolSize=6, symbolBrush=COLORS["acc"], name="this run"
+        )
 
         self.lr_plot = self._plot("Learning rate schedule (plot_lr)", "iteration", "learning rate")
         self.lr_plot.addLegend(offset=(-10, 10))
@@ -471,14 +543,30 @@ class TrainingPanel(QWidget):
         # comparison overlays: a fixed pool, filled by setData when history runs are selected
         self.compare_items: list[dict[str, pg.PlotDataItem]] = []
         for color in COMPARE_COLORS:
-            self.compare_items.append({
-                "batch": self.loss_plot.plot([], [], pen=pen(color, 1)),
-                "valid": self.epoch_plot.plot([], [], pen=pen(color, 2, Qt.DashLine), symbol="s", symbolSize=5,
-                                              symbolBrush=color, symbolPen=None),
-                "acc": self.acc_plot.plot([], [], pen=pen(color, 2, Qt.DashLine), symbol="o", symbolSize=5,
-                                          symbolBrush=color, symbolPen=None),
-                "lr": self.lr_plot.plot([], [], pen=pen(color, 1)),
-            })
+            self.compare_items.append(
+                {
+                    "batch": self.loss_plot.plot([], [], pen=pen(color, 1)),
+                    "valid": self.epoch_plot.plot(
+                        [],
+                        [],
+                        pen=pen(color, 2, Qt.DashLine),
+                        symbol="s",
+                        symbolSize=5,
+                        symbolBrush=color,
+                        symbolPen=None,
+                    ),
+                    "acc": self.acc_plot.plot(
+                        [],
+                        [],
+                        pen=pen(color, 2, Qt.DashLine),
+                        symbol="o",
+                        symbolSize=5,
+                        symbolBrush=color,
+                        symbolPen=None,
+                    ),
+                    "lr": self.lr_plot.plot([], [], pen=pen(color, 1)),
+                }
+            )
 
         charts = QWidget()
         grid = QGridLayout(charts)
@@ -508,7 +596,7 @@ class TrainingPanel(QWidget):
         self.history_list = QListWidget()
         self.history_list.setSelectionMode(QAbstractItemView.ExtendedSelection)
         self.history_list.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
-        self.history_list.setTextElideMode(Qt.ElideMiddle)    # the tooltip has every setting
+        self.history_list.setTextElideMode(Qt.ElideMiddle)  # the tooltip has every setting
         self.history_list.setContextMenuPolicy(Qt.CustomContextMenu)
         self.history_list.customContextMenuRequested.connect(self._history_menu)
         self.history_list.itemSelectionChanged.connect(self._on_history_selection)
@@ -534,8 +622,16 @@ class TrainingPanel(QWidget):
     def _connect_form(self) -> None:
         for combo in (self.arch_combo, self.aug_combo, self.schedule_combo, self.opt_combo):
             combo.currentIndexChanged.connect(self._on_form_changed)
-        for spin in (self.size_spin, self.bs_spin, self.epochs_spin, self.cycles_spin,
-                     self.cycle_len_spin, self.cycle_mult_spin, self.wd_spin, self.views_spin):
+        for spin in (
+            self.size_spin,
+            self.bs_spin,
+            self.epochs_spin,
+            self.cycles_spin,
+            self.cycle_len_spin,
+            self.cycle_mult_spin,
+            self.wd_spin,
+            self.views_spin,
+        ):
             spin.valueChanged.connect(self._on_form_changed)
         for check in (self.precompute_check, self.unfreeze_check, self.tta_check, self.epochs_radio):
             check.toggled.connect(self._on_form_changed)
@@ -551,11 +647,28 @@ class TrainingPanel(QWidget):
     # ------------------------------------------------------------ settings <-> TrainConfig
     def set_config(self, config: TrainConfig) -> None:
         """Show ``config`` in the form (the LR goes to AppState, the form follows it)."""
-        blockers = [QSignalBlocker(w) for w in (
-            self.arch_combo, self.aug_combo, self.schedule_combo, self.size_spin, self.bs_spin, self.epochs_spin,
-            self.cycles_spin, self.cycle_len_spin, self.cycle_mult_spin, self.precompute_check,
-            self.unfreeze_check, self.tta_check, self.epochs_radio, self.cycles_radio, self.opt_combo,
-            self.wd_spin, self.views_spin)]
+        blockers = [
+            QSignalBlocker(w)
+            for w in (
+                self.arch_combo,
+                self.aug_combo,
+                self.schedule_combo,
+                self.size_spin,
+                self.bs_spin,
+                self.epochs_spin,
+                self.cycles_spin,
+                self.cycle_len_spin,
+                self.cycle_mult_spin,
+                self.precompute_check,
+                self.unfreeze_check,
+                self.tta_check,
+                self.epochs_radio,
+                self.cycles_radio,
+                self.opt_combo,
+                self.wd_spin,
+                self.views_spin,
+            )
+        ]
         idx = self.arch_combo.findData(config.arch)
         if idx < 0:  # an architecture not in the menu (e.g. a test backbone): list it
             self.arch_combo.addItem(config.arch, config.arch)
@@ -588,14 +701,25 @@ class TrainingPanel(QWidget):
         cycles_mode = self.cycles_radio.isChecked() and self.schedule_combo.currentData() == "sgdr"
         mult = parse_multipliers(self.mult_edit.text()) or TrainConfig().lr_mult
         return dataclasses.replace(
-            self._base_config, arch=self.arch_combo.currentData(), size=self.size_spin.value(), bs=self.bs_spin.value(),
-            lr=self.state.lr, epochs=self.epochs_spin.value(),
+            self._base_config,
+            arch=self.arch_combo.currentData(),
+            size=self.size_spin.value(),
+            bs=self.bs_spin.value(),
+            lr=self.state.lr,
+            epochs=self.epochs_spin.value(),
             cycles=self.cycles_spin.value() if cycles_mode else None,
-            cycle_len=self.cycle_len_spin.value(), cycle_mult=self.cycle_mult_spin.value(),
-            schedule=self.schedule_combo.currentData(), precompute=self.precompute_check.isChecked(),
-            aug=self.aug_combo.currentData(), unfreeze=self.unfreeze_check.isChecked(), lr_mult=mult,
-            tta=self.tta_check.isChecked(), opt=self.opt_combo.currentData(), wd=self.wd_spin.value(),
-            frozen_views=self.views_spin.value() if self._views_apply() else 0)
+            cycle_len=self.cycle_len_spin.value(),
+            cycle_mult=self.cycle_mult_spin.value(),
+            schedule=self.schedule_combo.currentData(),
+            precompute=self.precompute_check.isChecked(),
+            aug=self.aug_combo.currentData(),
+            unfreeze=self.unfreeze_check.isChecked(),
+            lr_mult=mult,
+            tta=self.tta_check.isChecked(),
+            opt=self.opt_combo.currentData(),
+            wd=self.wd_spin.value(),
+            frozen_views=self.views_spin.value() if self._views_apply() else 0,
+        )
 
     def _on_form_changed(self, *_args) -> None:
         if self.sender() is self.arch_combo:
@@ -614,8 +738,10 @@ class TrainingPanel(QWidget):
         idle = not self.running
         self.aug_combo.setEnabled(idle and not pre)
         if pre:
-            self.aug_note.setText("Augmentation is off while precompute is on: the cached activations come from "
-                                  "the original images. Untick precompute to train with augmentation.")
+            self.aug_note.setText(
+                "Augmentation is off while precompute is on: the cached activations come from "
+                "the original images. Untick precompute to train with augmentation."
+            )
         elif unfreeze or self.aug_combo.currentData() != "none":
             self.aug_note.setText("Every batch runs through the whole network (slower than precompute).")
         else:
@@ -629,10 +755,13 @@ class TrainingPanel(QWidget):
         for w in (self.cycles_spin, self.cycle_len_spin, self.cycle_mult_spin):
             w.setEnabled(idle and cycles_mode)
         if cycles_mode:
-            n = sum(self.cycle_len_spin.value() * self.cycle_mult_spin.value() ** c
-                    for c in range(self.cycles_spin.value()))
-            self.length_note.setText(f"= {n} epoch{'s' if n != 1 else ''} in {self.cycles_spin.value()} "
-                                     f"cosine cycle{'s' if self.cycles_spin.value() != 1 else ''}")
+            n = sum(
+                self.cycle_len_spin.value() * self.cycle_mult_spin.value() ** c for c in range(self.cycles_spin.value())
+            )
+            self.length_note.setText(
+                f"= {n} epoch{'s' if n != 1 else ''} in {self.cycles_spin.value()} "
+                f"cosine cycle{'s' if self.cycles_spin.value() != 1 else ''}"
+            )
         else:
             self.length_note.setText("Cycles (SGDR restarts) need the SGDR schedule." if not sgdr else "")
         self.length_note.setVisible(bool(self.length_note.text()))
@@ -642,23 +771,34 @@ class TrainingPanel(QWidget):
             self.mult_note.setText("Three numbers, e.g. 0.01, 0.1, 1 (the first may be 0: early layers stay frozen)")
             self.mult_note.setStyleSheet("color: #c0392b;")
         else:
-            lrs = " · ".join(f"{name} {format_lr(self.state.lr * m)}"
-                             for name, m in zip(("early", "later", "head"), mult))
-            self.mult_note.setText(("Learning rates: " + lrs) if unfreeze else
-                                   "Only the new head trains while the body is frozen.")
+            lrs = " · ".join(
+                f"{name} {format_lr(self.state.lr * m)}"
+                for name, m in zip(("early", "later", "head"), mult, strict=False)
+            )
+            self.mult_note.setText(
+                ("Learning rates: " + lrs) if unfreeze else "Only the new head trains while the body is frozen."
+            )
             self.mult_note.setStyleSheet("color: #555;")
         if unfreeze and pre:
-            self.mult_note.setText(self.mult_note.text() + "\nUnfreezing needs the full network: "
-                                   "untick precompute to train the pretrained layers.")
+            self.mult_note.setText(
+                self.mult_note.text() + "\nUnfreezing needs the full network: "
+                "untick precompute to train the pretrained layers."
+            )
         self.views_spin.setEnabled(idle and self._views_apply())
-        self.views_spin.setToolTip(self.views_spin.toolTip().split("\n")[0] + (
-            "" if self._views_apply() else "\nNeeds: Unfreeze on, precompute off, first LR multiplier 0."))
+        self.views_spin.setToolTip(
+            self.views_spin.toolTip().split("\n")[0]
+            + ("" if self._views_apply() else "\nNeeds: Unfreeze on, precompute off, first LR multiplier 0.")
+        )
 
     def _views_apply(self) -> bool:
         """Cached early-layer views need the early group frozen while the rest trains on images."""
         mult = parse_multipliers(self.mult_edit.text())
-        return (self.unfreeze_check.isChecked() and not self.precompute_check.isChecked()
-                and mult is not None and mult[0] == 0)
+        return (
+            self.unfreeze_check.isChecked()
+            and not self.precompute_check.isChecked()
+            and mult is not None
+            and mult[0] == 0
+        )
 
     # ------------------------------------------------------------ learning rate (two-way with AppState)
     def _on_state_lr(self, lr: float) -> None:
@@ -699,8 +839,11 @@ class TrainingPanel(QWidget):
     def _learner_for(self, config: TrainConfig) -> Learner:
         """The shared learner when it can continue with ``config`` (same data and network), else a new one."""
         learner = self.state.learner
-        if learner is not None and learner.dataset is self.state.dataset and all(
-                getattr(learner.config, k) == getattr(config, k) for k in MODEL_KEYS):
+        if (
+            learner is not None
+            and learner.dataset is self.state.dataset
+            and all(getattr(learner.config, k) == getattr(config, k) for k in MODEL_KEYS)
+        ):
             learner.config = config
             return learner
         learner = Learner(self.state.dataset, config)
@@ -711,7 +854,7 @@ class TrainingPanel(QWidget):
         """Train with the form's settings (continuing the shared model when compatible)."""
         if self.running or self.state.dataset is None:
             return
-        if tab_running(self, "LR finder"):
+        if self.learner_slot.running:
             self._status("The LR finder is running on this model: wait for it (or cancel it), then press Start.")
             return
         if parse_multipliers(self.mult_edit.text()) is None and self.unfreeze_check.isChecked():
@@ -731,7 +874,7 @@ class TrainingPanel(QWidget):
         self._run_started = time.monotonic()
         self._first_batch_at = None
         self._set_planned_schedule(learner)
-        job = QtJob(fit_job, learner, parent=self)
+        job = self.learner_slot.start(fit_job, learner, owner="Train")
         job.progress.connect(self._on_progress)
         job.finished.connect(self._on_finished)
         job.failed.connect(self._on_failed)
@@ -747,7 +890,6 @@ class TrainingPanel(QWidget):
         self._update_enabled()
         self._refresh_form()
         self._timer.start()
-        job.start()
 
     def cancel(self) -> None:
         if self.running:
@@ -807,8 +949,9 @@ class TrainingPanel(QWidget):
             self.progress.setValue(int(1000 * done / total))
             if rec.get("stage") == "frozen":
                 self.progress.setFormat(f"Caching early-layer views ({rec.get('split', '')}): {done}/{total}")
-                self.eta_label.setText("Kept in memory for this training run; each epoch then runs only the "
-                                       "later layers.")
+                self.eta_label.setText(
+                    "Kept in memory for this training run; each epoch then runs only the later layers."
+                )
             else:
                 self.progress.setFormat(f"Precomputing activations ({rec.get('split', '')}): {done}/{total}")
                 self.eta_label.setText("Cached: later runs and the LR finder reuse them.")
@@ -836,7 +979,7 @@ class TrainingPanel(QWidget):
         if math.isfinite(loss):  # debiased EMA, updated per batch (not recomputed per redraw)
             self._ema = SMOOTH_BETA * self._ema + (1 - SMOOTH_BETA) * loss
             self._ema_n += 1
-        self._batch_smooth.append(self._ema / (1 - SMOOTH_BETA ** self._ema_n) if self._ema_n else math.nan)
+        self._batch_smooth.append(self._ema / (1 - SMOOTH_BETA**self._ema_n) if self._ema_n else math.nan)
         self._batch_lr.append(float(rec.get("lr", math.nan)))
         self._dirty.add("batches")
         total = self._total_iters
@@ -849,8 +992,10 @@ class TrainingPanel(QWidget):
             steps = it - self._first_batch_iter
             if steps >= 2:
                 rate = (now - self._first_batch_at) / steps
-                self.eta_label.setText(f"About {format_seconds(rate * (total - done))} left "
-                                       f"({1 / rate:.1f} it/s) · elapsed {format_seconds(now - self._run_started)}")
+                self.eta_label.setText(
+                    f"About {format_seconds(rate * (total - done))} left "
+                    f"({1 / rate:.1f} it/s) · elapsed {format_seconds(now - self._run_started)}"
+                )
         else:
             self.progress.setFormat(f"Iteration {done}")
 
@@ -866,10 +1011,13 @@ class TrainingPanel(QWidget):
         def fmt(v, f):
             return f.format(v) if isinstance(v, (int, float)) and math.isfinite(v) else "–"
 
-        values = [str(int(rec["epoch"])) if isinstance(rec.get("epoch"), (int, float)) else "–",
-                  fmt(rec.get("train_loss"), "{:.4f}"), fmt(rec.get("valid_loss"), "{:.4f}"),
-                  fmt(100 * rec["accuracy"] if isinstance(rec.get("accuracy"), (int, float)) else None, "{:.1f} %"),
-                  fmt(rec.get("seconds"), "{:.1f}")]
+        values = [
+            str(int(rec["epoch"])) if isinstance(rec.get("epoch"), (int, float)) else "–",
+            fmt(rec.get("train_loss"), "{:.4f}"),
+            fmt(rec.get("valid_loss"), "{:.4f}"),
+            fmt(100 * rec["accuracy"] if isinstance(rec.get("accuracy"), (int, float)) else None, "{:.1f} %"),
+            fmt(rec.get("seconds"), "{:.1f}"),
+        ]
         for col, text in enumerate(values):
             item = QTableWidgetItem(text)
             item.setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
@@ -917,8 +1065,11 @@ class TrainingPanel(QWidget):
         secs = time.monotonic() - self._run_started
         kept = ""
         if self._epochs:
-            self._record_run("cancelled", {"history": list(self._epochs), **{
-                k: self._epochs[-1].get(k) for k in ("accuracy", "valid_loss")}}, secs)
+            self._record_run(
+                "cancelled",
+                {"history": list(self._epochs), **{k: self._epochs[-1].get(k) for k in ("accuracy", "valid_loss")}},
+                secs,
+            )
             kept = f" after {len(self._epochs)} epoch{'s' if len(self._epochs) != 1 else ''}"
         if self._learner is not None and self._learner.model is not None and self._epochs:
             self.state.set_model(self._learner.model)
@@ -941,8 +1092,10 @@ class TrainingPanel(QWidget):
         ds = self.state.dataset
         if ds is None:
             return "Open a dataset to train on (File ▸ Open)."
-        return (f"Ready to train on {ds.root.name}: {len(ds.classes)} classes, {len(ds.train)} training and "
-                f"{len(ds.valid)} validation images.")
+        return (
+            f"Ready to train on {ds.root.name}: {len(ds.classes)} classes, {len(ds.train)} training and "
+            f"{len(ds.valid)} validation images."
+        )
 
     def _set_idle(self, message: str | None) -> None:
         if message is not None:
@@ -959,8 +1112,7 @@ class TrainingPanel(QWidget):
         self.cancel_button.setEnabled(running)
         model = self._learner.model if self._learner is not None else None
         self.save_button.setEnabled(not running and model is not None and self._aux_idle())
-        if hasattr(self, "save_action"):
-            self.save_action.setEnabled(self.save_button.isEnabled())
+        self.save_action.setEnabled(self.save_button.isEnabled())
 
     def _aux_idle(self) -> bool:
         return not self._aux_active
@@ -980,13 +1132,15 @@ class TrainingPanel(QWidget):
         """Say at once, not at Start, when the chosen architecture's weights still need a download."""
         arch = self.arch_combo.currentData()
         if self._missing_arch == arch:
-            return                                     # the box already explains a failed attempt
+            return  # the box already explains a failed attempt
         if weights_on_disk(arch):
             self.weights_box.hide()
             return
-        self.weights_label.setText(f"{ARCH_LABELS.get(arch, arch)}'s ImageNet weights are not on this computer "
-                                   f"yet. Start downloads them once (needs the internet); offline, import a "
-                                   f"weights file (.pth state dict) instead.")
+        self.weights_label.setText(
+            f"{ARCH_LABELS.get(arch, arch)}'s ImageNet weights are not on this computer "
+            f"yet. Start downloads them once (needs the internet); offline, import a "
+            f"weights file (.pth state dict) instead."
+        )
         self.weights_box.show()
 
     def _show_missing_weights(self, missing: _WeightsMissing) -> None:
@@ -996,8 +1150,9 @@ class TrainingPanel(QWidget):
 
     def choose_weights_file(self, retry: bool = True) -> None:
         arch = (self._missing_arch if retry else None) or self.arch_combo.currentData()
-        path, _ = QFileDialog.getOpenFileName(self, f"Import weights for {arch}", str(Path.home()),
-                                              "PyTorch weights (*.pth *.pt *.bin);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, f"Import weights for {arch}", str(Path.home()), "PyTorch weights (*.pth *.pt *.bin);;All files (*)"
+        )
         if path:
             self.import_weights_file(arch, path, retry)
 
@@ -1006,15 +1161,16 @@ class TrainingPanel(QWidget):
         self._status(f"Checking {Path(path).name} for {arch}…")
         job = QtJob(call_job, import_weights, arch, path, parent=self)
         job.finished.connect(lambda dest, a=arch: self._weights_imported(a, dest, retry))
-        job.failed.connect(lambda msg: (self._status(f"Import failed: {msg}"),
-                                        self._show_error("Could not import weights", msg)))
+        job.failed.connect(
+            lambda msg: (self._status(f"Import failed: {msg}"), self._show_error("Could not import weights", msg))
+        )
         job.ended.connect(lambda _k: self.import_button.setEnabled(True))
         self.import_button.setEnabled(False)
         self._start_aux(job)
 
     def _weights_imported(self, arch: str, dest, retry: bool) -> None:
         self.import_button.setEnabled(True)
-        retry = retry and arch == self._missing_arch     # start again only after a start that failed for it
+        retry = retry and arch == self._missing_arch  # start again only after a start that failed for it
         if arch == self._missing_arch:
             self._missing_arch = None
         self._check_weights_on_disk()
@@ -1033,8 +1189,8 @@ class TrainingPanel(QWidget):
 
     def choose_save_path(self) -> None:
         path, chosen = QFileDialog.getSaveFileName(
-            self, "Save model", str(self.default_model_path()),
-            f"{PTH_FILTER};;{ONNX_FILTER};;All files (*)")
+            self, "Save model", str(self.default_model_path()), f"{PTH_FILTER};;{ONNX_FILTER};;All files (*)"
+        )
         if path:
             suffix = ".onnx" if chosen == ONNX_FILTER else ".pth"
             if chosen in (PTH_FILTER, ONNX_FILTER) and Path(path).suffix.lower() not in (".pth", ".onnx"):
@@ -1052,8 +1208,9 @@ class TrainingPanel(QWidget):
         else:
             job = QtJob(call_job, self._learner.save, str(path), parent=self)
         job.finished.connect(lambda p: self._status(f"Saved model to {p}"))
-        job.failed.connect(lambda msg: (self._status(f"Saving failed: {msg}"),
-                                        self._show_error("Could not save the model", msg)))
+        job.failed.connect(
+            lambda msg: (self._status(f"Saving failed: {msg}"), self._show_error("Could not save the model", msg))
+        )
         self._start_aux(job)
 
     def _start_aux(self, job: QtJob) -> None:
@@ -1085,8 +1242,12 @@ class TrainingPanel(QWidget):
             "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()},
             "metrics": metrics,
             "epochs": list(self._epochs),
-            "batches": {"x": _thin(self._batch_x()), "loss": _thin(self._batch_loss),
-                        "lr": _thin(self._batch_lr), "iteration": _thin(self._batch_iter)},
+            "batches": {
+                "x": _thin(self._batch_x()),
+                "loss": _thin(self._batch_loss),
+                "lr": _thin(self._batch_lr),
+                "iteration": _thin(self._batch_iter),
+            },
         }
         try:
             path = save_run(run)
@@ -1107,8 +1268,7 @@ class TrainingPanel(QWidget):
         s = run["settings"]
         tip = [f"{k}: {v}" for k, v in s.items() if v is not None]
         tip += [f"{k}: {v:.4g}" for k, v in run.get("metrics", {}).items()]
-        item.setToolTip(f"{describe_run(run)}\n{run.get('dataset', '')}\n{run.get('device', '')}\n"
-                        + "\n".join(tip))
+        item.setToolTip(f"{describe_run(run)}\n{run.get('dataset', '')}\n{run.get('device', '')}\n" + "\n".join(tip))
         if top:
             self.history_list.insertItem(0, item)
         else:
@@ -1152,11 +1312,13 @@ class TrainingPanel(QWidget):
             items["acc"].setData(xs, [100 * _num(e.get("accuracy")) for e in ep])
             b = run.get("batches", {})
             loss = np.asarray(b.get("loss", []), dtype=float)
-            items["batch"].setData(np.asarray(b.get("x", []), dtype=float)[:len(loss)],
-                                   smoothed(loss) if len(loss) else loss)
+            items["batch"].setData(
+                np.asarray(b.get("x", []), dtype=float)[: len(loss)], smoothed(loss) if len(loss) else loss
+            )
             lrs = b.get("lr", [])
-            items["lr"].setData(np.asarray(b.get("iteration", range(len(lrs))), dtype=float)[:len(lrs)],
-                                np.asarray(lrs, dtype=float))
+            items["lr"].setData(
+                np.asarray(b.get("iteration", range(len(lrs))), dtype=float)[: len(lrs)], np.asarray(lrs, dtype=float)
+            )
         self._update_x_ranges()
 
     # ------------------------------------------------------------ charts
@@ -1171,8 +1333,15 @@ class TrainingPanel(QWidget):
         self._planned: list[float] = []
 
     def _clear_chart_items(self) -> None:
-        for item in (self.batch_raw_item, self.batch_smooth_item, self.train_item, self.valid_item,
-                     self.acc_item, self.planned_item, self.lr_item):
+        for item in (
+            self.batch_raw_item,
+            self.batch_smooth_item,
+            self.train_item,
+            self.valid_item,
+            self.acc_item,
+            self.planned_item,
+            self.lr_item,
+        ):
             item.setData([], [])
 
     def _batch_x(self) -> list[float]:

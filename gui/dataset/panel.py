@@ -1,4 +1,5 @@
 """Dataset browser: class list with counts, virtualised thumbnail grid, full image view, Problems view."""
+
 from __future__ import annotations
 
 import os
@@ -6,10 +7,27 @@ from pathlib import Path
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QFormLayout,
-                               QHBoxLayout, QHeaderView, QLabel, QListView, QProgressBar, QScrollArea,
-                               QSplitter, QTableWidget, QTableWidgetItem, QTabWidget, QTreeWidget,
-                               QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QProgressBar,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.data import Problem, verify_dataset
 from engine.images import image_info, load_rgb
@@ -64,7 +82,7 @@ class ThumbnailModel(QAbstractListModel):
         self._asked.clear()
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's idiom; never mutated)
         return 0 if parent.isValid() else len(self.rows)
 
     def data(self, index, role=Qt.DisplayRole):
@@ -136,8 +154,18 @@ class ImageDialog(QDialog):
         scroll.setMinimumSize(520, 400)
         form = QFormLayout()
         self.info: dict[str, QLabel] = {}
-        for key in ("File", "Folder", "Class", "Split", "Size", "Mode", "Format", "Frames",
-                    "EXIF orientation", "File size"):
+        for key in (
+            "File",
+            "Folder",
+            "Class",
+            "Split",
+            "Size",
+            "Mode",
+            "Format",
+            "Frames",
+            "EXIF orientation",
+            "File size",
+        ):
             lab = QLabel("…")
             lab.setTextInteractionFlags(Qt.TextSelectableByMouse)
             lab.setWordWrap(True)
@@ -178,12 +206,17 @@ class ImageDialog(QDialog):
         self.info["Format"].setText(info["format"])
         self.info["Frames"].setText(str(info["frames"]) + (" (showing the first)" if info["frames"] > 1 else ""))
         self.info["EXIF orientation"].setText(
-            "normal" if info["orientation"] == 1 else f"{info['orientation']} (shown upright)")
+            "normal" if info["orientation"] == 1 else f"{info['orientation']} (shown upright)"
+        )
         self.info["File size"].setText(f"{info['bytes'] / 1024:.1f} KiB")
         pm = QPixmap.fromImage(qimg)
         if pm.width() < 256:  # tiny images (Fashion-MNIST) are scaled up crisply
-            pm = pm.scaled(pm.width() * max(1, 256 // max(1, pm.width())),
-                           pm.height() * max(1, 256 // max(1, pm.width())), Qt.KeepAspectRatio, Qt.FastTransformation)
+            pm = pm.scaled(
+                pm.width() * max(1, 256 // max(1, pm.width())),
+                pm.height() * max(1, 256 // max(1, pm.width())),
+                Qt.KeepAspectRatio,
+                Qt.FastTransformation,
+            )
         self.image_label.setPixmap(pm)
 
     def done(self, r) -> None:
@@ -199,11 +232,12 @@ class DatasetBrowser(QWidget):
 
     def __init__(self, state, parent=None):
         super().__init__(parent)
+        self.file_actions = []  # none for the window's File menu
         self.state = state
         self.dataset = None
         self._verify: QtJob | None = None
         self._bad: list[Problem] = []
-        self.verify_state = "idle"   # idle | pending | running | done
+        self.verify_state = "idle"  # idle | pending | running | done
         self._closed = False
 
         self.requests = ThumbnailRequests()
@@ -300,8 +334,9 @@ class DatasetBrowser(QWidget):
         self.header.setText(f"<b>{dataset.root.name}</b> &nbsp; <span style='color:#555'>{dataset.root}</span>")
         self.classes.blockSignals(True)
         self.classes.clear()
-        all_item = QTreeWidgetItem([f"All classes ({len(dataset.classes)})", str(len(dataset.train)),
-                                    str(len(dataset.valid))])
+        all_item = QTreeWidgetItem(
+            [f"All classes ({len(dataset.classes)})", str(len(dataset.train)), str(len(dataset.valid))]
+        )
         all_item.setData(0, Qt.UserRole, None)
         for col in (1, 2):
             all_item.setTextAlignment(col, Qt.AlignRight | Qt.AlignVCenter)
@@ -424,8 +459,10 @@ class DatasetBrowser(QWidget):
         n = len(bad)
         total = len(self.dataset.problems) + n
         self.state.statusMessage.emit(
-            f"Checked every image: {n} could not be decoded; {total} problem(s) in all" if total
-            else "Checked every image: no problems")
+            f"Checked every image: {n} could not be decoded; {total} problem(s) in all"
+            if total
+            else "Checked every image: no problems"
+        )
         self.verified.emit(n)
 
     def _stop_verify(self) -> None:

@@ -1,0 +1,5 @@
+"""The kernels tab."""
+
+from gui.kernels.panel import KernelPlayground
+
+__all__ = ["KernelPlayground"]

@@ -1,0 +1,5 @@
+"""The training tab."""
+
+from gui.training.panel import TrainingPanel
+
+__all__ = ["TrainingPanel"]
