@@ -151,11 +151,13 @@ def main() -> int:
 
     import torch
 
+    from engine.compute import compute_threads
+    from engine.config import TrainConfig
     from engine.data import scan_dataset
     from engine.features import fast_inference_copy, forward_batch_size, pooled_features
     from engine.jobs import run_to_end
     from engine.models import create_model
-    from engine.training import Learner, TrainConfig, compute_threads
+    from engine.training import Learner
 
     ds = scan_dataset(a.dataset)
     n_images = len(ds.train) + len(ds.valid)

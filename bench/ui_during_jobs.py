@@ -32,7 +32,7 @@ def main() -> int:
     dataset = Path(args[0]) if args else ROOT / "resources" / "sample"
     from PySide6.QtCore import QEventLoop, QSettings, QTimer
 
-    from engine.training import TrainConfig
+    from engine.config import TrainConfig
     from gui.app import make_app
     from gui.main_window import MainWindow
 

@@ -25,8 +25,8 @@ def main() -> int:
     a = ap.parse_args()
     from PySide6.QtCore import QSettings
 
+    from engine.config import TrainConfig
     from engine.data import scan_dataset
-    from engine.training import TrainConfig
     from gui.app import make_app
 
     app = make_app()

@@ -23,9 +23,9 @@ def main() -> None:
     from gui.app import make_app
 
     app = make_app()
+    from engine.config import TrainConfig
     from engine.data import scan_dataset
     from engine.paths import sample_dataset_dir
-    from engine.training import TrainConfig
     from gui.state import AppState
     from gui.training.panel import TrainingPanel
 

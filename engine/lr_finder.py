@@ -199,7 +199,7 @@ def _test_threads(learner) -> int:
     if getattr(config, "precompute", False):
         return 1
     try:
-        from engine.training import compute_threads
+        from engine.compute import compute_threads
     except ImportError:
         return torch.get_num_threads()
     return compute_threads(getattr(config, "threads", None))

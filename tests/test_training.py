@@ -8,19 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from engine.batches import augment_batch
+from engine.config import TrainConfig
 from engine.data import scan_dataset
 from engine.jobs import Cancelled, Job, run_to_end
 from engine.models import load_model
-from engine.training import (
-    Learner,
-    TrainConfig,
-    augment_batch,
-    batch_count,
-    one_cycle_schedule,
-    planned_schedule,
-    sgdr_schedule,
-    staged_configs,
-)
+from engine.schedules import batch_count, one_cycle_schedule, planned_schedule, sgdr_schedule, staged_configs
+from engine.training import Learner
 from tests.conftest import SAMPLE
 from tests.training_data import make_dataset
 
@@ -257,7 +251,7 @@ def test_frozen_views_apply_only_with_the_early_group_frozen(dataset):
 
 
 def test_frozen_views_fall_back_to_live_layers_when_ram_is_short(dataset, monkeypatch):
-    monkeypatch.setattr("engine.training.FROZEN_CACHE_BYTES", 1000)
+    monkeypatch.setattr("engine.frozen_layers.FROZEN_CACHE_BYTES", 1000)
     learner = Learner(dataset, frozen_config(epochs=1))
     result, records = fit(learner)
     assert learner._frozen is None and not [r for r in records if r.get("stage") == "frozen"]
@@ -311,7 +305,7 @@ def test_gpu_out_of_memory_says_use_a_smaller_batch(dataset, monkeypatch):
     def oom(*a, **k):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(learner, "_step", oom)
+    monkeypatch.setattr(learner, "step", oom)
     with pytest.raises(RuntimeError, match=r"smaller batch size \(e\.g\. 4\)"):
         fit(learner)
 

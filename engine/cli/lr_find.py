@@ -23,8 +23,8 @@ from engine.lr_curves import (
 
 
 def register(sub) -> None:
+    from engine.config import TrainConfig
     from engine.models import ARCHITECTURES
-    from engine.training import TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser(
@@ -59,12 +59,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from engine.config import TrainConfig
     from engine.data import DatasetError, scan_dataset
     from engine.jobs import run_to_end
     from engine.lr_curves import lr_schedule
     from engine.lr_finder import lr_find_job
     from engine.models import WeightsUnavailable
-    from engine.training import Learner, TrainConfig
+    from engine.training import Learner
 
     try:
         lr_schedule(args.start, args.end, args.iters, args.mode)  # check the bounds before heavy work

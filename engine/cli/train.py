@@ -9,11 +9,12 @@ import threading
 from dataclasses import replace
 
 from engine.cli import device_arg, fail
-from engine.config import parse_lr_multipliers
+from engine.config import AUGMENTATIONS, MAX_FROZEN_VIEWS, SCHEDULES, TrainConfig, parse_lr_multipliers
 from engine.data import DatasetError, scan_dataset
 from engine.jobs import Cancelled, run_to_end
 from engine.models import ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name, export_onnx
-from engine.training import AUGMENTATIONS, MAX_FROZEN_VIEWS, SCHEDULES, Learner, TrainConfig, staged_configs
+from engine.schedules import staged_configs
+from engine.training import Learner
 
 
 def _mults(text: str) -> tuple[float, ...]:
