@@ -74,6 +74,7 @@ class JobSlot(QObject):
         self.owner = ""  # who started the current job (for messages like "the LR finder is running")
         self._current: QtJob | None = None
         self._jobs: set[QtJob] = set()
+        self._busy = False  # what runningChanged last said
 
     @property
     def job(self) -> QtJob | None:
@@ -100,7 +101,6 @@ class JobSlot(QObject):
         **kwargs,
     ) -> QtJob:
         """Run ``fn(*args, stop=..., **kwargs)``; the callbacks run on the GUI thread while it is current."""
-        was_running = self.running
         self.cancel()
         job = QtJob(fn, *args, **kwargs)
         self._current, self.owner = job, owner
@@ -115,8 +115,7 @@ class JobSlot(QObject):
                 signal.connect(lambda *a, j=job, cb=callback: cb(*a) if j is self._current else None)
         job.ended.connect(lambda kind, j=job, cb=on_ended: self._ended(j, kind, cb))
         job.start()
-        if not was_running:
-            self.runningChanged.emit(True)
+        self._set_busy(True)
         return job
 
     def cancel(self) -> None:
@@ -137,6 +136,10 @@ class JobSlot(QObject):
             return  # superseded: its end means nothing to the slot's users
         self._current = None
         if callback is not None:
-            callback(kind)
-        if not self.running:
-            self.runningChanged.emit(False)
+            callback(kind)  # may start the next job: then the slot stays busy
+        self._set_busy(self.running)
+
+    def _set_busy(self, busy: bool) -> None:
+        if busy != self._busy:
+            self._busy = busy
+            self.runningChanged.emit(busy)

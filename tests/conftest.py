@@ -44,8 +44,12 @@ def settings(tmp_path):
 
 def wait_until_stopped(stop=None):
     """A job that holds its slot until it is cancelled."""
-    while not stop.wait(0.01):
+    from engine.jobs import check
+
+    while True:
+        check(stop)  # raises Cancelled once the slot cancels it
         yield {"type": "waiting"}
+        stop.wait(0.01)
 
 
 def hold_slot(slot, owner: str):
