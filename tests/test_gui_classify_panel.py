@@ -287,3 +287,46 @@ def test_drops_on_the_main_window_reach_the_classify_tab(qtbot, settings, tmp_pa
         assert all(r["label"] in ("ankle_boot", "sneaker") for r in panel.result_records())
     finally:
         window.shutdown()
+
+
+def test_a_new_batch_while_one_runs_is_not_cleared_or_mixed_by_the_old_one(qtbot, state, panel, tmp_path, monkeypatch):
+    """Regression (issue 12): the superseded batch's queued rows and its end must not reach the new batch."""
+    import threading
+
+    from engine.jobs import check
+
+    use_model(qtbot, state, panel)
+    real = inf.predict_sources
+    emitted = {}
+
+    def held(model, sources, *args, stop=None, **kwargs):
+        """The real predictions, then the job stays running (a long batch) until it is stopped."""
+        pred = yield from real(model, sources, *args, stop=stop, **kwargs)
+        emitted[Path(sources[0]).name].set()  # every row has been emitted, none delivered yet
+        while not stop.wait(0.01):
+            pass
+        check(stop)
+        return pred
+
+    monkeypatch.setattr(inf, "predict_sources", held)
+    folders = {}
+    for name, files in (("first", shoe_files(4, "train")), ("second", shoe_files(2, "valid"))):
+        folders[name] = tmp_path / name
+        folders[name].mkdir()
+        for i, f in enumerate(files):
+            shutil.copy(f, folders[name] / f"{name}{i}.png")
+        emitted[name] = threading.Event()
+
+    panel.predict_folder(str(folders["first"]))
+    assert emitted["first"].wait(20)  # the first batch's rows and progress are queued, not yet shown
+    panel.predict_folder(str(folders["second"]))  # a new batch while the first still runs
+    assert emitted["second"].wait(20)
+    qtbot.wait(200)  # deliver everything queued: the first batch's late signals, then the second's
+    model = panel.batch_table.model()
+    names = sorted(model.index(r, 0).data() for r in range(model.rowCount()))
+    assert names == ["second0.png", "second1.png"], "only the running batch's rows are in the table"
+    assert panel.batch_stop.isEnabled(), "the running batch can still be stopped"
+    assert "second" in panel.batch_folder.text()
+    qtbot.mouseClick(panel.batch_stop, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not panel.batch_stop.isEnabled(), timeout=10000)
+    assert panel.batch_summary.text() == "Stopped after 2 images."
