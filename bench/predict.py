@@ -165,18 +165,18 @@ def main() -> int:
     )
 
     from gui.app import make_app
-    from gui.classify.panel import ClassifyPanel
+    from gui.classify import ClassifyPanel
     from gui.state import AppState
 
     app = make_app()
     panel = ClassifyPanel(AppState())
-    panel._entries[0]["model"] = model  # the already-loaded ImageNet model
+    panel.models.entries[0].model = model  # the already-loaded ImageNet model
     gui_ms = []
     for _ in range(max(5, args.repeats // 2)):
-        panel.clear_results()
+        panel.drop.clear()
         t = time.perf_counter()
         panel.classify([str(PHOTO)])
-        while not (panel.results.count() == 1 and panel.result_records()[0].get("top")):
+        while not (panel.view.drop.results.count() == 1 and panel.result_records()[0].get("top")):
             app.processEvents()
             time.sleep(0.0005)
         gui_ms.append((time.perf_counter() - t) * 1000)

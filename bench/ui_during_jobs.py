@@ -136,9 +136,9 @@ def main() -> int:
     measure(
         f"classify: drop a folder of {n} images",
         lambda: win.state.imagesDropped.emit([str(folder)]),
-        lambda: classify._predict is None and not classify._queue and classify.results.count() >= n,
+        lambda: not classify.predicting and len(classify.result_records()) >= n,
     )
-    print(f"    → {classify.drop_status.text()}")
+    print(f"    → {classify.view.drop.drop_status.text()}")
     win.shutdown()
     return 0
 

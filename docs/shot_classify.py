@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 from engine.data import scan_dataset  # noqa: E402
 from engine.jobs import run_to_end  # noqa: E402
 from gui.app import make_app  # noqa: E402
-from gui.classify.panel import ClassifyPanel  # noqa: E402
+from gui.classify import ClassifyPanel  # noqa: E402
 from gui.state import AppState  # noqa: E402
 
 PHOTOS = ROOT / "resources" / "photos"
@@ -86,18 +86,16 @@ def main() -> int:
     wait_for(
         app,
         lambda: (
-            not panel.predicting and panel.results.count() == 2 and all(r.get("top") for r in panel.result_records())
+            not panel.predicting
+            and panel.view.drop.results.count() == 2
+            and all(r.get("top") for r in panel.result_records())
         ),
     )
-    panel.results.setCurrentRow(0)
-    panel.drop_detail.cam.setChecked(True)
+    panel.view.drop.results.setCurrentRow(0)
+    panel.view.drop.detail.cam.setChecked(True)
     wait_for(
         app,
-        lambda: (
-            panel.drop_detail._result is not None
-            and panel.drop_detail._result["overlay"] is not None
-            and not any(j.running for j in panel._jobs)
-        ),
+        lambda: panel.view.drop.detail.showing_overlay() and not panel.running,
     )
     panel.grab().save(str(out / "classify.png"))
     print("wrote docs/classify.png:", [r["top"][0] for r in panel.result_records()])
@@ -112,11 +110,11 @@ def main() -> int:
     panel2.resize(*SIZE)
     panel2.show()
     state2.set_model(model)
-    wait_for(app, lambda: panel2.current_entry()["kind"] == "trained")
-    panel2.tabs.setCurrentIndex(2)
-    panel2.start_evaluation()
-    wait_for(app, lambda: panel2.evaluation is not None and panel2._eval_job is None)
-    ev = panel2.evaluation
+    wait_for(app, lambda: panel2.current_entry().kind == "trained")
+    panel2.view.tabs.setCurrentIndex(2)
+    panel2.evaluate.start()
+    wait_for(app, lambda: panel2.evaluate.evaluation is not None and not panel2.evaluate.running)
+    ev = panel2.evaluate.evaluation
     wrong = sorted(
         (
             (int(ev.confusion[i, j]), i, j)
@@ -127,16 +125,14 @@ def main() -> int:
         reverse=True,
     )
     if wrong:  # the cell with the most mistakes
-        panel2.matrix.setCurrentCell(wrong[0][1], wrong[0][2])
-        panel2.show_cell(wrong[0][1], wrong[0][2])
-    wait_for(app, lambda: not (panel2._thumb_job and panel2._thumb_job.running))
-    if panel2.gallery.count():
-        panel2.gallery.setCurrentRow(0)
-        panel2.eval_detail.cam.setChecked(True)
-        wait_for(
-            app, lambda: panel2.eval_detail._result is not None and panel2.eval_detail._result["overlay"] is not None
-        )
-    wait_for(app, lambda: not any(j.running for j in panel2._jobs))
+        panel2.view.evaluate.metrics.matrix.setCurrentCell(wrong[0][1], wrong[0][2])
+        panel2.evaluate.show_cell(wrong[0][1], wrong[0][2])
+    wait_for(app, lambda: not panel2.evaluate.thumbs.running)
+    if panel2.view.evaluate.gallery.gallery.count():
+        panel2.view.evaluate.gallery.gallery.setCurrentRow(0)
+        panel2.view.evaluate.detail.cam.setChecked(True)
+        wait_for(app, lambda: panel2.view.evaluate.detail.showing_overlay())
+    wait_for(app, lambda: not panel2.running)
     panel2.grab().save(str(out / "evaluation.png"))
     print(f"wrote docs/evaluation.png: {ev.summary()}")
     panel2.shutdown()

@@ -123,6 +123,16 @@ class JobSlot(QObject):
         if self._current is not None:
             self._current.cancel()
 
+    def drop(self) -> None:
+        """Cancel the current job and drop everything it still sends, its end included, as ``start``
+        does for the job it supersedes (clearing a list must not let its late rows back in)."""
+        job, self._current = self._current, None
+        if job is None:
+            return
+        job.cancel()  # the slot keeps it in _jobs until its thread ends, for shutdown
+        if job.running:
+            self.runningChanged.emit(False)
+
     def shutdown(self, timeout: float = 10) -> None:
         """Cancel every job this slot started and wait for their threads (closing, tests)."""
         for job in list(self._jobs):

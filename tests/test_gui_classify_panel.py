@@ -11,7 +11,8 @@ from PySide6.QtGui import QGuiApplication
 from engine import inference as inf
 from engine.data import scan_dataset
 from engine.models import create_model
-from gui.classify.panel import ClassifyPanel, array_from_qimage, qimage_from_array
+from gui.classify import ClassifyPanel
+from gui.images import array_from_qimage, qimage_from_array
 from gui.state import AppState
 from tests.conftest import PHOTOS, SAMPLE
 from tests.dnd import drop_urls
@@ -44,21 +45,21 @@ def use_model(qtbot, state, panel, classes=("ankle_boot", "sneaker")):
     state.set_model(model)
     qtbot.waitUntil(
         lambda: (
-            panel.current_entry()["kind"] == "trained"
+            panel.current_entry().kind == "trained"
             and panel.current_model() is not None
             and panel.current_model().meta.classes == list(classes)
         ),
         timeout=10000,
     )
     assert panel.current_model() is not model, "the panel classifies with its own copy"
-    assert "Trained in this session" in panel.model_combo.currentText()
+    assert "Trained in this session" in panel.view.model_bar.model_combo.currentText()
     return panel.current_model()
 
 
 def wait_done(qtbot, panel, n, timeout=20000):
     qtbot.waitUntil(
         lambda: (
-            panel.results.count() == n
+            panel.view.drop.results.count() == n
             and not panel.predicting
             and all(r.get("top") or r.get("error") for r in panel.result_records())
         ),
@@ -81,13 +82,13 @@ def test_drop_event_with_several_files_fills_the_list_and_reports_the_bad_one(qt
         assert r["error"] is None
         assert r["label"] in ("ankle_boot", "sneaker") and len(r["top"]) == 2
         assert r["ms_text"].endswith("ms · " + r["model"])
-    assert panel.results.item(0).data(Qt.DecorationRole) is not None  # thumbnail
-    assert "Classified 3 images" in panel.drop_status.text()
-    assert "1 could not be read" in panel.drop_status.text()
-    assert panel.last_first_result_ms is not None
+    assert panel.view.drop.results.item(0).data(Qt.DecorationRole) is not None  # thumbnail
+    assert "Classified 3 images" in panel.view.drop.drop_status.text()
+    assert "1 could not be read" in panel.view.drop.drop_status.text()
+    assert panel.drop.last_first_result_ms is not None
     # the first good result was selected and shown large
-    qtbot.waitUntil(lambda: panel.drop_detail.shown_array() is not None, timeout=10000)
-    assert Path(good[0]).name in panel.drop_detail.title.text()
+    qtbot.waitUntil(lambda: panel.view.drop.detail.shown_array() is not None, timeout=10000)
+    assert Path(good[0]).name in panel.view.drop.detail.title.text()
 
 
 def test_window_drops_pasted_images_and_folders_arrive_through_state(qtbot, state, panel, tmp_path):
@@ -106,8 +107,8 @@ def test_window_drops_pasted_images_and_folders_arrive_through_state(qtbot, stat
     panel.paste()
     wait_done(qtbot, panel, 4)
     assert panel.result_records()[3]["name"] == "pasted image" and panel.result_records()[3]["top"]
-    panel.clear_results()
-    assert panel.results.count() == 0
+    panel.drop.clear()
+    assert panel.view.drop.results.count() == 0
 
 
 def test_qimage_array_round_trip():
@@ -119,12 +120,12 @@ def test_grad_cam_overlay_in_the_large_view(qtbot, state, panel):
     use_model(qtbot, state, panel)
     panel.classify([str(PHOTOS / "coffee.png")])
     wait_done(qtbot, panel, 1)
-    detail = panel.drop_detail
+    detail = panel.view.drop.detail
     qtbot.waitUntil(lambda: detail.shown_array() is not None, timeout=10000)
     plain = detail.shown_array().copy()
     assert plain.shape[:2] == (400, 600)  # display copy of the 600×400 photo
     detail.cam.setChecked(True)
-    qtbot.waitUntil(lambda: detail._result is not None and detail._result["overlay"] is not None, timeout=10000)
+    qtbot.waitUntil(lambda: detail.showing_overlay(), timeout=10000)
     overlay = detail.shown_array()
     assert overlay.shape == plain.shape and not np.array_equal(overlay, plain)
     assert "evidence" in detail.explain.text()
@@ -139,9 +140,9 @@ def test_batch_predict_table_sorting_and_csv_exports(qtbot, state, panel, tmp_pa
     for name, src in zip(["3", "1", "2"], shoe_files(3, "train"), strict=False):
         shutil.copy(src, folder / f"{name}.png")
     (folder / "9.png").write_text("oops")
-    panel.predict_folder(str(folder))
-    qtbot.waitUntil(lambda: panel._batch_pred is not None and panel._batch is None, timeout=20000)
-    model = panel.batch_table.model()
+    panel.batch.predict_folder(str(folder))
+    qtbot.waitUntil(lambda: panel.batch.predictions is not None and not panel.batch.running, timeout=20000)
+    model = panel.view.batch.batch_table.model()
     assert model.rowCount() == 4
     cell = lambda r, c: model.index(r, c).data()  # noqa: E731
     assert [cell(r, 0) for r in range(4)] == ["1.png", "2.png", "3.png", "9.png"]
@@ -149,19 +150,19 @@ def test_batch_predict_table_sorting_and_csv_exports(qtbot, state, panel, tmp_pa
     assert notes["9.png"].startswith("not an image") and notes["1.png"] == ""
     assert cell(3, 1) == "—" and cell(3, 2) == "—" and cell(0, 1) in ("cats", "dogs") and cell(0, 2).endswith("%")
     # click-sort by probability, highest first; the unreadable file sinks to the bottom
-    panel.batch_table.sortByColumn(2, Qt.DescendingOrder)
+    panel.view.batch.batch_table.sortByColumn(2, Qt.DescendingOrder)
     probs = [model.index(r, 2).data(Qt.UserRole + 3) for r in range(4)]
     assert probs == sorted(probs, reverse=True) and probs[-1] == -1.0
     assert cell(3, 0) == "9.png"
     # exports: exactly the engine's formats
-    pred = panel._batch_pred
-    panel.export_csv(str(tmp_path / "p.csv"))
+    pred = panel.batch.predictions
+    panel.batch.export_csv(str(tmp_path / "p.csv"))
     lines = (tmp_path / "p.csv").read_text().splitlines()
     assert lines[0] == "file,class,probability" and len(lines) == 4
     first = pred.sources[0]
     assert lines[1] == f"{first},{pred.classes[int(pred.probs[0].argmax())]},{pred.probs[0].max():.6f}"
-    assert panel.kaggle_btn.isEnabled()
-    panel.export_kaggle(str(tmp_path / "k.csv"))
+    assert panel.view.batch.kaggle_btn.isEnabled()
+    panel.batch.export_kaggle(str(tmp_path / "k.csv"))
     dog = pred.probs[:, 1]
     idx = {Path(s).stem: i for i, s in enumerate(pred.sources)}
     assert (tmp_path / "k.csv").read_text() == (
@@ -174,9 +175,9 @@ def test_kaggle_export_needs_a_dog_class(qtbot, state, panel, tmp_path):
     folder = tmp_path / "t"
     folder.mkdir()
     shutil.copy(shoe_files(1)[0], folder / "1.png")
-    panel.predict_folder(str(folder))
-    qtbot.waitUntil(lambda: panel._batch_pred is not None and panel._batch is None, timeout=20000)
-    assert panel.export_btn.isEnabled() and not panel.kaggle_btn.isEnabled()
+    panel.batch.predict_folder(str(folder))
+    qtbot.waitUntil(lambda: panel.batch.predictions is not None and not panel.batch.running, timeout=20000)
+    assert panel.view.batch.export_btn.isEnabled() and not panel.view.batch.kaggle_btn.isEnabled()
 
 
 def tiny_dataset(tmp_path, n=3):
@@ -193,22 +194,37 @@ def tiny_dataset(tmp_path, n=3):
 def test_evaluation_enabled_only_for_matching_classes(qtbot, state, panel, tmp_path):
     ds = tiny_dataset(tmp_path)
     state.set_dataset(ds)
-    assert not panel.eval_btn.isEnabled() and "needs a model trained on these classes" in panel.eval_note.text()
+    assert (
+        not panel.view.evaluate.metrics.eval_btn.isEnabled()
+        and "needs a model trained on these classes" in panel.view.evaluate.metrics.eval_note.text()
+    )
     use_model(qtbot, state, panel, classes=("cats", "dogs"))
-    assert not panel.eval_btn.isEnabled() and "do not match" in panel.eval_note.text()
+    assert (
+        not panel.view.evaluate.metrics.eval_btn.isEnabled()
+        and "do not match" in panel.view.evaluate.metrics.eval_note.text()
+    )
     use_model(qtbot, state, panel)
-    assert panel.eval_btn.isEnabled()
-    panel.start_evaluation()
-    qtbot.waitUntil(lambda: panel.evaluation is not None and panel._eval_job is None, timeout=20000)
-    ev = panel.evaluation
+    assert panel.view.evaluate.metrics.eval_btn.isEnabled()
+    panel.evaluate.start()
+    qtbot.waitUntil(lambda: panel.evaluate.evaluation is not None and not panel.evaluate.running, timeout=20000)
+    ev = panel.evaluate.evaluation
     assert len(ev.labels) == 6 and ev.confusion.sum() == 6
-    assert panel.matrix.rowCount() == 2 and panel.matrix.item(0, 0).text() == str(ev.confusion[0, 0])
-    assert f"{ev.accuracy * 100:.1f} %" in panel.eval_summary.text() or "100 %" in panel.eval_summary.text()
-    assert panel.per_class.item(1, 0).text() == "sneaker"
-    assert "Cross-entropy loss" in panel.eval_note.text()  # the result's note is not overwritten
+    assert panel.view.evaluate.metrics.matrix.rowCount() == 2 and panel.view.evaluate.metrics.matrix.item(
+        0, 0
+    ).text() == str(ev.confusion[0, 0])
+    assert (
+        f"{ev.accuracy * 100:.1f} %" in panel.view.evaluate.metrics.eval_summary.text()
+        or "100 %" in panel.view.evaluate.metrics.eval_summary.text()
+    )
+    assert panel.view.evaluate.metrics.per_class.item(1, 0).text() == "sneaker"
+    assert "Cross-entropy loss" in panel.view.evaluate.metrics.eval_note.text()  # the result's note is not overwritten
     # another model: the old evaluation is no longer shown
     use_model(qtbot, state, panel, classes=("cats", "dogs"))
-    assert panel.evaluation is None and panel.matrix.rowCount() == 0 and panel.eval_summary.text() == ""
+    assert (
+        panel.evaluate.evaluation is None
+        and panel.view.evaluate.metrics.matrix.rowCount() == 0
+        and panel.view.evaluate.metrics.eval_summary.text() == ""
+    )
 
 
 def test_confusion_cell_click_opens_exactly_those_images(qtbot, state, panel, tmp_path):
@@ -224,45 +240,49 @@ def test_confusion_cell_click_opens_exactly_those_images(qtbot, state, panel, tm
         [0.3, 0.7],
     ]  # ankle boots #5 and #6 called sneaker
     ev = inf.make_evaluation(["ankle_boot", "sneaker"], files, labels, probs)
-    panel.show_evaluation(ev, model)
-    assert panel.gallery_mode.currentData() == "incorrect"  # opens on the mistakes
+    panel.evaluate.show_evaluation(ev, model)
+    assert panel.view.evaluate.gallery.gallery_mode.currentData() == "incorrect"  # opens on the mistakes
     # click cell (true ankle_boot, predicted sneaker) with the mouse
-    matrix = panel.matrix
-    panel.tabs.setCurrentIndex(2)
+    matrix = panel.view.evaluate.metrics.matrix
+    panel.view.tabs.setCurrentIndex(2)
     panel.show()
     qtbot.waitExposed(panel)
     rect = matrix.visualItemRect(matrix.item(0, 1))
     qtbot.mouseClick(matrix.viewport(), Qt.LeftButton, pos=rect.center())
-    assert panel.gallery_mode.currentData() == "cell"
-    assert panel.gallery_paths() == [files[5], files[4]]  # exactly the cell, surest first
-    assert "True ankle_boot, predicted sneaker" in panel.gallery_title.text()
-    panel.show_cell(1, 0)
-    assert panel.gallery_paths() == [files[1]]
-    panel.show_cell(1, 1)
-    assert panel.gallery_paths() == [files[0], files[2]]
+    assert panel.view.evaluate.gallery.gallery_mode.currentData() == "cell"
+    assert panel.evaluate.gallery_paths() == [files[5], files[4]]  # exactly the cell, surest first
+    assert "True ankle_boot, predicted sneaker" in panel.view.evaluate.gallery.gallery_title.text()
+    panel.evaluate.show_cell(1, 0)
+    assert panel.evaluate.gallery_paths() == [files[1]]
+    panel.evaluate.show_cell(1, 1)
+    assert panel.evaluate.gallery_paths() == [files[0], files[2]]
     # the lesson's galleries
-    panel.gallery_mode.setCurrentIndex(panel.gallery_mode.findData("correct"))
-    panel.gallery_class.setCurrentIndex(1)
-    assert panel.gallery_paths() == [files[0], files[2]]  # most confident first
-    panel.gallery_mode.setCurrentIndex(panel.gallery_mode.findData("uncertain"))
-    panel.gallery_class.setCurrentIndex(0)
-    assert panel.gallery_paths()[0] == files[4]  # 0.45 vs 0.55
-    blank = panel._blank_icon.cacheKey()
-    qtbot.waitUntil(lambda: panel.gallery.item(0).icon().cacheKey() != blank, timeout=10000)
+    panel.view.evaluate.gallery.gallery_mode.setCurrentIndex(
+        panel.view.evaluate.gallery.gallery_mode.findData("correct")
+    )
+    panel.view.evaluate.gallery.gallery_class.setCurrentIndex(1)
+    assert panel.evaluate.gallery_paths() == [files[0], files[2]]  # most confident first
+    panel.view.evaluate.gallery.gallery_mode.setCurrentIndex(
+        panel.view.evaluate.gallery.gallery_mode.findData("uncertain")
+    )
+    panel.view.evaluate.gallery.gallery_class.setCurrentIndex(0)
+    assert panel.evaluate.gallery_paths()[0] == files[4]  # 0.45 vs 0.55
+    blank = panel.view.evaluate.gallery.blank_icon.cacheKey()
+    qtbot.waitUntil(lambda: panel.view.evaluate.gallery.gallery.item(0).icon().cacheKey() != blank, timeout=10000)
     # a gallery image opens in the large view with its true class
-    panel.gallery.setCurrentRow(0)
-    qtbot.waitUntil(lambda: panel.eval_detail.shown_array() is not None, timeout=10000)
-    assert "true class ankle_boot" in panel.eval_detail.title.text()
+    panel.view.evaluate.gallery.gallery.setCurrentRow(0)
+    qtbot.waitUntil(lambda: panel.view.evaluate.detail.shown_array() is not None, timeout=10000)
+    assert "true class ankle_boot" in panel.view.evaluate.detail.title.text()
 
 
 @pytest.mark.slow
 def test_imagenet_model_before_training_names_the_cat(qtbot, state, panel):
-    assert panel.current_entry()["kind"] == "imagenet" and "1,000" in panel.model_info.text()
+    assert panel.current_entry().kind == "imagenet" and "1,000" in panel.view.model_bar.model_info.text()
     panel.classify([str(PHOTOS / "chelsea.png")])
     wait_done(qtbot, panel, 1, timeout=60000)
     rec = panel.result_records()[0]
     assert rec["label"] in CAT_CLASSES and rec["model"] == "ImageNet"
-    assert not panel.eval_btn.isEnabled()
+    assert not panel.view.evaluate.metrics.eval_btn.isEnabled()
 
 
 def test_drops_on_the_main_window_reach_the_classify_tab(qtbot, settings, tmp_path):
@@ -287,3 +307,82 @@ def test_drops_on_the_main_window_reach_the_classify_tab(qtbot, settings, tmp_pa
         assert all(r["label"] in ("ankle_boot", "sneaker") for r in panel.result_records())
     finally:
         window.shutdown()
+
+
+def hold_predictions(monkeypatch) -> dict:
+    """Make predict_sources give its real rows, then stay running (a long job) until it is stopped.
+
+    Returns {name: threading.Event}: add an event under the name of a job's first source (a folder
+    or file name) to hold that job; it is set once all its rows are emitted (queued, none delivered)."""
+    import threading
+
+    from engine.jobs import check
+
+    real = inf.predict_sources
+    emitted: dict[str, threading.Event] = {}
+
+    def held(model, sources, *args, stop=None, **kwargs):
+        pred = yield from real(model, sources, *args, stop=stop, **kwargs)
+        done = emitted.get(Path(sources[0]).name)
+        if done is None:
+            return pred  # not a held job
+        done.set()
+        while not stop.wait(0.01):
+            pass
+        check(stop)
+        return pred
+
+    monkeypatch.setattr(inf, "predict_sources", held)
+    return emitted
+
+
+def test_a_new_batch_while_one_runs_is_not_cleared_or_mixed_by_the_old_one(qtbot, state, panel, tmp_path, monkeypatch):
+    """Regression (issue 12): the superseded batch's queued rows and its end must not reach the new batch."""
+    import threading
+
+    use_model(qtbot, state, panel)
+    emitted = hold_predictions(monkeypatch)
+    folders = {}
+    for name, files in (("first", shoe_files(4, "train")), ("second", shoe_files(2, "valid"))):
+        folders[name] = tmp_path / name
+        folders[name].mkdir()
+        for i, f in enumerate(files):
+            shutil.copy(f, folders[name] / f"{name}{i}.png")
+        emitted[name] = threading.Event()
+
+    panel.batch.predict_folder(str(folders["first"]))
+    assert emitted["first"].wait(20)  # the first batch's rows and progress are queued, not yet shown
+    panel.batch.predict_folder(str(folders["second"]))  # a new batch while the first still runs
+    assert emitted["second"].wait(20)
+    qtbot.wait(200)  # deliver everything queued: the first batch's late signals, then the second's
+    model = panel.view.batch.batch_table.model()
+    names = sorted(model.index(r, 0).data() for r in range(model.rowCount()))
+    assert names == ["second0.png", "second1.png"], "only the running batch's rows are in the table"
+    assert panel.view.batch.batch_stop.isEnabled(), "the running batch can still be stopped"
+    assert "second" in panel.view.batch.batch_folder.text()
+    qtbot.mouseClick(panel.view.batch.batch_stop, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not panel.view.batch.batch_stop.isEnabled(), timeout=10000)
+    assert panel.view.batch.batch_summary.text() == "Stopped after 2 images."
+
+
+def test_clearing_the_list_while_a_drop_is_predicted_keeps_it_empty(qtbot, state, panel, tmp_path, monkeypatch):
+    """The cleared job's queued rows, status and end must not come back (JobSlot.drop)."""
+    import threading
+
+    use_model(qtbot, state, panel)
+    emitted = hold_predictions(monkeypatch)
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    for f in shoe_files(3):
+        shutil.copy(f, folder)
+    emitted["drop"] = threading.Event()
+    panel.classify([str(folder)])
+    assert emitted["drop"].wait(20)  # its rows are queued, not yet shown
+    panel.drop.clear()
+    qtbot.wait(200)
+    assert panel.view.drop.results.count() == 0 and panel.result_records() == []
+    assert panel.view.drop.drop_status.text() == "" and not panel.predicting
+    # the list works as before afterwards
+    panel.classify(shoe_files(1))
+    wait_done(qtbot, panel, 1)
+    assert panel.result_records()[0]["label"] in ("ankle_boot", "sneaker")

@@ -144,3 +144,29 @@ def test_main_window_warm_up_job_ends_and_is_started_once(qtbot, settings):
     assert win.warm_up() is job
     qtbot.waitUntil(lambda: not job.running, timeout=60_000)
     win.shutdown()
+
+
+def test_jobslot_drop_forgets_the_current_job_and_its_late_signals(qtbot):
+    from gui.jobs import JobSlot
+
+    slot = JobSlot("test")
+    seen = []
+    emitted = threading.Event()
+
+    def rows(stop=None):
+        yield {"row": 1}
+        emitted.set()
+        while not stop.wait(0.01):
+            pass
+        check(stop)
+
+    with qtbot.waitSignal(slot.runningChanged):
+        slot.start(rows, on_progress=seen.append, on_ended=lambda kind: seen.append(kind))
+    assert emitted.wait(10)  # its row is queued, not yet delivered
+    job = slot.job
+    with qtbot.waitSignal(slot.runningChanged) as changed:
+        slot.drop()
+    assert changed.args == [False] and not slot.running and slot.job is None
+    assert job.wait(10)
+    qtbot.wait(50)  # deliver what it queued: its row and its end
+    assert seen == []

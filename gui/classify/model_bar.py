@@ -1,0 +1,65 @@
+"""The bar above the Classify tabs: which model classifies, Open model…, what it is, where it runs."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+
+from gui.classify.display import bold
+
+MODEL_FILES = "Fovea models (*.fovea *.pt *.pth);;All files (*)"
+
+
+class ModelBar(QFrame):
+    """The view of the model choice. Its setters show the controller's state; they never emit its intents."""
+
+    modelChosen = Signal(int)  # the user picked entry i
+    fileChosen = Signal(str)  # the user picked a model file to open
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model_combo = QComboBox()
+        self.model_combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(34)
+        self.model_combo.currentIndexChanged.connect(self.modelChosen)
+        self.open_model_btn = QPushButton("Open model…")
+        self.open_model_btn.setToolTip("Use a model file saved by Fovea (Train tab ▸ Save model)")
+        self.open_model_btn.clicked.connect(self.choose_file)
+        self.model_info = QLabel()
+        self.model_info.setWordWrap(True)
+        self.model_info.setStyleSheet("color: #374151;")
+        self.device_label = QLabel()  # filled once a model is loaded: asking torch before would import it
+        self.device_label.setStyleSheet("color: #6b7280;")
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(bold(QLabel("Model:")))
+        top.addWidget(self.model_combo)
+        top.addWidget(self.open_model_btn)
+        top.addStretch(1)
+        top.addWidget(self.device_label)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 4)
+        box.addLayout(top)
+        box.addWidget(self.model_info)
+
+    def choose_file(self) -> None:
+        """Ask for a saved model file (the button, and File ▸ Open model for classifying…)."""
+        from engine.paths import data_dir
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open a saved model", str(data_dir("models")), MODEL_FILES)
+        if path:
+            self.fileChosen.emit(path)
+
+    # setters: must not emit modelChosen (they show a choice the controller already made)
+    def set_titles(self, titles: list[str], current: int) -> None:
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        self.model_combo.addItems(titles)
+        self.model_combo.setCurrentIndex(current)
+        self.model_combo.blockSignals(False)
+
+    def set_info(self, text: str) -> None:
+        self.model_info.setText(text)
+
+    def set_device(self, text: str) -> None:
+        self.device_label.setText(f"Runs on {text}")

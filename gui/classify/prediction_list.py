@@ -1,0 +1,108 @@
+"""The Drop tab's list: one card per image (thumbnail, name, time, top-3 bars) and a hint while empty."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListWidget, QStyle, QStyledItemDelegate
+
+from gui.classify.display import BAR, BAR_BG, BAR_SECOND, CARD_H, ERROR, MUTED, REC_ROLE, TEXT, THUMB, percent
+
+
+class PredictionDelegate(QStyledItemDelegate):
+    """A card: thumbnail, file name, time taken, and top-3 probability bars (or the error)."""
+
+    def sizeHint(self, option, index) -> QSize:
+        return QSize(320, CARD_H)
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        rec = index.data(REC_ROLE) or {}
+        painter.save()
+        painter.setRenderHint(QPainter.Antialiasing)
+        r = option.rect.adjusted(4, 3, -4, -3)
+        selected = bool(option.state & QStyle.State_Selected)
+        painter.setPen(QPen(BAR if selected else QColor("#d9dee7")))
+        painter.setBrush(QColor("#eef4ff") if selected else QColor("white"))
+        painter.drawRoundedRect(r, 6, 6)
+        thumb = QRect(r.left() + 6, r.top() + (r.height() - THUMB) // 2, THUMB, THUMB)
+        pm = index.data(Qt.DecorationRole)
+        if isinstance(pm, QPixmap) and not pm.isNull():
+            painter.drawPixmap(thumb.left() + (THUMB - pm.width()) // 2, thumb.top() + (THUMB - pm.height()) // 2, pm)
+        else:
+            painter.fillRect(thumb, QColor("#eef1f5"))
+        left, right = thumb.right() + 10, r.right() - 8
+        y = self._paint_header(painter, option, rec, left, right, r.top())
+        if rec.get("error"):
+            painter.setPen(ERROR)
+            body = QRect(left, y, right - left, r.bottom() - y - 4)
+            painter.drawText(body, Qt.TextWordWrap | Qt.AlignTop, "Could not classify: " + rec["error"])
+        elif not rec.get("top"):
+            painter.setPen(MUTED)
+            line = painter.fontMetrics().height()
+            painter.drawText(QRect(left, y, right - left, line), Qt.AlignLeft, rec.get("waiting", "waiting…"))
+        else:
+            self._paint_bars(painter, rec["top"][:3], left, right, y)
+        painter.restore()
+
+    @staticmethod
+    def _paint_header(painter: QPainter, option, rec: dict, left: int, right: int, top: int) -> int:
+        """File name (bold, elided) and the time taken; returns the y where the body starts."""
+        fm = painter.fontMetrics()
+        line = fm.height()
+        name_font = QFont(painter.font())
+        name_font.setBold(True)
+        painter.setFont(name_font)
+        painter.setPen(TEXT)
+        ms_text = rec.get("ms_text", "")
+        ms_w = fm.horizontalAdvance(ms_text) + 12
+        name = fm.elidedText(rec.get("name", ""), Qt.ElideMiddle, max(40, right - left - ms_w))
+        painter.drawText(QRect(left, top + 5, right - left - ms_w, line), Qt.AlignLeft | Qt.AlignVCenter, name)
+        painter.setFont(option.font)
+        painter.setPen(MUTED)
+        painter.drawText(QRect(right - ms_w, top + 5, ms_w, line), Qt.AlignRight | Qt.AlignVCenter, ms_text)
+        return top + 8 + line
+
+    @staticmethod
+    def _paint_bars(painter: QPainter, top: list, left: int, right: int, y: int) -> None:
+        """One row per class: its name, a bar as long as its probability, the percentage."""
+        fm = painter.fontMetrics()
+        line = fm.height()
+        label_w = min(170, max(90, (right - left) // 2))
+        bar_h = max(10, line - 5)
+        pct_w = fm.horizontalAdvance("100.0 %") + 8
+        for k, (cls, p) in enumerate(top):
+            yy = y + k * (line + 3)
+            painter.setPen(TEXT if k == 0 else QColor("#374151"))
+            name = fm.elidedText(cls, Qt.ElideRight, label_w - 6)
+            painter.drawText(QRect(left, yy, label_w - 6, line), Qt.AlignLeft | Qt.AlignVCenter, name)
+            bar_w = max(20, right - (left + label_w) - pct_w)
+            bar = QRect(left + label_w, yy + (line - bar_h) // 2, bar_w, bar_h)
+            painter.setPen(Qt.NoPen)
+            painter.setBrush(BAR_BG)
+            painter.drawRoundedRect(bar, 3, 3)
+            painter.setBrush(BAR if k == 0 else BAR_SECOND)
+            painter.drawRoundedRect(QRect(bar.left(), bar.top(), max(2, round(bar_w * p)), bar_h), 3, 3)
+            painter.setPen(TEXT)
+            painter.drawText(QRect(bar.right() + 4, yy, pct_w, line), Qt.AlignRight | Qt.AlignVCenter, percent(p))
+
+
+class PlaceholderList(QListWidget):
+    """A list that shows a hint while empty; drops go to the panel (the list does not accept them)."""
+
+    def __init__(self, hint: str, parent=None):
+        super().__init__(parent)
+        self.hint = hint
+        self.setAcceptDrops(False)
+        self.viewport().setAcceptDrops(False)
+        self.setDragDropMode(QAbstractItemView.NoDragDrop)
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self.count() == 0 and self.hint:
+            p = QPainter(self.viewport())
+            p.setPen(MUTED)
+            f = QFont(self.font())
+            f.setPointSizeF(f.pointSizeF() * 1.15)
+            p.setFont(f)
+            p.drawText(self.viewport().rect().adjusted(24, 24, -24, -24), Qt.AlignCenter | Qt.TextWordWrap, self.hint)
+            p.end()
