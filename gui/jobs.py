@@ -130,8 +130,7 @@ class JobSlot(QObject):
         if job is None:
             return
         job.cancel()  # the slot keeps it in _jobs until its thread ends, for shutdown
-        if job.running:
-            self.runningChanged.emit(False)
+        self._set_busy(False)
 
     def shutdown(self, timeout: float = 10) -> None:
         """Cancel every job this slot started and wait for their threads (closing, tests)."""
