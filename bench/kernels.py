@@ -32,7 +32,8 @@ def median_ms(samples: list[float]) -> float:
 def bench_engine(image: np.ndarray, reps: int = 150) -> None:
     import cv2
 
-    from engine.kernels import PRESETS, apply_kernel
+    from engine.kernel_presets import PRESETS
+    from engine.kernels import apply_kernel
 
     cases = [
         ("top Sobel, clip (default)", PRESETS["top_sobel"], dict()),

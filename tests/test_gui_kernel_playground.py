@@ -13,7 +13,9 @@ from PySide6.QtTest import QTest  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from engine.images import load_rgb  # noqa: E402
-from engine.kernels import PRESETS, Layer, apply_kernel, apply_stack, pixel_breakdown  # noqa: E402
+from engine.kernel_layers import Layer, apply_stack, pixel_breakdown  # noqa: E402
+from engine.kernel_presets import PRESETS  # noqa: E402
+from engine.kernels import apply_kernel  # noqa: E402
 from tests.conftest import PHOTOS, SAMPLE  # noqa: E402
 from tests.dnd import drop_mime, mime_for  # noqa: E402
 

@@ -43,26 +43,12 @@ from PySide6.QtWidgets import (
 )
 
 from engine.images import IMAGE_EXTENSIONS, is_image_name
-from engine.kernels import (
-    BORDERS,
-    DEFAULT_PRESET,
-    KERNEL_SIZES,
-    MODES,
-    PRESETS,
-    KernelError,
-    Layer,
-    activations_by_depth,
-    apply_stack,
-    default_depths,
-    depth_names,
-    format_number,
-    load_image_array,
-    network_filters,
-    pixel_breakdown,
-    render_stack,
-)
+from engine.kernel_layers import Layer, apply_stack, pixel_breakdown, render_stack
+from engine.kernel_presets import DEFAULT_PRESET, PRESETS
+from engine.kernels import BORDERS, KERNEL_SIZES, MODES, KernelError, format_number, load_image_array
 from engine.kernels import save_result as write_image
 from engine.models import ARCHITECTURES, DEFAULT_ARCH
+from engine.network_filters import activations_by_depth, default_depths, depth_names, network_filters
 from engine.paths import resources_dir
 from gui.jobs import QtJob
 
