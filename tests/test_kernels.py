@@ -343,28 +343,30 @@ def test_cli_and_gui_give_identical_pixels(qtbot, tmp_path):
     configure_pyqtgraph()
     panel = KernelPlayground(AppState())
     qtbot.addWidget(panel)
+    controller, kernel_box = panel.controller, panel.view.kernel_controls
+    output_box = panel.view.output_controls
     try:
         src = PHOTOS / "coffee.png"
-        panel.load_file(src)
-        qtbot.waitUntil(lambda: panel.image_name == "coffee.png", timeout=10000)
+        controller.load_file(src)
+        qtbot.waitUntil(lambda: controller.image_name == "coffee.png", timeout=10000)
         # a custom kernel typed into the grid, with divisor, bias, abs, reflect and grey
         for (r, c), v in {(0, 0): -1, (0, 2): 3, (1, 1): 6, (2, 0): 2}.items():
-            panel.set_cell(r, c, v)
-        panel.divisor_spin.setValue(3)
-        panel.bias_spin.setValue(10)
-        panel.set_mode("abs")
-        panel.border_combo.setCurrentIndex(panel.border_combo.findData("reflect"))
-        panel.gray_check.setChecked(True)
+            kernel_box.grid.cells[r][c].setValue(v)
+        kernel_box.divisor_spin.setValue(3)
+        kernel_box.bias_spin.setValue(10)
+        output_box.mode_combo.setCurrentIndex(output_box.mode_combo.findData("abs"))
+        output_box.border_combo.setCurrentIndex(output_box.border_combo.findData("reflect"))
+        output_box.gray_check.setChecked(True)
         qtbot.waitUntil(
             lambda: (
-                panel.shown_result() is not None
-                and panel.shown_result().ndim == 2
-                and panel._shown_generation == panel._generation
+                controller.shown_result() is not None
+                and controller.shown_result().ndim == 2
+                and controller.renderer.settled
             ),
             timeout=10000,
         )
         out = tmp_path / "cli.png"
-        text = format_kernel(panel.layer.kernel)
+        text = format_kernel(controller.stack.layer.kernel)
         assert text == "-1 2 3; 0 6 0; 2 -2 -1"
         assert (
             _cli(
@@ -388,13 +390,13 @@ def test_cli_and_gui_give_identical_pixels(qtbot, tmp_path):
         from PIL import Image
 
         with Image.open(out) as im:
-            np.testing.assert_array_equal(np.asarray(im), panel.shown_result())
+            np.testing.assert_array_equal(np.asarray(im), controller.shown_result())
         # and a preset with its divisor, in colour
-        panel.apply_preset("gaussian_5x5")
-        panel.gray_check.setChecked(False)
-        panel.set_mode("clip")
-        qtbot.waitUntil(lambda: panel.shown_result().ndim == 3 and panel._shown_generation == panel._generation)
+        controller.apply_preset("gaussian_5x5")
+        output_box.gray_check.setChecked(False)
+        controller.set_mode("clip")
+        qtbot.waitUntil(lambda: controller.shown_result().ndim == 3 and controller.renderer.settled)
         assert _cli(src, "--preset", "gaussian_5x5", "--border", "reflect", "-o", out) == 0
-        np.testing.assert_array_equal(np.asarray(load_rgb(out)), panel.shown_result())
+        np.testing.assert_array_equal(np.asarray(load_rgb(out)), controller.shown_result())
     finally:
         panel.shutdown()
