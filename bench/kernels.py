@@ -32,7 +32,8 @@ def median_ms(samples: list[float]) -> float:
 def bench_engine(image: np.ndarray, reps: int = 150) -> None:
     import cv2
 
-    from engine.kernels import PRESETS, apply_kernel
+    from engine.kernel_presets import PRESETS
+    from engine.kernels import apply_kernel
 
     cases = [
         ("top Sobel, clip (default)", PRESETS["top_sobel"], dict()),
@@ -82,35 +83,37 @@ def bench_gui(image: np.ndarray | None, label: str, edits: int = 100, sync_limit
     panel = KernelPlayground(AppState())
     panel.resize(1280, 760)
     panel.show()
+    controller, pictures = panel.controller, panel.view.pictures
     if sync_limit is not None:
-        panel.sync_limit = sync_limit
+        controller.renderer.sync_limit = sync_limit
     if image is not None:
-        panel.set_image(image, label)
+        controller.set_image(image, label)
     loop = QEventLoop()
     wait = {"renders": None, "painted": None}
 
     class TimedImageItem(pg.ImageItem):  # notes when the new result's pixels are actually drawn
         def paint(self, *args):
             super().paint(*args)
-            if wait["renders"] is not None and panel.renders > wait["renders"] and wait["painted"] is None:
+            if wait["renders"] is not None and controller.renders > wait["renders"] and wait["painted"] is None:
                 wait["painted"] = time.perf_counter()
                 loop.quit()
 
     timed = TimedImageItem()
-    panel.view_result.removeItem(panel.result_item)
-    panel.view_result.addItem(timed)
-    panel.result_item = timed
+    pictures.view_result.removeItem(pictures.result_item)
+    pictures.view_result.addItem(timed)
+    pictures.result_item = timed
     deadline = time.time() + 30
-    while panel.renders == 0 and time.time() < deadline:
+    while controller.renders == 0 and time.time() < deadline:
         app.processEvents()
     app.processEvents()
     times, missed = [], 0
+    cell = panel.view.kernel_controls.grid.cells[0][1]
     give_up = QTimer(singleShot=True, interval=5000)
     give_up.timeout.connect(loop.quit)
     for i in range(edits):
-        wait["renders"], wait["painted"] = panel.renders, None
+        wait["renders"], wait["painted"] = controller.renders, None
         t = time.perf_counter()
-        panel.set_cell(0, 1, 3.0 + (i % 6))  # as if the user typed/scrubbed a value
+        cell.setValue(3.0 + (i % 6))  # as if the user typed/scrubbed a value
         give_up.start()
         loop.exec()  # the normal, idle-waiting event loop until painted
         give_up.stop()
@@ -120,7 +123,7 @@ def bench_gui(image: np.ndarray | None, label: str, edits: int = 100, sync_limit
         QApplication.processEvents()
     paints = edits - missed
     ms = np.array(times) * 1e3
-    path = "UI thread" if panel.computes_here() else "worker thread"
+    path = "UI thread" if controller.renderer.computes_here() else "worker thread"
     print(
         f"  {label:<34} p50 {np.percentile(ms, 50):6.2f} ms   p95 {np.percentile(ms, 95):6.2f} ms   "
         f"max {ms.max():6.2f} ms   ({edits} edits, {paints} painted, computed on the {path})"

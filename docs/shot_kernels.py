@@ -40,16 +40,17 @@ def main() -> None:
     panel = KernelPlayground(AppState())
     panel.resize(1360, 820)
     panel.show()
-    wait(app, lambda: panel.renders > 0)
-    panel.apply_preset("right_sobel")
-    panel.relu_check.setChecked(True)
-    wait(app, lambda: panel._shown_generation == panel._generation)
-    panel.fit_views()
+    controller, pictures = panel.controller, panel.view.pictures
+    wait(app, lambda: controller.renders > 0)
+    controller.apply_preset("right_sobel")
+    panel.view.layer_controls.relu_check.setChecked(True)
+    wait(app, lambda: controller.renderer.settled)
+    controller.fit_views()
 
     def hover(x: int, y: int) -> None:  # a real mouse move over the result picture
-        vb = panel.view_result
-        local = QPointF(panel.views.mapFromScene(vb.mapViewToScene(QPointF(x + 0.5, y + 0.5))))
-        vp = panel.views.viewport()
+        vb = pictures.view_result
+        local = QPointF(pictures.views.mapFromScene(vb.mapViewToScene(QPointF(x + 0.5, y + 0.5))))
+        vp = pictures.views.viewport()
         QApplication.sendEvent(
             vp, QMouseEvent(QEvent.MouseMove, local, vp.mapToGlobal(local), Qt.NoButton, Qt.NoButton, Qt.NoModifier)
         )
@@ -63,14 +64,13 @@ def main() -> None:
     panel.grab().save(str(out))
     print(f"saved {out}")
 
-    panel.tabs.setCurrentIndex(1)  # the network's own filters
-    wait(app, lambda: panel.filters is not None or "weights" not in panel.filters_info.text(), 120)
-    wait(app, lambda: panel.filters is not None, 120)
-    if panel.filters is not None:
-        grid = panel.filter_grid
-        panel.load_filter(13)
-        grid.selected = 13
-        wait(app, lambda: panel._shown_generation == panel._generation)
+    panel.view.tabs.setCurrentIndex(1)  # the network's own filters
+    network = panel.network
+    wait(app, lambda: network.filters is not None or "weights" not in panel.view.filters_tab.info.text(), 120)
+    wait(app, lambda: network.filters is not None, 120)
+    if network.filters is not None:
+        network.use_filter(13)
+        wait(app, lambda: controller.renderer.settled)
         for _ in range(10):
             app.processEvents()
         out = ROOT / "docs" / "kernels_filters.png"

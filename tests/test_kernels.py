@@ -1,4 +1,4 @@
-"""engine.kernels against an independent plain-loop reference, the lecture's edges, the CLI and the network filters."""
+"""engine.kernels against an independent plain-loop reference, the lecture's edges, the CLI, and the GUI agreeing with it."""
 
 import subprocess
 import sys
@@ -6,108 +6,20 @@ import sys
 import numpy as np
 import pytest
 
-from engine import kernels
+from engine.kernel_presets import PRESETS
 from engine.kernels import (
     BORDERS,
     MODES,
-    PRESETS,
     KernelError,
-    Layer,
     apply_kernel,
-    apply_stack,
     format_kernel,
-    kernel_response,
     parse_kernel,
-    pixel_breakdown,
     to_gray,
 )
 from tests.conftest import PHOTOS, ROOT
+from tests.kernel_reference import rand_image, ref_apply, ref_gray, ref_index, ref_output, ref_response
 
 cv2 = pytest.importorskip("cv2")
-
-
-# ---------------------------------------------------------------- the reference: plain loops, no OpenCV
-
-
-def ref_index(i: int, n: int, border: str):
-    """Index read for coordinate i of an axis of length n, or None for a zero border."""
-    if 0 <= i < n:
-        return i
-    if border == "zero":
-        return None
-    if border == "replicate":
-        return 0 if i < 0 else n - 1
-    if n == 1:
-        return 0
-    while not 0 <= i < n:  # mirror about the edge pixel, as often as needed
-        i = -i if i < 0 else 2 * (n - 1) - i
-    return i
-
-
-def ref_gray(img):
-    h, w, _ = img.shape
-    out = np.zeros((h, w), dtype=np.uint8)
-    for y in range(h):
-        for x in range(w):
-            r, g, b = (int(v) for v in img[y, x])
-            out[y, x] = round((9798 * r + 19235 * g + 3735 * b) / 32768)  # Python rounds ties to even
-    return out
-
-
-def ref_response(img, kernel, divisor=1.0, bias=0.0, border="replicate", gray=False):
-    """v = Σ k·p / divisor + bias per pixel (and channel), in float64, by explicit loops."""
-    img = np.asarray(img)
-    if gray and img.ndim == 3:
-        img = ref_gray(img)
-    k = np.asarray(kernel, dtype=np.float64)
-    rgb_kernel = k.ndim == 3
-    if img.ndim == 2:
-        img = img[..., None]
-    h, w, c = img.shape
-    n = k.shape[0]
-    r = n // 2
-    out = np.zeros((h, w, 1 if rgb_kernel else c))
-    for y in range(h):
-        for x in range(w):
-            for ch in range(out.shape[2]):
-                s = 0.0
-                for i in range(n):
-                    yy = ref_index(y + i - r, h, border)
-                    for j in range(n):
-                        xx = ref_index(x + j - r, w, border)
-                        if yy is None or xx is None:
-                            continue
-                        if rgb_kernel:
-                            s += sum(float(img[yy, xx, cc]) * k[i, j, cc] for cc in range(3))
-                        else:
-                            s += float(img[yy, xx, ch]) * k[i, j]
-                out[y, x, ch] = s / divisor + bias
-    return out[..., 0] if out.shape[2] == 1 else out
-
-
-def ref_output(v, mode):
-    v = np.asarray(v, dtype=np.float64)
-    flat = v.ravel()
-    lo, hi = flat.min(), flat.max()
-    out = np.zeros(flat.shape, dtype=np.uint8)
-    for idx, value in enumerate(flat):
-        if mode == "clip":
-            q = round(value)
-        elif mode == "abs":
-            q = round(abs(value))
-        else:
-            q = 0 if hi == lo else round((value - lo) * (255.0 / (hi - lo)))
-        out[idx] = min(255, max(0, q))
-    return out.reshape(v.shape)
-
-
-def ref_apply(img, kernel, divisor=1.0, bias=0.0, mode="clip", border="replicate", gray=False):
-    return ref_output(ref_response(img, kernel, divisor, bias, border, gray), mode)
-
-
-def rand_image(rng, h=9, w=11, gray=False):
-    shape = (h, w) if gray else (h, w, 3)
-    return rng.integers(0, 256, shape, dtype=np.uint8)
 
 
 # ---------------------------------------------------------------- exactness against the reference
@@ -240,62 +152,6 @@ def test_lecture_kernels_light_up_exactly_the_step_edge():
         col - 1,
         col,
     ]
-
-
-# ---------------------------------------------------------------- stacks
-
-
-def test_stack_chains_real_values_with_relu_and_matches_reference():
-    rng = np.random.default_rng(7)
-    img = rand_image(rng, 8, 9)
-    right, blur = PRESETS["right_sobel"], PRESETS["blur"]
-    for relu in (False, True):
-        layers = [Layer(right.kernel, 1, 0, relu), Layer(blur.kernel, 16, 0, False)]
-        for border in BORDERS:
-            v1 = ref_response(img, right.kernel, 1, 0, border)
-            if relu:
-                v1 = np.maximum(v1, 0)
-            v2 = ref_response(v1, blur.kernel, 16, 0, border)
-            for mode in MODES:
-                stages = apply_stack(img, layers, mode, border)
-                assert len(stages) == 2
-                np.testing.assert_array_equal(stages[0].image, ref_output(v1, mode))
-                np.testing.assert_array_equal(stages[1].image, ref_output(v2, mode))
-                np.testing.assert_array_equal(stages[0].values, v1)
-    # with the ReLU, layer 2 never sees the negative half of the edges: outputs differ
-    a = apply_stack(img, [Layer(right.kernel, relu=False), Layer(PRESETS["identity"].kernel)], "abs")[1].image
-    b = apply_stack(img, [Layer(right.kernel, relu=True), Layer(PRESETS["identity"].kernel)], "abs")[1].image
-    assert (a != b).any()
-
-
-def test_single_layer_stack_equals_apply_kernel():
-    rng = np.random.default_rng(8)
-    img = rand_image(rng, 30, 40)
-    for name in ("top_sobel", "blur", "emboss"):
-        p = PRESETS[name]
-        for mode in MODES:
-            want = apply_kernel(img, p.kernel, p.divisor, mode=mode, gray=True)
-            for keep in (False, True):
-                got = apply_stack(img, [Layer(p.kernel, p.divisor)], mode, gray=True, keep_values=keep)
-                np.testing.assert_array_equal(got[0].image, want)
-
-
-# ---------------------------------------------------------------- inspector arithmetic
-
-
-def test_pixel_breakdown_sums_equal_the_filter_at_corners_and_inside():
-    rng = np.random.default_rng(9)
-    img = rand_image(rng, 6, 7)
-    k = rng.integers(-3, 4, (5, 5)).astype(float)
-    for border in BORDERS:
-        v = kernel_response(img, k, 4, 2, border)
-        for y, x in ((0, 0), (5, 6), (2, 3), (0, 6)):
-            b = pixel_breakdown(img, k, y, x, 4, 2, border)
-            assert b.patch.shape == (5, 5, 3)
-            np.testing.assert_allclose(b.values, v[y, x])
-            np.testing.assert_allclose(b.sums, (b.patch * k[..., None]).sum(axis=(0, 1)))
-    b = pixel_breakdown(img, k, 0, 0, border="zero")
-    assert not b.patch[:2].any() and not b.patch[:, :2].any()
 
 
 # ---------------------------------------------------------------- kernel text
@@ -466,71 +322,15 @@ def test_cli_exit_code_in_a_real_process(tmp_path):
     assert r.stderr.strip().splitlines() == ["fovea: error: 'zero' in row 2 of the kernel is not a number"]
 
 
-def test_engine_kernels_does_not_import_qt():
+def test_engine_kernel_modules_import_neither_qt_nor_torch():
+    # the Kernels tab imports them at start-up, before the window shows (torch comes later, in jobs)
     code = (
-        "import sys, engine.kernels, engine.cli.kernel; "
-        "bad = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'gui'))]; "
+        "import sys, engine.kernels, engine.kernel_presets, engine.kernel_layers, engine.network_filters, "
+        "engine.cli.kernel; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph', 'gui', 'torch')]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
-
-
-# ---------------------------------------------------------------- the network's own kernels
-
-
-@pytest.mark.slow
-def test_efficientnet_first_layer_filters_and_their_response():
-    import torch
-
-    from engine.jobs import run_to_end
-
-    f = run_to_end(kernels.network_filters("efficientnet_lite0"))
-    assert f.weights.shape == (32, 3, 3, 3) and f.tiles.shape == (32, 3, 3, 3) and f.tiles.dtype == np.uint8
-    assert f.stride == 2 and np.abs(f.weights).max() > 0.1
-    # per filter, the largest weight maps to the brightest or darkest tile value
-    i = 5
-    assert {int(f.tiles[i].min()), int(f.tiles[i].max())} & {1, 255}
-    # the playground's RGB-kernel response is the network's convolution (stride 1, no padding effects inside)
-    rng = np.random.default_rng(10)
-    img = rand_image(rng, 12, 13)
-    v = kernel_response(img, f.weights[i])
-    x = torch.from_numpy(img.astype(np.float64)).permute(2, 0, 1)[None]
-    w = torch.from_numpy(f.weights[i]).permute(2, 0, 1)[None]
-    want = torch.nn.functional.conv2d(x, w)[0, 0].numpy()
-    np.testing.assert_allclose(v[1:-1, 1:-1], want, rtol=1e-5, atol=1e-3)
-
-
-@pytest.mark.slow
-def test_activations_by_depth_shrink_with_depth():
-    from engine.images import load_rgb
-    from engine.jobs import run_to_end
-
-    img = np.asarray(load_rgb(PHOTOS / "coffee.png", max_side=200))
-    records = []
-    res = run_to_end(
-        kernels.activations_by_depth(img, depths=["stem", "block 2", "block 6"], n_maps=4, size=96), records.append
-    )
-    assert [r["name"] for r in res] == ["stem", "block 2", "block 6"]
-    assert [r["channels"] for r in res] == [32, 40, 320]
-    assert res[0]["height"] == 48 and res[1]["height"] == 12 and res[2]["height"] == 3
-    assert all(r["maps"].shape == (4, r["height"], r["width"]) and r["maps"].dtype == np.uint8 for r in res)
-    assert all(isinstance(rec, dict) and all(isinstance(v, (int, float, str)) for v in rec.values()) for rec in records)
-    with pytest.raises(KernelError, match="unknown depth"):
-        run_to_end(kernels.activations_by_depth(img, depths=["block 99"]))
-
-
-def test_resnet_filters_without_weights_say_what_to_do():
-    from engine.jobs import run_to_end
-    from engine.models import WeightsUnavailable, pretrained_network
-
-    try:
-        pretrained_network("resnet34")
-    except WeightsUnavailable:
-        pass
-    else:
-        pytest.skip("resnet34 weights are on this machine")
-    with pytest.raises(RuntimeError, match=r"resnet34.*Import weights"):
-        run_to_end(kernels.network_filters("resnet34"))
 
 
 def test_cli_and_gui_give_identical_pixels(qtbot, tmp_path):
@@ -543,28 +343,30 @@ def test_cli_and_gui_give_identical_pixels(qtbot, tmp_path):
     configure_pyqtgraph()
     panel = KernelPlayground(AppState())
     qtbot.addWidget(panel)
+    controller, kernel_box = panel.controller, panel.view.kernel_controls
+    output_box = panel.view.output_controls
     try:
         src = PHOTOS / "coffee.png"
-        panel.load_file(src)
-        qtbot.waitUntil(lambda: panel.image_name == "coffee.png", timeout=10000)
+        controller.load_file(src)
+        qtbot.waitUntil(lambda: controller.image_name == "coffee.png", timeout=10000)
         # a custom kernel typed into the grid, with divisor, bias, abs, reflect and grey
         for (r, c), v in {(0, 0): -1, (0, 2): 3, (1, 1): 6, (2, 0): 2}.items():
-            panel.set_cell(r, c, v)
-        panel.divisor_spin.setValue(3)
-        panel.bias_spin.setValue(10)
-        panel.set_mode("abs")
-        panel.border_combo.setCurrentIndex(panel.border_combo.findData("reflect"))
-        panel.gray_check.setChecked(True)
+            kernel_box.grid.cells[r][c].setValue(v)
+        kernel_box.divisor_spin.setValue(3)
+        kernel_box.bias_spin.setValue(10)
+        output_box.mode_combo.setCurrentIndex(output_box.mode_combo.findData("abs"))
+        output_box.border_combo.setCurrentIndex(output_box.border_combo.findData("reflect"))
+        output_box.gray_check.setChecked(True)
         qtbot.waitUntil(
             lambda: (
-                panel.shown_result() is not None
-                and panel.shown_result().ndim == 2
-                and panel._shown_generation == panel._generation
+                controller.shown_result() is not None
+                and controller.shown_result().ndim == 2
+                and controller.renderer.settled
             ),
             timeout=10000,
         )
         out = tmp_path / "cli.png"
-        text = format_kernel(panel.layer.kernel)
+        text = format_kernel(controller.stack.layer.kernel)
         assert text == "-1 2 3; 0 6 0; 2 -2 -1"
         assert (
             _cli(
@@ -588,13 +390,13 @@ def test_cli_and_gui_give_identical_pixels(qtbot, tmp_path):
         from PIL import Image
 
         with Image.open(out) as im:
-            np.testing.assert_array_equal(np.asarray(im), panel.shown_result())
+            np.testing.assert_array_equal(np.asarray(im), controller.shown_result())
         # and a preset with its divisor, in colour
-        panel.apply_preset("gaussian_5x5")
-        panel.gray_check.setChecked(False)
-        panel.set_mode("clip")
-        qtbot.waitUntil(lambda: panel.shown_result().ndim == 3 and panel._shown_generation == panel._generation)
+        controller.apply_preset("gaussian_5x5")
+        output_box.gray_check.setChecked(False)
+        controller.set_mode("clip")
+        qtbot.waitUntil(lambda: controller.shown_result().ndim == 3 and controller.renderer.settled)
         assert _cli(src, "--preset", "gaussian_5x5", "--border", "reflect", "-o", out) == 0
-        np.testing.assert_array_equal(np.asarray(load_rgb(out)), panel.shown_result())
+        np.testing.assert_array_equal(np.asarray(load_rgb(out)), controller.shown_result())
     finally:
         panel.shutdown()

@@ -6,16 +6,15 @@ import argparse
 
 from engine.cli import fail
 from engine.images import ImageError
+from engine.kernel_presets import PRESETS, preset
 from engine.kernels import (
     BORDERS,
     MODES,
-    PRESETS,
     KernelError,
     apply_kernel,
     format_kernel,
     format_number,
     parse_kernel,
-    preset,
     save_result,
 )
 
