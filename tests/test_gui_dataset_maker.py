@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QLineEdit, QMessageBox
 
 from engine import camera
 from engine import dataset_maker as dm
@@ -62,7 +62,7 @@ def test_a_dataset_made_from_dropped_and_pasted_images_has_splits_and_trains(qtb
     view = maker.view
     assert "Name a new dataset" in view.images.hint.text() and not view.open_button.isEnabled()
     folder = make_two_classes(qtbot, maker)
-    assert folder == dm.datasets_root() / "shapes"
+    assert folder == dm.datasets_root() / "shapes" and maker.windowTitle() == "Make a dataset — shapes"
     assert [view.classes.tree.topLevelItem(i).text(0) for i in range(2)] == ["blue", "red"]
     assert maker.controller.selected == "blue" and view.classes.name_edit.text() == ""
 
@@ -110,13 +110,15 @@ def test_rename_delete_and_remove(qtbot, maker, monkeypatch):
     view.sourcesAdded.emit([picture(COLOURS["red"], s) for s in range(4)])
     wait_added(qtbot, maker)
 
-    item = view.classes.tree.currentItem()
-    item.setText(0, "crimson")  # what the inline editor does when the user types a new name
-    assert [c.name for c in dm.read_dataset(folder).classes] == ["blue", "crimson"]
+    qtbot.mouseClick(view.classes.rename_button, Qt.LeftButton)  # opens the inline editor
+    editor = view.classes.tree.findChild(QLineEdit)
+    editor.setText("crimson")
+    qtbot.keyClick(editor, Qt.Key_Return)
+    qtbot.waitUntil(lambda: [c.name for c in dm.read_dataset(folder).classes] == ["blue", "crimson"])
     assert maker.controller.selected == "crimson" and view.images.list.count() == 4
 
     view.classes.tree.currentItem().setText(0, "a/b")
-    assert "can't contain '/'" in view.message.text()
+    qtbot.waitUntil(lambda: "can't contain '/'" in view.message.text())
     assert view.classes.tree.currentItem().text(0) == "crimson"  # the refused name is not left in the list
 
     view.images.list.item(0).setSelected(True)
@@ -192,3 +194,19 @@ def test_the_new_window_parts_import_without_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"  # the window starts fast: torch and OpenCV load when a job needs them
+
+
+def test_it_reopens_the_last_dataset_and_fits_a_small_screen(qtbot, settings):
+    dm.create_dataset("apples")
+    pears = dm.create_dataset("pears")
+    first = DatasetMaker(settings)
+    qtbot.addWidget(first)
+    assert first.controller.folder.name == "apples"  # nothing remembered yet: the first by name
+    first.view.datasetChosen.emit(str(pears))
+    first.shutdown()
+    again = DatasetMaker(settings)
+    qtbot.addWidget(again)
+    assert again.controller.folder == pears and again.view.datasets.currentText() == "pears"
+    hint = again.minimumSizeHint()
+    assert hint.width() <= 1024 and hint.height() <= 576 - 40  # leaves room for a title bar
+    again.shutdown()

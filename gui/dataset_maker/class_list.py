@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -108,9 +108,10 @@ class ClassList(QWidget):
             self.classSelected.emit(current.data(0, NAME_ROLE))
 
     def _on_item_changed(self, item: QTreeWidgetItem, column: int) -> None:
-        old = item.data(0, NAME_ROLE)
-        if column == 0 and item.text(0) != old:
-            self.renameRequested.emit(old, item.text(0))
+        old, new = item.data(0, NAME_ROLE), item.text(0)
+        if column == 0 and new != old:
+            # after the editor has finished with the item: the rename rebuilds the list
+            QTimer.singleShot(0, lambda: self.renameRequested.emit(old, new))
 
     def _on_add(self) -> None:
         name = self.name_edit.text().strip()

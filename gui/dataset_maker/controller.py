@@ -32,7 +32,7 @@ LAST_KEY = "dataset_maker/last"
 
 class DatasetMakerController(QObject):
     openRequested = Signal(str)  # the dataset folder, to open in the main window
-    changed = Signal()  # the dataset on disk changed (tests, the dialog's title)
+    changed = Signal()  # the dataset shown was read again (the dialog's title follows it)
 
     def __init__(self, view: DatasetMakerView, settings: QSettings | None = None, parent: QObject | None = None):
         super().__init__(parent)

@@ -16,14 +16,19 @@ class DatasetMaker(QDialog):
 
     def __init__(self, settings=None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setWindowTitle("Make a dataset")
         self.view = DatasetMakerView(settings)
         self.controller = DatasetMakerController(self.view, settings, self)
         self.controller.openRequested.connect(self._on_open)
+        self.controller.changed.connect(self._on_changed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.view)
-        self.resize(880, 540)
+        self.resize(860, 520)  # fits a 1024×576 screen with its title bar
+        self._on_changed()
+
+    def _on_changed(self) -> None:
+        folder = self.controller.folder
+        self.setWindowTitle(f"Make a dataset — {folder.name}" if folder is not None else "Make a dataset")
 
     def _on_open(self, folder: str) -> None:
         self.openRequested.emit(folder)
