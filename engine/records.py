@@ -69,3 +69,19 @@ class StepRecord(TypedDict):
 
 
 TrainingRecord = PrecomputeRecord | BatchRecord | EpochRecord
+
+
+class AddingRecord(TypedDict):
+    """Images copied into a dataset made in the app (engine.dataset_maker.add_images)."""
+
+    type: Literal["adding"]
+    done: int
+    total: int
+
+
+class FrameRecord(TypedDict):
+    """A webcam picture (engine.camera.camera_frames)."""
+
+    type: Literal["frame"]
+    number: int
+    frame: Any  # (H, W, 3) uint8 RGB
