@@ -44,6 +44,7 @@ from engine.config import (  # noqa: F401 (TrainConfig and its names are the tra
     SCHEDULES,
     WARMUP_FRACTION,
     TrainConfig,
+    can_continue,
     model_key,
 )
 from engine.data import Dataset
@@ -908,3 +909,12 @@ class Learner:
         meta.dataset = str(self.dataset.root)
         meta.created = _dt.datetime.now().isoformat(timespec="seconds")
         return save_model(self.model, path)
+
+
+def learner_for(current: Learner | None, dataset: Dataset, config: TrainConfig) -> Learner:
+    """``current`` set to go on with ``config`` when it can (engine.config.can_continue: same data, same
+    network), else a new Learner: what Train and the LR finder both ask before they run."""
+    if can_continue(current, dataset, config):
+        current.config = config
+        return current
+    return Learner(dataset, config)
