@@ -116,9 +116,11 @@ def read_run(path: Path) -> dict:
         if info.st_size > MAX_FILE_BYTES:
             raise DamagedRun(f"{info.st_size} bytes, too large for a run file")
         with open(path, "rb") as f:
-            data = json.loads(f.read(MAX_FILE_BYTES + 1).decode("utf-8"))
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise DamagedRun(exc.strerror or str(exc)) from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, absurd nesting or digits
         raise DamagedRun(f"not a run file ({type(exc).__name__})") from None
     return check_run(data)

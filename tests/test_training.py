@@ -16,6 +16,7 @@ from engine.training import (
     TrainConfig,
     augment_batch,
     batch_count,
+    learner_for,
     one_cycle_schedule,
     planned_schedule,
     sgdr_schedule,
@@ -523,3 +524,14 @@ def test_efficientnet_lite0_on_the_sample_beats_chance_by_far():
     result, _ = fit(learner)
     assert result["accuracy"] >= 0.85  # chance is 0.5
     assert np.isfinite(result["valid_loss"])
+
+
+def test_learner_for_continues_the_same_network_and_starts_anew_otherwise(dataset, tmp_path):
+    """The one rule Train and the LR finder ask (engine.config.can_continue); precompute is not part of it."""
+    first = learner_for(None, dataset, config(precompute=True))
+    later = config(precompute=False, aug="side_on", unfreeze=True, lr_mult=(0, 1, 1))
+    assert learner_for(first, dataset, later) is first and first.config is later  # lesson 1's next steps
+    assert learner_for(first, dataset, config(size=64)) is not first
+    assert learner_for(first, dataset, config(arch="resnet18")) is not first
+    other = scan_dataset(make_dataset(tmp_path / "other", n_train=16, n_valid=8))
+    assert learner_for(first, other, later) is not first
