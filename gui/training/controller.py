@@ -143,7 +143,7 @@ class TrainingController(QObject):
     def cancel(self) -> None:
         if self.running:
             self.learner_slot.cancel()
-            self.view.run_box.cancel_button.setEnabled(False)
+            self.view.show_buttons(can_start=False, can_cancel=False, can_save=False)
             self._status("Cancelling… (stops after the current batch)")
 
     def shutdown(self) -> None:
