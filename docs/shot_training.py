@@ -48,8 +48,8 @@ def main() -> None:
     base = dict(arch="efficientnet_lite0", size=128, bs=64, precompute=True)
     run(TrainConfig(lr=1e-2, epochs=3, **base))
     run(TrainConfig(lr=1e-2, cycles=3, cycle_len=1, cycle_mult=2, **base))
-    panel.history_list.item(1).setSelected(True)  # overlay run 1 on run 2
-    panel.epoch_table.scrollToTop()
+    panel.view.history.item(1).setSelected(True)  # overlay run 1 on run 2
+    panel.view.epoch_table.scrollToTop()
     for _ in range(5):
         app.processEvents()
         time.sleep(0.05)

@@ -438,7 +438,8 @@ class Learner:
 
 
 def learner_for(current: Learner | None, dataset: Dataset, config: TrainConfig) -> Learner:
-    """``current`` set to ``config`` when it can continue (engine.config.can_continue), else a new Learner."""
+    """``current`` set to go on with ``config`` when it can (engine.config.can_continue: same data, same
+    network), else a new Learner: what Train and the LR finder both ask before they run."""
     if can_continue(current, dataset, config):
         current.config = config
         return current

@@ -10,9 +10,11 @@ from PySide6.QtCore import Qt
 from engine.data import scan_dataset
 from engine.models import _bare_network
 from engine.paths import data_dir, sample_dataset_dir
+from engine.run_history import load_runs
 from engine.training import Learner, TrainConfig
 from gui.state import AppState
-from gui.training.panel import TrainingPanel, load_runs
+from gui.training import dialogs
+from gui.training.panel import TrainingPanel
 
 SAMPLE = sample_dataset_dir()
 
@@ -43,7 +45,7 @@ def points(item) -> int:
 
 def run_to_end(qtbot, panel, timeout=60_000):
     qtbot.mouseClick(panel.start_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: panel.running or panel._job is not None, timeout=5000)
+    assert panel.running  # Start began a fit at once
     qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=timeout)
 
 
@@ -56,20 +58,24 @@ def test_run_fills_charts_table_history_and_shares_the_model(qtbot, panel):
     assert isinstance(learner, Learner) and learner.model is not None
     assert panel.state.model is learner.model  # the Classify tab gets it
     total = len(learner.schedule())
-    assert points(panel.planned_item) == total  # plot_lr: planned …
-    assert points(panel.lr_item) == total  # … and actual, per batch
-    assert points(panel.batch_raw_item) == total
-    assert points(panel.batch_smooth_item) == total
-    assert points(panel.train_item) == 2 and points(panel.valid_item) == 2 and points(panel.acc_item) == 2
-    assert panel.epoch_table.rowCount() == 2
-    assert panel.epoch_table.item(1, 0).text() == "2"
-    assert panel.epoch_table.item(1, 3).text().endswith("%")
-    assert panel.progress.value() == panel.progress.maximum()
-    assert panel.save_button.isEnabled()
+    assert points(panel.view.charts.planned_item) == total  # plot_lr: planned …
+    assert points(panel.view.charts.lr_item) == total  # … and actual, per batch
+    assert points(panel.view.charts.batch_raw_item) == total
+    assert points(panel.view.charts.batch_smooth_item) == total
+    assert (
+        points(panel.view.charts.train_item) == 2
+        and points(panel.view.charts.valid_item) == 2
+        and points(panel.view.charts.acc_item) == 2
+    )
+    assert panel.view.epoch_table.rowCount() == 2
+    assert panel.view.epoch_table.item(1, 0).text() == "2"
+    assert panel.view.epoch_table.item(1, 3).text().endswith("%")
+    assert panel.view.run_box.progress.value() == panel.view.run_box.progress.maximum()
+    assert panel.view.run_box.save_button.isEnabled()
 
     # history: one entry on screen and one JSON file with settings and final metrics
-    assert panel.history_list.count() == 1
-    runs = load_runs()
+    assert panel.view.history.count() == 1
+    runs = load_runs().runs
     assert len(runs) == 1
     run = runs[0][1]
     assert run["settings"]["arch"] == "tiny_cnn" and run["settings"]["epochs"] == 2
@@ -78,37 +84,37 @@ def test_run_fills_charts_table_history_and_shares_the_model(qtbot, panel):
 
     # lesson 1's next step: precompute off, unfreeze, train more → the same learner and model continue
     model = learner.model
-    panel.precompute_check.setChecked(False)
-    panel.unfreeze_check.setChecked(True)
-    panel.epochs_spin.setValue(1)
+    panel.view.data_box.precompute_check.setChecked(False)
+    panel.view.tuning_box.unfreeze_check.setChecked(True)
+    panel.view.schedule_box.epochs_spin.setValue(1)
     run_to_end(qtbot, panel)
     assert panel.state.learner is learner and learner.model is model
     assert learner.config.unfreeze and not learner.config.precompute
     assert all(p.requires_grad for p in model.body.parameters())  # the body trained too
     assert len(learner.history) == 3  # 2 + 1 epochs on one model
-    assert panel.epoch_table.rowCount() == 1
-    assert panel.history_list.count() == 2
+    assert panel.view.epoch_table.rowCount() == 1
+    assert panel.view.history.count() == 2
 
     # a model-affecting setting (image size) → a fresh learner
-    panel.size_spin.setValue(64)
+    panel.view.model_box.size_spin.setValue(64)
     run_to_end(qtbot, panel)
     assert panel.state.learner is not learner
     assert panel.state.learner.config.size == 64
 
     # compare: selecting two history runs overlays their curves
-    panel.history_list.item(1).setSelected(True)
-    panel.history_list.item(2).setSelected(True)
-    assert points(panel.compare_items[0]["valid"]) >= 1
-    assert points(panel.compare_items[1]["acc"]) >= 1
-    assert points(panel.compare_items[1]["batch"]) > 0
-    assert points(panel.compare_items[2]["valid"]) == 0
-    panel.history_list.clearSelection()
-    assert points(panel.compare_items[0]["valid"]) == 0
+    panel.view.history.item(1).setSelected(True)
+    panel.view.history.item(2).setSelected(True)
+    assert points(panel.view.charts.compare_items[0]["valid"]) >= 1
+    assert points(panel.view.charts.compare_items[1]["acc"]) >= 1
+    assert points(panel.view.charts.compare_items[1]["batch"]) > 0
+    assert points(panel.view.charts.compare_items[2]["valid"]) == 0
+    panel.view.history.clearSelection()
+    assert points(panel.view.charts.compare_items[0]["valid"]) == 0
 
     # the history survives a restart of the panel
     again = TrainingPanel(panel.state)
     qtbot.addWidget(again)
-    assert again.history_list.count() == 3
+    assert again.view.history.count() == 3
 
 
 def test_save_model_defaults_to_models_folder(qtbot, panel, tmp_path):
@@ -120,21 +126,21 @@ def test_save_model_defaults_to_models_folder(qtbot, panel, tmp_path):
     qtbot.waitUntil(lambda: "Saved model" in panel.status_label.text(), timeout=10_000)
     blob = torch.load(target, map_location="cpu", weights_only=True)
     assert blob["meta"]["arch"] == "tiny_cnn" and blob["meta"]["settings"]["size"] == 32
-    assert panel.save_button.isEnabled()
+    assert panel.view.run_box.save_button.isEnabled()
 
 
 def test_save_dialog_exports_onnx_that_predicts_like_the_model(qtbot, panel, tmp_path, monkeypatch):
     onnx = pytest.importorskip("onnx")
     ort = pytest.importorskip("onnxruntime")
-    from gui.training import panel as tp
-
     panel.set_config(TrainConfig(epochs=1, **FAST))
     run_to_end(qtbot, panel)
     # the user picks the ONNX filter and types a bare name: the suffix follows the filter
     monkeypatch.setattr(
-        tp.QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(tmp_path / "shoes"), tp.ONNX_FILTER))
+        dialogs.QFileDialog,
+        "getSaveFileName",
+        staticmethod(lambda *a, **k: (str(tmp_path / "shoes"), dialogs.ONNX_FILTER)),
     )
-    panel.choose_save_path()
+    panel.controller.choose_save_path()
     target = tmp_path / "shoes.onnx"
     qtbot.waitUntil(lambda: "Saved model" in panel.status_label.text(), timeout=30_000)
     meta = {p.key: p.value for p in onnx.load(str(target)).metadata_props}
@@ -150,16 +156,16 @@ def test_save_dialog_exports_onnx_that_predicts_like_the_model(qtbot, panel, tmp
 def test_cancel_returns_to_idle(qtbot, panel):
     panel.set_config(TrainConfig(epochs=200, **{**FAST, "bs": 4}))
     qtbot.mouseClick(panel.start_button, Qt.LeftButton)
-    qtbot.waitUntil(lambda: points(panel.batch_raw_item) > 0, timeout=30_000)
-    assert panel.running and panel.cancel_button.isEnabled() and not panel.start_button.isEnabled()
-    assert not panel.arch_combo.isEnabled()  # settings locked during a run
-    qtbot.mouseClick(panel.cancel_button, Qt.LeftButton)
+    qtbot.waitUntil(lambda: points(panel.view.charts.batch_raw_item) > 0, timeout=30_000)
+    assert panel.running and panel.view.run_box.cancel_button.isEnabled() and not panel.start_button.isEnabled()
+    assert not panel.view.model_box.arch_combo.isEnabled()  # settings locked during a run
+    qtbot.mouseClick(panel.view.run_box.cancel_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=10_000)
-    assert not panel.cancel_button.isEnabled()
-    assert panel.arch_combo.isEnabled()
-    assert panel.progress.format() == "Cancelled"
+    assert not panel.view.run_box.cancel_button.isEnabled()
+    assert panel.view.model_box.arch_combo.isEnabled()
+    assert panel.view.run_box.progress.format() == "Cancelled"
     assert panel.status_label.text().startswith("Cancelled")
-    assert points(panel.batch_raw_item) < len(panel.state.learner.schedule())  # stopped early
+    assert points(panel.view.charts.batch_raw_item) < len(panel.state.learner.schedule())  # stopped early
 
 
 def test_learning_rate_field_and_state_two_way_without_loops(qtbot, panel):
@@ -184,73 +190,76 @@ def test_learning_rate_field_and_state_two_way_without_loops(qtbot, panel):
 
     panel.lr_edit.setText("fast please")  # invalid → reverts to the value in use
     panel.lr_edit.editingFinished.emit()
-    assert state.lr == pytest.approx(2e-4) and panel.lr_edit.text() == "0.0002"
+    assert state.lr == pytest.approx(2e-4) and panel.lr_edit.text() == "2e-4"  # format_lr, as the LR finder writes it
     assert seen == [3e-3, 2e-4]
 
 
 def test_settings_keep_train_config_and_explain_precompute(qtbot, panel):
     state = panel.state
-    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("resnet34"))
+    panel.view.model_box.arch_combo.setCurrentIndex(panel.view.model_box.arch_combo.findData("resnet34"))
     assert state.train_config.arch == "resnet34"
-    panel.bs_spin.setValue(16)
+    panel.view.model_box.bs_spin.setValue(16)
     assert state.train_config.bs == 16
-    panel.precompute_check.setChecked(True)
-    assert not panel.aug_combo.isEnabled()
-    assert "Augmentation is off while precompute is on" in panel.aug_note.text()
-    panel.precompute_check.setChecked(False)
-    assert panel.aug_combo.isEnabled() and state.train_config.precompute is False
-    panel.aug_combo.setCurrentIndex(panel.aug_combo.findData("side_on"))
+    panel.view.data_box.precompute_check.setChecked(True)
+    assert not panel.view.data_box.aug_combo.isEnabled()
+    assert "Augmentation is off while precompute is on" in panel.view.data_box.aug_note.text()
+    panel.view.data_box.precompute_check.setChecked(False)
+    assert panel.view.data_box.aug_combo.isEnabled() and state.train_config.precompute is False
+    panel.view.data_box.aug_combo.setCurrentIndex(panel.view.data_box.aug_combo.findData("side_on"))
     assert state.train_config.aug == "side_on"
-    panel.cycles_radio.setChecked(True)
-    panel.cycles_spin.setValue(3)
-    panel.cycle_mult_spin.setValue(2)
+    panel.view.schedule_box.cycles_radio.setChecked(True)
+    panel.view.schedule_box.cycles_spin.setValue(3)
+    panel.view.schedule_box.cycle_mult_spin.setValue(2)
     assert (state.train_config.cycles, state.train_config.cycle_mult) == (3, 2)
-    assert "7 epochs" in panel.length_note.text()  # 1 + 2 + 4
-    panel.schedule_combo.setCurrentIndex(panel.schedule_combo.findData("one_cycle"))
-    assert state.train_config.cycles is None and not panel.cycles_radio.isEnabled()
-    panel.unfreeze_check.setChecked(True)
-    panel.mult_edit.setText("0.001, 0.1, 1")
-    panel.mult_edit.editingFinished.emit()
+    assert "7 epochs" in panel.view.schedule_box.length_note.text()  # 1 + 2 + 4
+    panel.view.schedule_box.schedule_combo.setCurrentIndex(panel.view.schedule_box.schedule_combo.findData("one_cycle"))
+    assert state.train_config.cycles is None and not panel.view.schedule_box.cycles_radio.isEnabled()
+    panel.view.tuning_box.unfreeze_check.setChecked(True)
+    panel.view.tuning_box.mult_edit.setText("0.001, 0.1, 1")
+    panel.view.tuning_box.mult_edit.editingFinished.emit()
     assert state.train_config.unfreeze and state.train_config.lr_mult == (0.001, 0.1, 1.0)
-    assert "CPU" in panel.device_label.text() or "GPU" in panel.device_label.text()
+    assert "CPU" in panel.view.model_box.device_label.text() or "GPU" in panel.view.model_box.device_label.text()
 
 
 def test_missing_weights_offer_import_and_retry(qtbot, panel, tmp_path):
     # conftest sets FOVEA_OFFLINE: resnet18's torchvision weights cannot be fetched
     panel.set_config(TrainConfig(arch="resnet18", size=32, bs=64, epochs=1, precompute=True))
     run_to_end(qtbot, panel)
-    assert panel.weights_box.isVisible() and panel.import_button.isVisible()
-    assert "resnet18" in panel.weights_label.text()
-    assert panel.history_list.count() == 0
+    assert panel.view.model_box.weights_box.isVisible() and panel.view.model_box.weights_box.import_button.isVisible()
+    assert "resnet18" in panel.view.model_box.weights_box.label.text()
+    assert panel.view.history.count() == 0
 
     bogus = tmp_path / "notes.pth"
     bogus.write_text("not weights")
     panel.import_weights_file("resnet18", str(bogus))
-    qtbot.waitUntil(lambda: panel._error_box is not None and panel._error_box.isVisible(), timeout=10_000)
-    assert "not a PyTorch weights file" in panel._error_box.text()
-    assert panel.weights_box.isVisible() and not panel.running  # still offered, nothing started
-    qtbot.waitUntil(lambda: panel.import_button.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: panel.view.error_box is not None and panel.view.error_box.isVisible(), timeout=10_000)
+    assert "not a PyTorch weights file" in panel.view.error_box.text()
+    assert panel.view.model_box.weights_box.isVisible() and not panel.running  # still offered, nothing started
+    qtbot.waitUntil(lambda: panel.view.model_box.weights_box.import_button.isEnabled(), timeout=5000)
 
     weights = tmp_path / "resnet18-local.pth"
     torch.save(_bare_network("resnet18").state_dict(), weights)
     panel.import_weights_file("resnet18", str(weights))  # what the button does after its file dialog
-    qtbot.waitUntil(lambda: panel.history_list.count() == 1 and not panel.running, timeout=60_000)
-    assert not panel.weights_box.isVisible()
+    qtbot.waitUntil(lambda: panel.view.history.count() == 1 and not panel.running, timeout=60_000)
+    assert not panel.view.model_box.weights_box.isVisible()
     assert panel.state.learner.config.arch == "resnet18" and panel.state.model is not None
 
 
 def test_choosing_an_architecture_without_weights_says_so_at_once(qtbot, panel, tmp_path):
-    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("resnet34"))
-    assert panel.weights_box.isVisible() and "not on this computer yet" in panel.weights_label.text()
-    assert "--weights" not in panel.weights_label.text()  # no CLI hints in the window
-    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("efficientnet_lite0"))
-    assert not panel.weights_box.isVisible()
-    panel.arch_combo.setCurrentIndex(panel.arch_combo.findData("resnet34"))
+    panel.view.model_box.arch_combo.setCurrentIndex(panel.view.model_box.arch_combo.findData("resnet34"))
+    assert (
+        panel.view.model_box.weights_box.isVisible()
+        and "not on this computer yet" in panel.view.model_box.weights_box.label.text()
+    )
+    assert "--weights" not in panel.view.model_box.weights_box.label.text()  # no CLI hints in the window
+    panel.view.model_box.arch_combo.setCurrentIndex(panel.view.model_box.arch_combo.findData("efficientnet_lite0"))
+    assert not panel.view.model_box.weights_box.isVisible()
+    panel.view.model_box.arch_combo.setCurrentIndex(panel.view.model_box.arch_combo.findData("resnet34"))
     weights = tmp_path / "r34.pth"
     torch.save(_bare_network("resnet34").state_dict(), weights)
     panel.import_weights_file("resnet34", str(weights))
     qtbot.waitUntil(lambda: "Imported weights for resnet34" in panel.status_label.text(), timeout=30_000)
-    assert not panel.weights_box.isVisible() and not panel.running  # imported; nothing auto-started
+    assert not panel.view.model_box.weights_box.isVisible() and not panel.running  # imported; nothing auto-started
 
 
 def test_failed_run_shows_message_and_returns_to_idle(qtbot, panel, monkeypatch):
@@ -261,10 +270,10 @@ def test_failed_run_shows_message_and_returns_to_idle(qtbot, panel, monkeypatch)
     monkeypatch.setattr(Learner, "fit", broken_fit)
     panel.set_config(TrainConfig(epochs=1, **FAST))
     run_to_end(qtbot, panel, timeout=10_000)
-    assert panel._error_box is not None and panel._error_box.isVisible()
-    assert "disk on fire" in panel._error_box.text()
+    assert panel.view.error_box is not None and panel.view.error_box.isVisible()
+    assert "disk on fire" in panel.view.error_box.text()
     assert "disk on fire" in panel.status_label.text()
-    assert panel.start_button.isEnabled() and not panel.cancel_button.isEnabled()
+    assert panel.start_button.isEnabled() and not panel.view.run_box.cancel_button.isEnabled()
     assert panel.state.model is None
 
 
@@ -284,7 +293,7 @@ def test_history_ignores_broken_files(qtbot, sample):
     state = AppState()
     p = TrainingPanel(state)
     qtbot.addWidget(p)
-    assert p.history_list.count() == 0
+    assert p.view.history.count() == 0
 
 
 def test_refuses_to_start_while_the_lr_finder_runs(qtbot, sample):
@@ -300,7 +309,7 @@ def test_refuses_to_start_while_the_lr_finder_runs(qtbot, sample):
     p.set_config(TrainConfig(epochs=1, lr=1e-2, **FAST))
     busy = hold_slot(slot, "LR finder")
     p.start()
-    assert not p.running and p._job is None and state.learner is None
+    assert not p.running and slot.owner == "LR finder" and state.learner is None
     assert "LR finder is running" in p.status_label.text()
     slot.cancel()
     qtbot.waitUntil(lambda: not slot.running, timeout=5000)
@@ -315,7 +324,7 @@ def test_optimiser_weight_decay_and_cached_views_reach_the_run(qtbot, panel):
     """The fm10 recipe (b) from the form: AdamW, wd 0.1, early layers frozen and cached as augmented views."""
     panel.set_config(TrainConfig(epochs=1, lr=1e-2, **FAST))
     run_to_end(qtbot, panel)  # (a) precompute + head
-    assert not panel.views_spin.isEnabled()  # precompute on: nothing to cache
+    assert not panel.view.tuning_box.views_spin.isEnabled()  # precompute on: nothing to cache
     recipe = TrainConfig(
         **{**FAST, "precompute": False},
         epochs=1,
@@ -328,15 +337,18 @@ def test_optimiser_weight_decay_and_cached_views_reach_the_run(qtbot, panel):
         frozen_views=2,
     )
     panel.set_config(recipe)
-    assert panel.opt_combo.currentData() == "adamw" and panel.wd_spin.value() == pytest.approx(0.1)
-    assert panel.views_spin.isEnabled() and panel.views_spin.value() == 2
+    assert (
+        panel.view.tuning_box.opt_combo.currentData() == "adamw"
+        and panel.view.tuning_box.wd_spin.value() == pytest.approx(0.1)
+    )
+    assert panel.view.tuning_box.views_spin.isEnabled() and panel.view.tuning_box.views_spin.value() == 2
     assert panel.config() == recipe
     formats = []
-    set_format = panel.progress.setFormat
-    panel.progress.setFormat = lambda text: (formats.append(text), set_format(text))
+    set_format = panel.view.run_box.progress.setFormat
+    panel.view.run_box.progress.setFormat = lambda text: (formats.append(text), set_format(text))
     run_to_end(qtbot, panel)
     assert any(t.startswith("Caching early-layer views") for t in formats), formats[:5]
     assert panel.state.learner.config.frozen_views == 2 and panel.state.learner.config.opt == "adamw"
-    panel.mult_edit.setText("0.01, 0.1, 1")  # early layers train: views do not apply
-    panel.mult_edit.editingFinished.emit()
-    assert not panel.views_spin.isEnabled() and panel.config().frozen_views == 0
+    panel.view.tuning_box.mult_edit.setText("0.01, 0.1, 1")  # early layers train: views do not apply
+    panel.view.tuning_box.mult_edit.editingFinished.emit()
+    assert not panel.view.tuning_box.views_spin.isEnabled() and panel.config().frozen_views == 0

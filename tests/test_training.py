@@ -14,7 +14,7 @@ from engine.data import scan_dataset
 from engine.jobs import Cancelled, Job, run_to_end
 from engine.models import load_model
 from engine.schedules import batch_count, one_cycle_schedule, planned_schedule, sgdr_schedule, staged_configs
-from engine.training import Learner
+from engine.training import Learner, learner_for
 from tests.conftest import SAMPLE
 from tests.training_data import make_dataset
 
@@ -517,3 +517,14 @@ def test_efficientnet_lite0_on_the_sample_beats_chance_by_far():
     result, _ = fit(learner)
     assert result["accuracy"] >= 0.85  # chance is 0.5
     assert np.isfinite(result["valid_loss"])
+
+
+def test_learner_for_continues_the_same_network_and_starts_anew_otherwise(dataset, tmp_path):
+    """The one rule Train and the LR finder ask (engine.config.can_continue); precompute is not part of it."""
+    first = learner_for(None, dataset, config(precompute=True))
+    later = config(precompute=False, aug="side_on", unfreeze=True, lr_mult=(0, 1, 1))
+    assert learner_for(first, dataset, later) is first and first.config is later  # lesson 1's next steps
+    assert learner_for(first, dataset, config(size=64)) is not first
+    assert learner_for(first, dataset, config(arch="resnet18")) is not first
+    other = scan_dataset(make_dataset(tmp_path / "other", n_train=16, n_valid=8))
+    assert learner_for(first, other, later) is not first

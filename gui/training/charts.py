@@ -1,0 +1,155 @@
+"""The four training charts: loss per batch, loss per epoch, LR schedule (plot_lr) and accuracy.
+
+Plot items are made once; updates only call ``setData``. A fixed pool of dashed items overlays runs
+chosen in the history.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QGridLayout, QWidget
+
+from engine.lr_curves import smooth_losses
+
+COLORS = {
+    "train": "#1f77b4",
+    "valid": "#ff7f0e",
+    "acc": "#2ca02c",
+    "raw": "#9ecae1",
+    "planned": "#d0d0d0",
+    "lr": "#1f77b4",
+}
+COMPARE_COLORS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+MAX_COMPARE = len(COMPARE_COLORS)  # history runs overlaid at once
+
+
+def _pen(color: str, width: float = 2, style=Qt.SolidLine):
+    return pg.mkPen(QColor(color), width=width, style=style)
+
+
+def _plot(title: str, x_label: str, y_label: str, units: str = "") -> pg.PlotWidget:
+    w = pg.PlotWidget()
+    w.setTitle(title, size="10pt")
+    w.setLabel("bottom", x_label)
+    w.setLabel("left", y_label, units=units or None)
+    for side in ("left", "bottom"):  # losses and LRs are plain numbers: no "(x0.001)" prefixes
+        w.getAxis(side).enableAutoSIPrefix(False)
+    w.showGrid(x=True, y=True, alpha=0.2)
+    w.setMenuEnabled(False)
+    w.setMinimumHeight(170)
+    return w
+
+
+def _num(v) -> float:
+    return float(v) if isinstance(v, (int, float)) else math.nan
+
+
+def _epoch_series(epochs: list[dict], key: str, scale: float = 1.0) -> tuple[list[float], list[float]]:
+    return [float(e["epoch"]) for e in epochs], [scale * _num(e.get(key)) for e in epochs]
+
+
+class TrainingCharts(QWidget):
+    def __init__(self):
+        super().__init__()
+        self.loss_plot = _plot("Training loss per batch", "epoch", "loss")
+        self.epoch_plot = _plot("Loss per epoch", "epoch", "loss")
+        self.acc_plot = _plot("Validation accuracy", "epoch", "accuracy", "%")
+        self.lr_plot = _plot("Learning rate schedule (plot_lr)", "iteration", "learning rate")
+        self._make_run_items()
+        self.compare_items = [self._compare_items(color) for color in COMPARE_COLORS]
+        grid = QGridLayout(self)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.setSpacing(6)
+        grid.addWidget(self.loss_plot, 0, 0)
+        grid.addWidget(self.epoch_plot, 0, 1)
+        grid.addWidget(self.lr_plot, 1, 0)
+        grid.addWidget(self.acc_plot, 1, 1)
+
+    def _make_run_items(self) -> None:
+        marks = dict(symbolSize=6)
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.batch_raw_item = self.loss_plot.plot([], [], pen=_pen(COLORS["raw"], 1), name="batch")
+        self.batch_smooth_item = self.loss_plot.plot([], [], pen=_pen(COLORS["train"]), name="smoothed")
+        self.epoch_plot.addLegend(offset=(-10, 10))
+        self.train_item = self.epoch_plot.plot(
+            [], [], pen=_pen(COLORS["train"]), symbol="o", symbolBrush=COLORS["train"], name="train", **marks
+        )
+        self.valid_item = self.epoch_plot.plot(
+            [], [], pen=_pen(COLORS["valid"]), symbol="s", symbolBrush=COLORS["valid"], name="valid", **marks
+        )
+        self.acc_plot.addLegend(offset=(-10, -10))
+        self.acc_item = self.acc_plot.plot(
+            [], [], pen=_pen(COLORS["acc"]), symbol="o", symbolBrush=COLORS["acc"], name="this run", **marks
+        )
+        self.lr_plot.addLegend(offset=(-10, 10))
+        # planned: a wide pale band under the actual per-batch line, so both stay visible where they agree
+        self.planned_item = self.lr_plot.plot([], [], pen=_pen(COLORS["planned"], 6), name="planned")
+        self.lr_item = self.lr_plot.plot([], [], pen=_pen(COLORS["lr"], 2), name="actual (per batch)")
+
+    def _compare_items(self, color: str) -> dict[str, pg.PlotDataItem]:
+        """One history run's overlay: dashed epoch curves, thin per-batch lines, no legend entries."""
+        dashed = dict(pen=_pen(color, 2, Qt.DashLine), symbolSize=5, symbolBrush=color, symbolPen=None)
+        return {
+            "batch": self.loss_plot.plot([], [], pen=_pen(color, 1)),
+            "valid": self.epoch_plot.plot([], [], symbol="s", **dashed),
+            "acc": self.acc_plot.plot([], [], symbol="o", **dashed),
+            "lr": self.lr_plot.plot([], [], pen=_pen(color, 1)),
+        }
+
+    def clear_run(self) -> None:
+        for item in (
+            self.batch_raw_item,
+            self.batch_smooth_item,
+            self.train_item,
+            self.valid_item,
+            self.acc_item,
+            self.planned_item,
+            self.lr_item,
+        ):
+            item.setData([], [])
+
+    def show_planned(self, lrs: list[float]) -> None:
+        self.planned_item.setData(np.arange(len(lrs), dtype=float), np.asarray(lrs, dtype=float))
+
+    def show_batches(self, x, loss, smoothed, iterations, lrs) -> None:
+        x = np.asarray(x, dtype=float)
+        self.batch_raw_item.setData(x, np.asarray(loss, dtype=float))
+        self.batch_smooth_item.setData(x, np.asarray(smoothed, dtype=float))
+        self.lr_item.setData(np.asarray(iterations, dtype=float), np.asarray(lrs, dtype=float))
+
+    def show_epochs(self, epochs: list[dict]) -> None:
+        self.train_item.setData(*_epoch_series(epochs, "train_loss"))
+        self.valid_item.setData(*_epoch_series(epochs, "valid_loss"))
+        self.acc_item.setData(*_epoch_series(epochs, "accuracy", 100))
+
+    def show_compared(self, runs: list[dict]) -> None:
+        """Overlay up to MAX_COMPARE history runs (checked records from engine.run_history), in pool order."""
+        for i, items in enumerate(self.compare_items):
+            if i >= len(runs):
+                for item in items.values():
+                    item.setData([], [])
+                continue
+            run = runs[i]
+            items["valid"].setData(*_epoch_series(run["epochs"], "valid_loss"))
+            items["acc"].setData(*_epoch_series(run["epochs"], "accuracy", 100))
+            b = run["batches"]
+            n = min(len(b["x"]), len(b["loss"]))
+            items["batch"].setData(np.asarray(b["x"][:n], dtype=float), smooth_losses(b["loss"][:n]))
+            iterations = b["iteration"] or list(range(len(b["lr"])))
+            n = min(len(iterations), len(b["lr"]))
+            items["lr"].setData(np.asarray(iterations[:n], dtype=float), np.asarray(b["lr"][:n], dtype=float))
+
+    def fit_x_ranges(self, epochs: list[float], iterations: list[float]) -> None:
+        """Show the longest of these runs whole from the start, so progress is visible."""
+        if epochs:
+            n = max(epochs)
+            self.loss_plot.setXRange(0, n, padding=0.02)
+            self.epoch_plot.setXRange(0.5, n + 0.5, padding=0)
+            self.acc_plot.setXRange(0.5, n + 0.5, padding=0)
+        if iterations:
+            self.lr_plot.setXRange(0, max(iterations), padding=0.02)
