@@ -112,7 +112,9 @@ def process_token(pid: int) -> str | None:
 
 
 def process_alive(rec: dict) -> bool:
-    owner = rec.get("process") or {}
+    owner = rec.get("process")
+    if not isinstance(owner, dict) or not owner:
+        return False  # nothing says who writes it: nobody does
     if owner.get("host") != socket.gethostname():
         return True  # another computer's process: it may well be running
     pid, token = owner.get("pid"), owner.get("token")
@@ -140,8 +142,17 @@ def record_problem(rec, run_id: int) -> str | None:
             return f"'{key}' is missing or damaged"
     if rec["state"] not in STATES:
         return f"unknown state {rec['state']!r}"
+    if not rec["configs"] or not all(isinstance(c, dict) for c in rec["configs"]):
+        return "'configs' is damaged"
+    for e in rec["epochs"]:
+        if not (isinstance(e, dict) and isinstance(e.get("epoch"), int)) or not all(
+            isinstance(e.get(k), (int, float)) for k in METRICS
+        ):
+            return "an epoch's entry is damaged"
     for which in ("best", "last"):
         entry = rec.get(which)
-        if entry is not None and not (isinstance(entry, dict) and isinstance(entry.get("file"), str)):
+        if entry is not None and not (
+            isinstance(entry, dict) and isinstance(entry.get("file"), str) and isinstance(entry.get("epoch"), int)
+        ):
             return f"its {which} checkpoint entry is damaged"
     return None

@@ -178,6 +178,26 @@ def test_a_full_disk_stops_the_recording_not_the_training(dataset, monkeypatch):
     assert store.load_model(result["run"], "last").meta.run["epoch"] == 1  # what was stored is intact
 
 
+def test_an_unwritable_store_still_trains_in_memory(dataset, tmp_path, monkeypatch, capsys):
+    from main import main
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    learner = Learner(dataset, config(epochs=2))
+    records = []
+    result = run_to_end(train_run(learner, RunStore(blocker / "store")), records.append)
+    assert records[0]["type"] == "run" and records[0]["run"] is None
+    assert records[0]["error"].startswith("Could not write to the run store") and result["store_error"]
+    assert len(result["history"]) == 2 and learner.weights_from["epoch"] == 2 and learner.weights_from["run"] is None
+    monkeypatch.setenv("FOVEA_HOME", str(blocker))  # the CLI's store: under a file
+    args = ["train", str(dataset.root), "--arch", "tiny_cnn", "--size", str(SIZE), "--epochs", "1"]
+    assert main(args) == 2
+    assert "no -o was given: give -o MODEL.pth to keep the model" in capsys.readouterr().err
+    out = tmp_path / "kept.pth"
+    assert main([*args, "-o", str(out)]) == 0 and out.exists()
+    assert "warning: Could not write to the run store" in capsys.readouterr().err
+
+
 def test_a_stored_run_continues_as_a_new_run_that_names_its_parent(dataset):
     store = RunStore()
     first = run_to_end(train_run(Learner(dataset, config(epochs=2)), store))
