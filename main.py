@@ -13,6 +13,7 @@ COMMAND_MODULES = [
     "engine.cli.predict",
     "engine.cli.lr_find",
     "engine.cli.train",
+    "engine.cli.runs",
 ]
 
 

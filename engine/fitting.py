@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from engine.compute import is_oom, oom_message
 from engine.frozen_layers import FrozenActivations
 from engine.jobs import check
 from engine.records import BatchRecord, EpochRecord
+from engine.run_rules import DivergenceGuard
 from engine.validation import validate
 
 
@@ -34,6 +34,7 @@ class Fit:
     frozen: FrozenActivations | None
     iteration: int = 0
     history: list[dict] = field(default_factory=list)
+    guard: DivergenceGuard | None = None  # made at the first step (it needs the class count)
 
 
 def train_step(learner, fit: Fit, x: Tensor, y: Tensor) -> BatchRecord:
@@ -49,11 +50,9 @@ def train_step(learner, fit: Fit, x: Tensor, y: Tensor) -> BatchRecord:
                 torch.cuda.empty_cache()
             raise RuntimeError(oom_message(learner.config)) from None
         raise
-    if not math.isfinite(loss):
-        raise ValueError(
-            f"the loss became {loss} at iteration {fit.iteration}: the learning rate "
-            f"{lr:.3g} is too high — try a smaller one (see the LR finder)"
-        )
+    if fit.guard is None:
+        fit.guard = DivergenceGuard(len(learner.dataset.classes))
+    fit.guard.check(loss, lr, fit.iteration)  # raises engine.run_rules.Diverged in this very batch
     fit.iteration += 1
     it = fit.iteration
     return {"type": "batch", "epoch": it / fit.iters_per_epoch, "iteration": it - 1, "loss": loss, "lr": lr}

@@ -325,6 +325,7 @@ class ModelMeta:
     created: str = ""
     dataset: str = ""
     settings: dict = field(default_factory=dict)
+    run: dict = field(default_factory=dict)  # what the weights are: run id, epoch, its metrics, state (engine.runs)
 
     def to_dict(self) -> dict:
         return {
@@ -337,6 +338,7 @@ class ModelMeta:
             "created": self.created,
             "dataset": self.dataset,
             "settings": dict(self.settings),
+            "run": dict(self.run),
         }
 
     @classmethod
@@ -351,6 +353,7 @@ class ModelMeta:
             d.get("created", ""),
             d.get("dataset", ""),
             dict(d.get("settings", {})),
+            dict(d.get("run") or {}),
         )
 
 

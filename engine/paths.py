@@ -24,13 +24,15 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
-def data_dir(*parts: str) -> Path:
-    """Data a user keeps (trained models, run history, imported weights). $FOVEA_HOME/data overrides."""
+def data_dir(*parts: str, create: bool = True) -> Path:
+    """Data a user keeps (trained models, run history, imported weights). $FOVEA_HOME/data overrides.
+    ``create=False``: only the path (nothing is made, so nothing can fail on a read-only disk)."""
     root = _base("XDG_DATA_HOME", ".local/share")
     if os.environ.get("FOVEA_HOME"):
         root = root / "data"
     path = root.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

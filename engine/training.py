@@ -71,6 +71,8 @@ class Learner:
         self.features: dict[str, FeatureSet] = {}
         self.history: list[dict] = []  # epoch records of every fit, in order
         self.metrics: dict = {}  # the last fit's/evaluation's results
+        # what the weights are (engine.runs): {} fresh from pretrained, else run, epoch, its metrics, state
+        self.weights_from: dict = {}
         self.fits = 0
         self._built_for: tuple | None = None
         self._space: tuple[str, dict] | None = None
@@ -100,7 +102,10 @@ class Learner:
         if self.model is not None and self._built_for == self._model_key():
             return
         torch.manual_seed(self.config.seed)  # the new head's initial weights
-        model = create_model(self.config.arch, self.dataset.classes, self.config.size, self.config.weights_file)
+        self._use(create_model(self.config.arch, self.dataset.classes, self.config.size, self.config.weights_file))
+
+    def _use(self, model: FoveaModel) -> None:
+        """Make ``model`` this learner's, on its device; forget what was built for the previous one."""
         model = model.to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -113,6 +118,22 @@ class Learner:
         self._frozen = None
         self.history = []
         self.fits = 0
+        self.weights_from = dict(model.meta.run)
+
+    def use_model(self, model: FoveaModel) -> None:
+        """Continue from ``model`` (a stored run's or a saved file's) instead of fresh pretrained weights;
+        ``weights_from`` becomes what its meta says. Its architecture, image size and classes must be
+        this config's and this dataset's."""
+        self.config.check()
+        self.device = pick_device(self.config.device)
+        have = (model.meta.arch, int(model.meta.image_size), list(model.meta.classes))
+        want = (self.config.arch, int(self.config.size), list(self.dataset.classes))
+        if have != want:
+            raise ValueError(
+                f"this model ({have[0]}, {have[1]} px, classes {', '.join(have[2])}) cannot continue here "
+                f"({want[0]}, {want[1]} px, classes {', '.join(want[2])}): a new model is needed"
+            )
+        self._use(model)
 
     def _apply_freeze(self) -> None:
         """Head only with precompute or without unfreeze; else every group whose LR multiplier is > 0."""
@@ -434,6 +455,7 @@ class Learner:
         meta.settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.config).items()}
         meta.dataset = str(self.dataset.root)
         meta.created = _dt.datetime.now().isoformat(timespec="seconds")
+        meta.run = dict(self.weights_from)  # which run and epoch these weights are (engine.run_training)
         return save_model(self.model, path)
 
 

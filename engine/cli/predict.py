@@ -20,7 +20,8 @@ def register(sub) -> None:
         "inputs",
         nargs="*",
         metavar="MODEL_OR_IMAGE",
-        help="a saved model file followed by images (or only images with --imagenet)",
+        help="a saved model file or a stored run's id (7, or 7:last for its last epoch; see `fovea runs`) "
+        "followed by images (or only images with --imagenet)",
     )
     p.add_argument("--imagenet", action="store_true", help="use the pretrained ImageNet model (1000 classes)")
     p.add_argument("--folder", metavar="DIR", help="classify every image in DIR (e.g. a dataset's test/)")
@@ -40,16 +41,31 @@ def register(sub) -> None:
 
 def _load(args):
     from engine.inference import imagenet_model
-    from engine.models import WeightsUnavailable, load_model
+    from engine.models import WeightsUnavailable
 
     try:
         if args.imagenet:
             return imagenet_model(), list(args.inputs)
         if not args.inputs:
             raise ValueError("give a model file (or --imagenet) and images or --folder DIR")
-        return load_model(args.inputs[0]), list(args.inputs[1:])
+        return _model(args.inputs[0]), list(args.inputs[1:])
     except WeightsUnavailable as exc:
         raise ValueError(str(exc)) from None
+
+
+def _model(text: str):
+    """A model file, or (when no such file exists) a stored run's model: "7" or "7:last"."""
+    import os
+
+    from engine.models import load_model
+    from engine.run_records import parse_run_ref
+
+    ref = None if os.path.exists(text) else parse_run_ref(text)
+    if ref is None:
+        return load_model(text)
+    from engine.runs import RunStore
+
+    return RunStore().load_model(*ref)
 
 
 def run(args) -> int:

@@ -1,4 +1,6 @@
-"""`fovea train DATASET -o MODEL`: fine-tune a pretrained CNN headless, with the GUI's engine."""
+"""`fovea train DATASET [-o MODEL]`: fine-tune a pretrained CNN headless, with the GUI's engine.
+
+Every run is recorded in the run store (engine.run_training); ``-o`` also writes the model to a file."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import json
 import os
 import sys
 import threading
+import time
 from dataclasses import replace
 
 from engine.cli import device_arg, fail
@@ -13,6 +16,9 @@ from engine.config import AUGMENTATIONS, MAX_FROZEN_VIEWS, SCHEDULES, TrainConfi
 from engine.data import DatasetError, scan_dataset
 from engine.jobs import Cancelled, run_to_end
 from engine.models import ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name, export_onnx
+from engine.run_rules import lr_warning
+from engine.run_training import train_run
+from engine.runs import RunStore
 from engine.schedules import staged_configs
 from engine.training import Learner
 
@@ -36,7 +42,13 @@ def register(sub) -> None:
         "with the whole model on the images, the lesson's recipe.",
     )
     p.add_argument("dataset", help="folder with train/<class>/ and valid/<class>/ images")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="model file to write (.pth)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="MODEL",
+        help="model file to write (.pth); the run and its models are kept in the run store either way "
+        "(see `fovea runs`)",
+    )
     p.add_argument(
         "--arch",
         default=DEFAULT_ARCH,
@@ -89,7 +101,9 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:1 … (default: CUDA if present)")
     p.add_argument("--onnx", metavar="FILE", help="also export the trained model as ONNX")
-    p.add_argument("--json", action="store_true", help="print one JSON object per epoch and a final one")
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object per epoch and a final one (with the run id)"
+    )
     p.set_defaults(run=run)
 
 
@@ -141,19 +155,29 @@ def run(args) -> int:
         return fail(f"{ds.root} has fewer than 2 training images")
     stages = staged_configs(config, args.head_epochs)
     learner = Learner(ds, stages[0])
+    warning = lr_warning(config.lr)
+    if warning:
+        print(f"fovea: warning: {warning}", file=sys.stderr)
     stop = threading.Event()
     interactive = not args.json and sys.stderr.isatty()
     if not args.json:
         print(f"{ds.root}: {len(ds.classes)} classes, {len(ds.train)} train, {len(ds.valid)} valid")
         print(f"{config.arch} at {config.size} px on {device_name(learner.device)}")
-    epoch_offset = [0]
-    total_seconds = 0.0
+    run_info = {"run": None, "error": "", "lost": False}
 
     def progress(rec):
         kind = rec.get("type")
-        if kind == "epoch":
+        if kind == "run":
+            if rec["error"] and not (args.output or args.onnx):
+                run_info["lost"] = True  # nothing would keep the model: stop now rather than after training
+                stop.set()
+            elif rec["error"] and rec["error"] != run_info["error"]:
+                print(f"fovea: warning: {rec['error']}", file=sys.stderr)
+            run_info.update(run=rec["run"], error=rec["error"])
+        elif kind == "epoch":
             out = {
-                "epoch": rec["epoch"] + epoch_offset[0],
+                "run": run_info["run"],
+                "epoch": rec["epoch"],
                 "train_loss": rec["train_loss"],
                 "valid_loss": rec["valid_loss"],
                 "accuracy": rec["accuracy"],
@@ -175,24 +199,23 @@ def run(args) -> int:
             print(f"\rprecomputing {rec['split']} activations {rec['done']}/{rec['total']}", end="", file=sys.stderr)
         elif interactive and kind == "batch":
             print(
-                f"\repoch {rec['epoch'] + epoch_offset[0]:.2f}  loss {rec['loss']:.4f}  lr {rec['lr']:.3g}   ",
+                f"\repoch {rec['epoch']:.2f}  loss {rec['loss']:.4f}  lr {rec['lr']:.3g}   ",
                 end="",
                 file=sys.stderr,
             )
 
     try:
-        result = None
-        for _i, stage in enumerate(stages):
-            learner.config = stage
-            result = run_to_end(learner.fit(stop), progress)
-            epoch_offset[0] += result["epochs"]
-            total_seconds += result["seconds"]
-        path = learner.save(args.output)
+        t0 = time.perf_counter()
+        result = run_to_end(train_run(learner, RunStore(), stages, stop), progress)
+        total_seconds = time.perf_counter() - t0
+        path = learner.save(args.output) if args.output else None
         onnx_path = export_onnx(learner.model, args.onnx) if args.onnx else None
     except KeyboardInterrupt:
         stop.set()
         return fail("interrupted", 130)
     except Cancelled:
+        if run_info["lost"]:
+            return fail(f"{run_info['error'].split('. ')[0]}, and no -o was given: give -o MODEL.pth to keep the model")
         return fail("cancelled", 130)
     except WeightsUnavailable as exc:
         return fail(str(exc))
@@ -203,25 +226,31 @@ def run(args) -> int:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
     skipped = sorted({p for split in learner.features.values() for p, _ in split.errors})
     final = {
-        "model": str(path),
+        "run": result["run"],
+        "model": str(path) if path else None,
         "accuracy": result["accuracy"],
         "valid_loss": result["valid_loss"],
         "tta": result["tta"],
-        "epochs": epoch_offset[0],
+        "epochs": result["epochs"],
         "seconds": total_seconds,
         "classes": ds.classes,
         "skipped": skipped,
     }
     if onnx_path:
         final["onnx"] = str(onnx_path)
+    if result["store_error"]:
+        final["store_error"] = result["store_error"]
     if args.json:
         print(json.dumps(final), flush=True)
     else:
         for p in skipped:
             print(f"skipped {p}", file=sys.stderr)
+        kept = f"run {result['run']}" if result["run"] is not None and not result["store_error"] else ""
+        where = [str(p) for p in (path, onnx_path) if p] + (
+            [f"{kept} (fovea runs show {result['run']})"] if kept else []
+        )
         print(
             f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
-            f"epoch{'s' if final['epochs'] != 1 else ''}, {total_seconds:.1f} s → {path}"
-            + (f" and {onnx_path}" if onnx_path else "")
+            f"epoch{'s' if final['epochs'] != 1 else ''}, {total_seconds:.1f} s → {' and '.join(where) or 'nowhere'}"
         )
     return 0

@@ -1,0 +1,96 @@
+"""Which model is current, and the models to choose from — stored runs (with their datasets' names)
+and the model files the user opened — kept across restarts in the run store's ``state.json``.
+
+A reference is ``{"run": 7, "which": "best"|"last"}``, ``{"path": "/abs/model.pth"}``, or None for
+the pretrained ImageNet model. Torch is imported only to load a model.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from engine.run_records import model_label
+from engine.runs import RunStore
+
+
+def current_model(store: RunStore) -> dict | None:
+    """The current model's reference; one whose run was deleted or damaged, or whose file is gone,
+    reads as None (the pretrained model) and is reported in ``store.problems``."""
+    ref = store.state.current()
+    for p in store.state.problems:
+        store.report(p)
+    if ref is None:
+        return None
+    if "path" in ref:
+        if os.path.isfile(ref["path"]):
+            return ref
+        store.report(f"the current model file {ref['path']} is gone: using the pretrained model")
+        return None
+    try:
+        rec = store.get(ref["run"])
+    except ValueError as exc:
+        store.report(f"the current model is unavailable ({exc}): using the pretrained model")
+        return None
+    if rec.get(ref["which"]) is None:
+        store.report(f"run {ref['run']} has no stored model: using the pretrained model")
+        return None
+    return ref
+
+
+def set_current_model(store: RunStore, ref: dict | None) -> None:
+    """Make ``ref`` the current model (kept across restarts); OSError when the store cannot be written."""
+    store.state.set_current(ref)
+
+
+def load_model_ref(store: RunStore, ref: dict, device="cpu"):
+    """The model a reference names (engine.models.FoveaModel); ValueError (one line) when it cannot load."""
+    if "path" in ref:
+        from engine.models import load_model
+
+        return load_model(ref["path"], device)
+    return store.load_model(ref["run"], ref.get("which", "best"), device)
+
+
+def load_current_model(store: RunStore, device="cpu"):
+    """The current model, or None for the pretrained one (also when it cannot load: reported in
+    ``store.problems``, never a wrong model)."""
+    ref = current_model(store)
+    if ref is None:
+        return None
+    try:
+        return load_model_ref(store, ref, device)
+    except ValueError as exc:
+        store.report(f"{exc}: using the pretrained model")
+        return None
+
+
+def open_model_file(store: RunStore, path: str | Path, device="cpu"):
+    """Load a model file the user chose and remember it in the model list (if the store is writable)."""
+    from engine.models import load_model
+
+    model = load_model(path, device)
+    try:
+        store.state.add_opened(path)
+    except OSError as exc:
+        store.report(f"could not remember {path} in the model list: {exc.strerror or exc}")
+    return model
+
+
+def model_choices(store: RunStore, dataset=None) -> list[dict]:
+    """Every model the user can pick: stored runs with a model (newest first; only ``dataset``'s when
+    given), then the opened files that still exist. Each: {"ref", "label", "dataset", "state"}."""
+    out = []
+    for rec in store.list_runs(dataset):
+        entry = rec.get("best") or rec.get("last")
+        if entry is None:
+            continue
+        which = "best" if rec.get("best") else "last"
+        info = {"run": rec["id"], "epoch": entry["epoch"], "arch": rec.get("arch", ""), "which": which}
+        info.update(dataset=rec["dataset"].get("name", ""), state=rec["state"])
+        choice = {"ref": {"run": rec["id"], "which": which}, "label": model_label(info)}
+        out.append({**choice, "dataset": info["dataset"], "state": rec["state"]})
+    for path in store.state.opened():
+        if os.path.isfile(path):
+            out.append({"ref": {"path": path}, "label": Path(path).name, "dataset": "", "state": "file"})
+    return out
