@@ -9,10 +9,11 @@ import threading
 from dataclasses import replace
 
 from engine.cli import device_arg, fail
-from engine.config import parse_lr_multipliers
+from engine.config import MAX_EPOCHS, check_count, parse_lr_multipliers
 from engine.data import DatasetError, scan_dataset
-from engine.jobs import Cancelled, run_to_end
+from engine.jobs import Cancelled, describe_error, run_to_end
 from engine.models import ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name, export_onnx
+from engine.paths import check_free_space, check_output_path
 from engine.training import AUGMENTATIONS, MAX_FROZEN_VIEWS, SCHEDULES, Learner, TrainConfig, staged_configs
 
 
@@ -119,34 +120,31 @@ def _config(args) -> TrainConfig:
     )
 
 
-def run(args) -> int:
-    try:
-        config = _config(args)
-        config.check()
-        if args.head_epochs is not None and args.head_epochs < 1:
-            raise ValueError("--head-epochs must be at least 1")
-        if config.frozen_views and not replace(config, precompute=False).caches_frozen_layers():
-            raise ValueError(
-                "--frozen-views needs --unfreeze and --lr-mult with a first multiplier of 0 "
-                "(e.g. 0,1,1: the early layers frozen)"
-            )
-        for flag, out in (("-o", args.output), ("--onnx", args.onnx)):
-            if out and os.path.isdir(out):  # found out before training, not after
-                raise ValueError(f"{flag} {out} is a folder: give a file name, e.g. {os.path.join(out, 'model.pth')}")
-        ds = scan_dataset(args.dataset)
-    except (ValueError, DatasetError) as exc:
-        return fail(str(exc))
-    if len(ds.train) < 2:
-        return fail(f"{ds.root} has fewer than 2 training images")
-    stages = staged_configs(config, args.head_epochs)
-    learner = Learner(ds, stages[0])
-    stop = threading.Event()
+def _checked(args):
+    """(config, dataset) after every check that needs no training, or ValueError/DatasetError."""
+    config = _config(args)
+    config.check()
+    if args.head_epochs is not None:
+        check_count("--head-epochs", args.head_epochs, 1, MAX_EPOCHS)
+    if config.frozen_views and not replace(config, precompute=False).caches_frozen_layers():
+        raise ValueError(
+            "--frozen-views needs --unfreeze and --lr-mult with a first multiplier of 0 "
+            "(e.g. 0,1,1: the early layers frozen)"
+        )
+    check_output_path(args.output, "-o")  # found out before training, not after
+    if args.onnx is not None:
+        check_output_path(args.onnx, "--onnx")
+    ds = scan_dataset(args.dataset)
+    if len(ds.train) >= 2:
+        from engine.networks import expected_tensors
+
+        needed = sum(b for _, b in expected_tensors(config.arch, len(ds.classes)).values())
+        check_free_space(os.path.dirname(os.path.realpath(args.output)), needed, f"the model file {args.output}")
+    return config, ds
+
+
+def _printer(args, learner, epoch_offset: list[int]):
     interactive = not args.json and sys.stderr.isatty()
-    if not args.json:
-        print(f"{ds.root}: {len(ds.classes)} classes, {len(ds.train)} train, {len(ds.valid)} valid")
-        print(f"{config.arch} at {config.size} px on {device_name(learner.device)}")
-    epoch_offset = [0]
-    total_seconds = 0.0
 
     def progress(rec):
         kind = rec.get("type")
@@ -161,15 +159,15 @@ def run(args) -> int:
             }
             if args.json:
                 print(json.dumps(out), flush=True)
-            else:
-                if interactive:
-                    print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-                print(
-                    f"epoch {out['epoch']:>3}  train loss {out['train_loss']:.4f}  valid loss "
-                    f"{out['valid_loss']:.4f}  accuracy {out['accuracy']:.2%}  ({out['seconds']:.1f} s, "
-                    f"{out['phase']})",
-                    flush=True,
-                )
+                return
+            if interactive:
+                print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+            print(
+                f"epoch {out['epoch']:>3}  train loss {out['train_loss']:.4f}  valid loss "
+                f"{out['valid_loss']:.4f}  accuracy {out['accuracy']:.2%}  ({out['seconds']:.1f} s, "
+                f"{out['phase']})",
+                flush=True,
+            )
         elif interactive and kind == "precompute":
             print(f"\rprecomputing {rec['split']} activations {rec['done']}/{rec['total']}", end="", file=sys.stderr)
         elif interactive and kind == "batch":
@@ -179,11 +177,43 @@ def run(args) -> int:
                 file=sys.stderr,
             )
 
+    return progress, interactive
+
+
+def _collect(learner, skipped: set, cache: list) -> None:
+    """Files left out and feature-cache repairs of the stage just run (its caches are dropped later)."""
+    for fs in learner.features.values():
+        skipped.update(fs.errors)
+        cache.extend(p for p in fs.cache_problems if p not in cache)
+    # images decoded for training without precompute keep their own errors (the learner's loaders)
+    for loader in getattr(learner, "_images", {}).values():
+        skipped.update(loader.errors.items())
+
+
+def run(args) -> int:
+    try:
+        config, ds = _checked(args)
+    except (ValueError, DatasetError, OSError) as exc:
+        return fail(str(exc))
+    if len(ds.train) < 2:
+        return fail(f"{ds.root} has fewer than 2 training images")
+    stages = staged_configs(config, args.head_epochs)
+    learner = Learner(ds, stages[0])
+    stop = threading.Event()
+    if not args.json:
+        print(f"{ds.root}: {len(ds.classes)} classes, {len(ds.train)} train, {len(ds.valid)} valid")
+        print(f"{config.arch} at {config.size} px on {device_name(learner.device)}")
+    epoch_offset = [0]
+    total_seconds = 0.0
+    skipped: set[tuple[str, str]] = set()
+    cache_problems: list[str] = []
+    progress, interactive = _printer(args, learner, epoch_offset)
     try:
         result = None
-        for _i, stage in enumerate(stages):
+        for stage in stages:
             learner.config = stage
             result = run_to_end(learner.fit(stop), progress)
+            _collect(learner, skipped, cache_problems)
             epoch_offset[0] += result["epochs"]
             total_seconds += result["seconds"]
         path = learner.save(args.output)
@@ -196,11 +226,10 @@ def run(args) -> int:
     except WeightsUnavailable as exc:
         return fail(str(exc))
     except (ValueError, RuntimeError, OSError) as exc:
-        return fail(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
+        return fail(describe_error(exc).strip().splitlines()[0])
     finally:
         if interactive:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-    skipped = sorted({p for split in learner.features.values() for p, _ in split.errors})
     final = {
         "model": str(path),
         "accuracy": result["accuracy"],
@@ -209,18 +238,21 @@ def run(args) -> int:
         "epochs": epoch_offset[0],
         "seconds": total_seconds,
         "classes": ds.classes,
-        "skipped": skipped,
+        "skipped": sorted({p for p, _ in skipped}),
+        "cache_repairs": cache_problems,
     }
     if onnx_path:
         final["onnx"] = str(onnx_path)
     if args.json:
         print(json.dumps(final), flush=True)
-    else:
-        for p in skipped:
-            print(f"skipped {p}", file=sys.stderr)
-        print(
-            f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
-            f"epoch{'s' if final['epochs'] != 1 else ''}, {total_seconds:.1f} s → {path}"
-            + (f" and {onnx_path}" if onnx_path else "")
-        )
+        return 0
+    for p, reason in sorted(dict(skipped).items()):
+        print(f"skipped {p}: {reason}", file=sys.stderr)
+    for problem in cache_problems:
+        print(f"feature cache: {problem}", file=sys.stderr)
+    print(
+        f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
+        f"epoch{'s' if final['epochs'] != 1 else ''}, {total_seconds:.1f} s → {path}"
+        + (f" and {onnx_path}" if onnx_path else "")
+    )
     return 0
