@@ -215,20 +215,8 @@ def draw_plot(result: dict, path, title: str = "LR finder", size=(960, 600)) -> 
         d.line(raw_pts, fill="#b9cde3", width=1)
         d.line(sm_pts, fill="#1f5fa8", width=3, joint="curve")
 
-    # legend row under the title; a dot on the curve for each suggestion
-    x = left
-    d.line([(x, 60), (x + 22, 60)], fill="#1f5fa8", width=3)
-    d.text((x + 28, 60), "smoothed loss", fill="#222222", font=small, anchor="lm")
-    x += 28 + d.textlength("smoothed loss", font=small) + 22
-    d.line([(x, 60), (x + 22, 60)], fill="#b9cde3", width=2)
-    d.text((x + 28, 60), "loss of each batch", fill="#222222", font=small, anchor="lm")
-    x += 28 + d.textlength("loss of each batch", font=small) + 22
-    for name, lr in result["suggestions"].items():
-        text = f"{labels[name]} {format_lr(lr)}"
-        d.ellipse([x + 2, 55, x + 12, 65], fill=SUGGESTION_COLORS[name])
-        d.text((x + 18, 60), text, fill="#222222", font=small, anchor="lm")
-        x += 18 + d.textlength(text, font=small) + 20
-    # the default suggestion last, so its dot is drawn on top when two coincide
+    _draw_legend(d, left, result["suggestions"], labels, small)
+    # a dot on the curve for each suggestion; the default suggestion last, so its dot is drawn on top when two coincide
     for name, lr in sorted(result["suggestions"].items(), key=lambda kv: kv[0] == DEFAULT_SUGGESTION):
         if lr is None or not lrs:
             continue
@@ -239,6 +227,21 @@ def draw_plot(result: dict, path, title: str = "LR finder", size=(960, 600)) -> 
     with atomic_file(path, ".png") as tmp:  # a full disk leaves the old plot whole
         im.save(tmp, "PNG")
     return path
+
+
+def _draw_legend(d, x: float, suggestions: dict, labels: dict, small) -> None:
+    """The legend row under the title: both curves, then each suggestion with its colour."""
+    d.line([(x, 60), (x + 22, 60)], fill="#1f5fa8", width=3)
+    d.text((x + 28, 60), "smoothed loss", fill="#222222", font=small, anchor="lm")
+    x += 28 + d.textlength("smoothed loss", font=small) + 22
+    d.line([(x, 60), (x + 22, 60)], fill="#b9cde3", width=2)
+    d.text((x + 28, 60), "loss of each batch", fill="#222222", font=small, anchor="lm")
+    x += 28 + d.textlength("loss of each batch", font=small) + 22
+    for name, lr in suggestions.items():
+        text = f"{labels[name]} {format_lr(lr)}"
+        d.ellipse([x + 2, 55, x + 12, 65], fill=SUGGESTION_COLORS[name])
+        d.text((x + 18, 60), text, fill="#222222", font=small, anchor="lm")
+        x += 18 + d.textlength(text, font=small) + 20
 
 
 def _font(size: int):
