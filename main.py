@@ -31,16 +31,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value may start with "-" (``--lr-mult -1,1,1``): argparse would take the value for an
+# option and say only "expected one argument"; joined as ``--lr-mult=-1,1,1`` the value reaches its
+# own check, which names the rule.
+DASH_VALUE_OPTIONS = ("--lr-mult",)
+
+
+def join_dash_values(argv: list[str]) -> list[str]:
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] in DASH_VALUE_OPTIONS and i + 1 < len(argv):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         argv = ["gui"]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_dash_values(argv))
     if args.command == "gui":
         from gui.app import run_app
 
         return run_app(args.dataset)
+    from engine.cli import console_for_file_names
+
+    console_for_file_names()
     return args.run(args)
 
 

@@ -22,6 +22,21 @@ IMAGE_CACHE_BYTES = 768 << 20  # decoded, resized training images kept in RAM be
 FROZEN_CACHE_BYTES = 1 << 30  # cached activations of the frozen early layers (frozen_views), all views
 MAX_FROZEN_VIEWS = 32
 
+# ---------------------------------------------------------------- limits
+# Every count a user, a settings file or a model file can set has an upper bound, so a typo or a
+# hostile file cannot make Fovea spin or allocate without end (README, "Limits and safety").
+MAX_IMAGE_SIZE = 1024  # input pixels per side
+MAX_BATCH_SIZE = 4096
+MAX_EPOCHS = 1000  # epochs of one fit, every SGDR cycle counted
+MAX_CYCLES = 100
+MAX_LR_FIND_ITERS = 10_000
+MAX_CLASSES = 10_000
+MAX_SEED = 2**32 - 1
+MAX_THREADS = 256  # torch threads and image decode threads
+MAX_TOP_K = 1000  # classes listed per prediction
+MAX_IMAGE_FILE_BYTES = 256 << 20  # an image file larger than this is not read
+MAX_MODEL_FILE_BYTES = 2 << 30  # a model or weights file larger than this is not opened
+
 
 @dataclass
 class TrainConfig:
@@ -56,9 +71,16 @@ class TrainConfig:
     frozen_views: int = 0
 
     def total_epochs(self) -> int:
+        """Epochs of the whole fit; past MAX_EPOCHS it stops counting (any larger number is too many)."""
         if self.cycles is None:
             return int(self.epochs)
-        return sum(int(self.cycle_len) * int(self.cycle_mult) ** c for c in range(int(self.cycles)))
+        total, length = 0, int(self.cycle_len)
+        for _ in range(int(self.cycles)):
+            total += length
+            if total > MAX_EPOCHS or length < 1:
+                break
+            length *= int(self.cycle_mult)
+        return total
 
     def check(self) -> None:
         """Raise ValueError with a clear message for settings that cannot work."""
@@ -68,16 +90,27 @@ class TrainConfig:
             raise ValueError(f"unknown augmentation '{self.aug}' (choose {', '.join(AUGMENTATIONS)})")
         if self.opt not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer '{self.opt}' (choose {', '.join(OPTIMIZERS)})")
-        if self.size < 16:
-            raise ValueError(f"image size must be at least 16 pixels (got {self.size})")
-        if self.bs < 2:
-            raise ValueError(f"batch size must be at least 2 (got {self.bs})")
+        check_count("image size", self.size, 16, MAX_IMAGE_SIZE, " pixels")
+        check_count("batch size", self.bs, 2, MAX_BATCH_SIZE)
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"learning rate must be a positive number (got {self.lr})")
-        if self.cycles is None and self.epochs < 1:
-            raise ValueError(f"epochs must be at least 1 (got {self.epochs})")
-        if self.cycles is not None and (self.cycles < 1 or self.cycle_len < 1 or self.cycle_mult < 1):
-            raise ValueError("cycles, cycle length and cycle multiplier must each be at least 1")
+        if not (self.wd >= 0 and math.isfinite(self.wd)):
+            raise ValueError(f"weight decay must be a number ≥ 0 (got {self.wd})")
+        if self.cycles is None:
+            check_count("epochs", self.epochs, 1, MAX_EPOCHS)
+        else:
+            check_count("cycles", self.cycles, 1, MAX_CYCLES)
+            if self.cycle_len < 1 or self.cycle_mult < 1:
+                raise ValueError("cycles, cycle length and cycle multiplier must each be at least 1")
+            if self.total_epochs() > MAX_EPOCHS:
+                raise ValueError(
+                    f"{self.cycles} cycles of {self.cycle_len} epoch(s), each {self.cycle_mult}× longer, make "
+                    f"more than {MAX_EPOCHS} epochs (the limit)"
+                )
+        check_count("seed", self.seed, 0, MAX_SEED)
+        for name, value in (("threads", self.threads), ("workers", self.workers)):
+            if value is not None:
+                check_count(name, value, 1, MAX_THREADS)
         check_lr_multipliers(self.lr_mult)
         if not 0 <= int(self.frozen_views) <= MAX_FROZEN_VIEWS:
             raise ValueError(
@@ -95,6 +128,16 @@ class TrainConfig:
             and len(self.lr_mult) == 3
             and self.lr_mult[0] == 0
         )
+
+
+def check_count(name: str, value, low: int, high: int, unit: str = "") -> int:
+    """``value`` as an int within [low, high], or ValueError with one line naming the limit."""
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole:
+        raise ValueError(f"{name} must be a whole number from {low:,} to {high:,}{unit} (got {value!r})")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be from {low:,} to {high:,}{unit} (got {int(value):,})")
+    return int(value)
 
 
 # ---------------------------------------------------------------- LR multipliers

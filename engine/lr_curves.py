@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from engine.config import MAX_LR_FIND_ITERS
+
 DEFAULT_START, DEFAULT_END, DEFAULT_ITERS = 1e-7, 10.0, 100
 MODES = ("exp", "linear")
 SMOOTH_BETA = 0.98  # fastai's: the LR finder's curve and the training charts' smoothed loss
@@ -23,8 +25,8 @@ def lr_schedule(
     start, end, iters = float(start), float(end), int(iters)
     if mode not in MODES:
         raise ValueError(f"unknown LR schedule '{mode}' (choose exp or linear)")
-    if iters < 1:
-        raise ValueError(f"the LR test needs at least 1 iteration (got {iters})")
+    if not 1 <= iters <= MAX_LR_FIND_ITERS:
+        raise ValueError(f"the LR test takes 1 to {MAX_LR_FIND_ITERS:,} iterations (got {iters:,})")
     if not (math.isfinite(start) and math.isfinite(end)) or start <= 0 or end <= 0:
         raise ValueError(f"LR bounds must be positive numbers (got {start:g} → {end:g})")
     if end <= start:

@@ -248,6 +248,10 @@ class Learner:
 
     # ------------------------------------------------------------ training
 
+    def image_loaders(self) -> list[ImageBatches]:
+        """The decoders of the images trained or validated on (each keeps its files' errors)."""
+        return list(self._images.values())
+
     def image_loader(self, split: str) -> ImageBatches:
         if split not in self._images:
             c, meta = self.config, self.model.meta

@@ -258,7 +258,7 @@ def test_fast_png_decode_gives_exactly_what_pil_gives(tmp_path, monkeypatch):
     assert images.load_rgb_array(variants["exif_rotated"]).shape == (31, 23, 3)  # upright
     # plain PNGs really take the OpenCV path: with PIL's loader broken they still decode
     plain = {"rgb", "grey", "palette"}
-    monkeypatch.setattr(images, "load_rgb", lambda p: (_ for _ in ()).throw(AssertionError(p)))
+    monkeypatch.setattr(images, "decode_rgb", lambda *a, **k: (_ for _ in ()).throw(AssertionError(a)))
     for name in plain:
         images.load_rgb_array(variants[name])
     for name in set(variants) - plain:  # transparency, 16 bits, 1 bit, EXIF: left to PIL

@@ -484,7 +484,7 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert main.main(["predict", str(tmp_path / "nope.fovea"), str(bad)]) == 2
     assert "model file not found" in capsys.readouterr().err
     assert main.main(["predict", str(model_path), str(bad), "--top", "0"]) == 2
-    assert "--top must be 1 or more" in capsys.readouterr().err
+    assert "--top must be from 1" in capsys.readouterr().err
     readme = ROOT / "README.md"  # not a model: one short line
     assert main.main(["predict", str(readme), str(bad)]) == 2
     err = capsys.readouterr().err
@@ -495,14 +495,14 @@ def test_cli_exit_codes(tmp_path, capsys):
     assert ("sneaker" in out.out) or ("ankle_boot" in out.out)
     good = sample_files(1)[0]
     assert main.main(["predict", str(model_path), good, "--bs", "0"]) == 2
-    assert "--bs must be 1 or more" in capsys.readouterr().err
+    assert "--bs must be from 1" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_info:  # argparse: exit 2, one error line
         main.main(["predict", str(model_path), good, "--device", "foo"])
     assert exit_info.value.code == 2 and "unknown device 'foo'" in capsys.readouterr().err
     folder = tmp_path / "a_folder"
     folder.mkdir()
     assert main.main(["predict", str(model_path), good, "--csv", str(folder)]) == 2
-    assert "cannot write" in capsys.readouterr().err
+    assert "is a folder" in capsys.readouterr().err
     assert main.main(["predict", str(model_path), good, "--csv", str(tmp_path / "new" / "p.csv")]) == 0
     assert (tmp_path / "new" / "p.csv").read_text().count("\n") == 2  # header + one row
 

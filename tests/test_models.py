@@ -143,7 +143,7 @@ def test_export_onnx_matches_torch(tmp_path):
     [
         ("text", "not a file written by torch.save"),
         ("python_object", "holds Python objects"),
-        ("bad_meta", "description is incomplete"),
+        ("bad_meta", "not a usable Fovea model"),
         ("folder", "it is a folder"),
     ],
 )

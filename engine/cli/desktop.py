@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
-from engine.paths import resources_dir
+from engine.cli import fail
+from engine.paths import atomic_file, resources_dir, write_bytes_atomic
 
 ENTRY = """[Desktop Entry]
 Type=Application
@@ -36,21 +36,22 @@ def install_desktop_entry(app_dir: Path | None = None, icon_dir: Path | None = N
     data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local/share")
     app_dir = app_dir or data_home / "applications"
     icon_dir = icon_dir or data_home / "icons/hicolor/256x256/apps"
-    app_dir.mkdir(parents=True, exist_ok=True)
-    icon_dir.mkdir(parents=True, exist_ok=True)
     icon = icon_dir / "fovea.png"
-    shutil.copyfile(resources_dir() / "fovea.png", icon)
+    write_bytes_atomic(icon, (resources_dir() / "fovea.png").read_bytes())
     main_py = Path(__file__).resolve().parents[2] / "main.py"
     exec_line = f"{shlex.quote(sys.executable)} {shlex.quote(str(main_py))} gui"
     entry = app_dir / "fovea.desktop"
-    tmp = entry.with_suffix(".tmp")
-    tmp.write_text(ENTRY.format(exec_line=exec_line, icon=icon), encoding="utf-8")
-    tmp.chmod(0o755)
-    os.replace(tmp, entry)
+    with atomic_file(entry, ".desktop") as tmp:
+        Path(tmp).write_text(ENTRY.format(exec_line=exec_line, icon=icon), encoding="utf-8", errors="surrogateescape")
+        os.chmod(tmp, 0o755)
     return entry
 
 
 def run(args) -> int:
-    entry = install_desktop_entry(Path(args.dir) if args.dir else None)
+    try:
+        entry = install_desktop_entry(Path(args.dir) if args.dir else None)
+    except OSError as exc:
+        where = f" into {exc.filename}" if exc.filename else ""
+        return fail(f"could not install the menu entry{where}: {exc.strerror or exc}")
     print(f"wrote {entry}; Fovea is now in your desktop menu")
     return 0

@@ -17,6 +17,7 @@ from engine.kernels import (
     parse_kernel,
     save_result,
 )
+from engine.paths import check_output_path
 
 
 def register(sub) -> None:
@@ -76,8 +77,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.image:
         return fail("give an IMAGE to filter (or --list-presets)")
-    if not args.output:
+    if args.output is None:
         return fail("give an output file with -o OUT.png")
+    try:
+        check_output_path(args.output, "-o")  # a device, FIFO or folder is refused before any work
+    except ValueError as exc:
+        return fail(str(exc))
     if (args.preset is None) == (args.kernel is None):
         return fail('give exactly one of --preset NAME or --kernel "1 2 1; 0 0 0; -1 -2 -1"')
     try:

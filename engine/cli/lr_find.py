@@ -20,6 +20,7 @@ from engine.lr_curves import (
     format_lr,
     loss_view_range,
 )
+from engine.paths import atomic_file, check_output_path
 
 
 def register(sub) -> None:
@@ -58,29 +59,12 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run(args) -> int:
-    from engine.config import TrainConfig
-    from engine.data import DatasetError, scan_dataset
-    from engine.jobs import run_to_end
+def _checked(args):
+    """(config, dataset) after every check that needs no work; ValueError or DatasetError."""
+    from engine.data import scan_dataset
     from engine.lr_curves import lr_schedule
-    from engine.lr_finder import lr_find_job
-    from engine.models import WeightsUnavailable
-    from engine.training import Learner
+    from engine.training import TrainConfig
 
-    try:
-        lr_schedule(args.start, args.end, args.iters, args.mode)  # check the bounds before heavy work
-    except ValueError as exc:
-        return fail(str(exc))
-    if args.size < 16 or args.bs < 2:
-        return fail("--size must be at least 16 pixels and --bs at least 2")
-    if args.plot and Path(args.plot).suffix.lower() != ".png":
-        return fail(f"--plot writes a PNG file; give a name ending in .png (got {args.plot})")
-    try:
-        ds = scan_dataset(args.dataset)
-    except DatasetError as exc:
-        return fail(str(exc))
-    if not ds.train:
-        return fail(f"{ds.root} has no training images")
     config = TrainConfig(
         arch=args.arch,
         size=args.size,
@@ -90,9 +74,16 @@ def run(args) -> int:
         weights_file=args.weights,
         device=args.device,
     )
-    learner = Learner(ds, config)
-    show = sys.stderr.isatty() and not args.json
+    lr_schedule(args.start, args.end, args.iters, args.mode)
+    config.check()
+    if args.plot is not None:
+        check_output_path(args.plot, "--plot")
+        if Path(args.plot).suffix.lower() != ".png":
+            raise ValueError(f"--plot writes a PNG file; give a name ending in .png (got {args.plot})")
+    return config, scan_dataset(args.dataset)
 
+
+def _progress(show: bool):
     def progress(rec: dict) -> None:
         if not show:
             return
@@ -110,41 +101,10 @@ def run(args) -> int:
                 file=sys.stderr,
             )
 
-    try:
-        result = run_to_end(lr_find_job(learner, args.start, args.end, args.iters, args.mode), progress)
-    except WeightsUnavailable as exc:
-        return fail(str(exc))
-    except KeyboardInterrupt:
-        return fail("interrupted", 130)
-    except (ValueError, OSError, RuntimeError, DatasetError) as exc:
-        from engine.jobs import describe_error
+    return progress
 
-        return fail(describe_error(exc))
-    finally:
-        if show:
-            print(file=sys.stderr)
 
-    if not result["lrs"]:
-        return fail("the loss was not a finite number from the first step; check the data and --start")
-    if args.plot:
-        try:
-            draw_plot(result, args.plot, title=f"LR finder — {ds.root.name} ({args.arch}, {args.size} px)")
-        except OSError as exc:
-            return fail(f"could not write {args.plot}: {exc}")
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "lrs": result["lrs"],
-                    "losses": result["losses"],
-                    "smoothed": result["smoothed"],
-                    "suggestions": result["suggestions"],
-                    "stopped": result["stopped"],
-                    "seconds": round(result["seconds"], 3),
-                }
-            )
-        )
-        return 0
+def _print_table(result: dict, plot) -> None:
     print(f"{'iter':>4}  {'lr':>10}  {'loss':>8}  {'smoothed':>8}")
     for i, (lr, loss, sm) in enumerate(zip(result["lrs"], result["losses"], result["smoothed"], strict=False)):
         print(f"{i:>4}  {lr:>10.3e}  {loss:>8.4f}  {sm:>8.4f}")
@@ -154,8 +114,48 @@ def run(args) -> int:
     for name, lr in result["suggestions"].items():
         star = "  ← default" if name == DEFAULT_SUGGESTION else ""
         print(f"  {SUGGESTION_LABELS[name]:<9} {format_lr(lr):>8}{star}")
+    if plot:
+        print(f"plot written to {plot}")
+
+
+def run(args) -> int:
+    from engine.data import DatasetError
+    from engine.jobs import describe_error, run_to_end
+    from engine.lr_finder import lr_find_job
+    from engine.models import WeightsUnavailable
+    from engine.training import Learner
+
+    try:
+        config, ds = _checked(args)
+    except (ValueError, DatasetError) as exc:
+        return fail(str(exc))
+    if not ds.train:
+        return fail(f"{ds.root} has no training images")
+    show = sys.stderr.isatty() and not args.json
+    try:
+        job = lr_find_job(Learner(ds, config), args.start, args.end, args.iters, args.mode)
+        result = run_to_end(job, _progress(show))
+    except WeightsUnavailable as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+    except (ValueError, OSError, RuntimeError, DatasetError) as exc:
+        return fail(describe_error(exc).strip().splitlines()[0])
+    finally:
+        if show:
+            print(file=sys.stderr)
+    if not result["lrs"]:
+        return fail("the loss was not a finite number from the first step; check the data and --start")
     if args.plot:
-        print(f"plot written to {args.plot}")
+        try:
+            draw_plot(result, args.plot, title=f"LR finder — {ds.root.name} ({args.arch}, {args.size} px)")
+        except OSError as exc:
+            return fail(f"could not write {args.plot}: {exc.strerror or exc}")
+    if args.json:
+        keys = ("lrs", "losses", "smoothed", "suggestions", "stopped")
+        print(json.dumps({**{k: result[k] for k in keys}, "seconds": round(result["seconds"], 3)}))
+        return 0
+    _print_table(result, args.plot)
     return 0
 
 
@@ -215,20 +215,8 @@ def draw_plot(result: dict, path, title: str = "LR finder", size=(960, 600)) -> 
         d.line(raw_pts, fill="#b9cde3", width=1)
         d.line(sm_pts, fill="#1f5fa8", width=3, joint="curve")
 
-    # legend row under the title; a dot on the curve for each suggestion
-    x = left
-    d.line([(x, 60), (x + 22, 60)], fill="#1f5fa8", width=3)
-    d.text((x + 28, 60), "smoothed loss", fill="#222222", font=small, anchor="lm")
-    x += 28 + d.textlength("smoothed loss", font=small) + 22
-    d.line([(x, 60), (x + 22, 60)], fill="#b9cde3", width=2)
-    d.text((x + 28, 60), "loss of each batch", fill="#222222", font=small, anchor="lm")
-    x += 28 + d.textlength("loss of each batch", font=small) + 22
-    for name, lr in result["suggestions"].items():
-        text = f"{labels[name]} {format_lr(lr)}"
-        d.ellipse([x + 2, 55, x + 12, 65], fill=SUGGESTION_COLORS[name])
-        d.text((x + 18, 60), text, fill="#222222", font=small, anchor="lm")
-        x += 18 + d.textlength(text, font=small) + 20
-    # the default suggestion last, so its dot is drawn on top when two coincide
+    _draw_legend(d, left, result["suggestions"], labels, small)
+    # a dot on the curve for each suggestion; the default suggestion last, so its dot is drawn on top when two coincide
     for name, lr in sorted(result["suggestions"].items(), key=lambda kv: kv[0] == DEFAULT_SUGGESTION):
         if lr is None or not lrs:
             continue
@@ -236,9 +224,24 @@ def draw_plot(result: dict, path, title: str = "LR finder", size=(960, 600)) -> 
         cx, cy = px(min(max(lr, 10.0**lx0), 10.0**lx1)), py(v)
         d.ellipse([cx - 6, cy - 6, cx + 6, cy + 6], fill=SUGGESTION_COLORS[name], outline="white", width=2)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path)
+    with atomic_file(path, ".png") as tmp:  # a full disk leaves the old plot whole
+        im.save(tmp, "PNG")
     return path
+
+
+def _draw_legend(d, x: float, suggestions: dict, labels: dict, small) -> None:
+    """The legend row under the title: both curves, then each suggestion with its colour."""
+    d.line([(x, 60), (x + 22, 60)], fill="#1f5fa8", width=3)
+    d.text((x + 28, 60), "smoothed loss", fill="#222222", font=small, anchor="lm")
+    x += 28 + d.textlength("smoothed loss", font=small) + 22
+    d.line([(x, 60), (x + 22, 60)], fill="#b9cde3", width=2)
+    d.text((x + 28, 60), "loss of each batch", fill="#222222", font=small, anchor="lm")
+    x += 28 + d.textlength("loss of each batch", font=small) + 22
+    for name, lr in suggestions.items():
+        text = f"{labels[name]} {format_lr(lr)}"
+        d.ellipse([x + 2, 55, x + 12, 65], fill=SUGGESTION_COLORS[name])
+        d.text((x + 18, 60), text, fill="#222222", font=small, anchor="lm")
+        x += 18 + d.textlength(text, font=small) + 20
 
 
 def _font(size: int):

@@ -68,50 +68,40 @@ def _model(text: str):
     return RunStore().load_model(*ref)
 
 
-def run(args) -> int:
+def _model_and_sources(args):
+    """(model, sources) after every check that needs no prediction; ValueError with one line."""
     import os
 
+    from engine.config import MAX_BATCH_SIZE, MAX_TOP_K, check_count
     from engine.images import ImageError
-    from engine.inference import (
-        describe_model,
-        expand_sources,
-        kaggle_from_predictions,
-        predict_images,
-        prediction_rows,
-        write_kaggle_csv,
-        write_predictions_csv,
-    )
+    from engine.inference import dog_class_index, expand_sources
+    from engine.paths import check_output_path
 
-    if args.top < 1:
-        return fail(f"--top must be 1 or more (got {args.top})")
-    if args.bs < 1:
-        return fail(f"--bs must be 1 or more (got {args.bs})")
-    try:
-        model, images = _load(args)
-    except ValueError as exc:
-        return fail(str(exc))
+    check_count("--top", args.top, 1, MAX_TOP_K)
+    check_count("--bs", args.bs, 1, MAX_BATCH_SIZE)
+    if args.csv is not None:
+        check_output_path(args.csv, "--csv")  # before the model loads and the images are read
+    model, images = _load(args)
     if args.folder:
         if not os.path.isdir(args.folder):
-            return fail(f"{args.folder} is not a folder")
+            raise ValueError(f"{args.folder} is not a folder")
         images.append(args.folder)
     if not images:
-        return fail("no images given: list image files or URLs, or use --folder DIR")
+        raise ValueError("no images given: list image files or URLs, or use --folder DIR")
     try:
         sources = expand_sources(images)
     except ImageError as exc:
-        return fail(str(exc))
+        raise ValueError(str(exc)) from None
     if not sources:
-        return fail(f"no image files found in {', '.join(images)}")
+        raise ValueError(f"no image files found in {', '.join(images)}")
     if args.kaggle:
-        try:
-            from engine.inference import dog_class_index
+        dog_class_index(model.meta.classes)
+    return model, sources
 
-            dog_class_index(model.meta.classes)
-        except ValueError as exc:
-            return fail(str(exc))
 
+def _printer(args, n_sources: int):
     quiet = args.json or (args.kaggle and not args.csv)
-    show_progress = sys.stderr.isatty() and len(sources) > 1
+    show_progress = sys.stderr.isatty() and n_sources > 1
 
     def on_progress(rec):
         for r in rec["results"]:
@@ -124,53 +114,76 @@ def run(args) -> int:
         if show_progress:
             print(f"\r{rec['done']}/{rec['total']}", end="" if rec["done"] < rec["total"] else "\n", file=sys.stderr)
 
-    pred = run_to_end(
-        predict_images(model, sources, bs=args.bs, device=args.device, tta=args.tta, top=max(1, args.top)), on_progress
-    )
-    n_ok = len(sources) - len(pred.errors)
+    return on_progress
+
+
+def _write_csv(args, pred) -> None:
+    from engine.inference import kaggle_from_predictions, prediction_rows, write_kaggle_csv, write_predictions_csv
+
+    if args.kaggle:
+        rows = kaggle_from_predictions(pred)
+        if pred.errors:
+            print(
+                f"fovea: {len(pred.errors)} unreadable file(s) got label 0.5 so the submission stays complete",
+                file=sys.stderr,
+            )
+        write_kaggle_csv(rows, args.csv or sys.stdout)
+    elif args.csv:
+        write_predictions_csv(prediction_rows(pred), args.csv)
+
+
+def _json(args, model, sources, pred) -> dict:
+    from engine.inference import describe_model, top_k
+
+    out = {
+        "model": describe_model(model),
+        "device": pred.device,
+        "tta": pred.tta,
+        "seconds": round(pred.seconds, 4),
+        "predictions": [],
+        "errors": [],
+    }
+    for i, src in enumerate(sources):
+        name = src if isinstance(src, str) else str(src)
+        if i in pred.errors:
+            out["errors"].append({"file": name, "error": pred.errors[i]})
+            continue
+        top = top_k(pred.probs[i], pred.classes, args.top)
+        out["predictions"].append(
+            {
+                "file": name,
+                "class": top[0][0],
+                "probability": round(top[0][1], 6),
+                "top": [{"class": c, "probability": round(p, 6)} for c, p in top],
+            }
+        )
+    return out
+
+
+def run(args) -> int:
+    from engine.inference import predict_images
+    from engine.jobs import describe_error
 
     try:
-        if args.kaggle:
-            rows = kaggle_from_predictions(pred)
-            if pred.errors:
-                print(
-                    f"fovea: {len(pred.errors)} unreadable file(s) got label 0.5 so the submission stays complete",
-                    file=sys.stderr,
-                )
-            write_kaggle_csv(rows, args.csv or sys.stdout)
-        elif args.csv:
-            write_predictions_csv(prediction_rows(pred), args.csv)
+        model, sources = _model_and_sources(args)
+    except ValueError as exc:
+        return fail(str(exc))
+    try:
+        pred = run_to_end(
+            predict_images(model, sources, bs=args.bs, device=args.device, tta=args.tta, top=args.top),
+            _printer(args, len(sources)),
+        )
+    except (RuntimeError, ValueError) as exc:
+        return fail(describe_error(exc).strip().splitlines()[0])
+    n_ok = len(sources) - len(pred.errors)
+    try:
+        _write_csv(args, pred)
     except OSError as exc:
         return fail(f"cannot write {args.csv}: {exc.strerror or exc}")
     if args.csv and not args.json:
         print(f"wrote {args.csv}: {n_ok if not args.kaggle else len(sources)} row(s)", file=sys.stderr)
-
     if args.json:
-        from engine.inference import top_k
-
-        out = {
-            "model": describe_model(model),
-            "device": pred.device,
-            "tta": pred.tta,
-            "seconds": round(pred.seconds, 4),
-            "predictions": [],
-            "errors": [],
-        }
-        for i, src in enumerate(sources):
-            name = src if isinstance(src, str) else str(src)
-            if i in pred.errors:
-                out["errors"].append({"file": name, "error": pred.errors[i]})
-            else:
-                top = top_k(pred.probs[i], pred.classes, max(1, args.top))
-                out["predictions"].append(
-                    {
-                        "file": name,
-                        "class": top[0][0],
-                        "probability": round(top[0][1], 6),
-                        "top": [{"class": c, "probability": round(p, 6)} for c, p in top],
-                    }
-                )
-        print(json.dumps(out, indent=1))
+        print(json.dumps(_json(args, model, sources, pred), indent=1))
     if n_ok == 0:
         if not args.json:
             print("fovea: error: none of the images could be classified", file=sys.stderr)

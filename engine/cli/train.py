@@ -12,10 +12,19 @@ import time
 from dataclasses import replace
 
 from engine.cli import device_arg, fail
-from engine.config import AUGMENTATIONS, MAX_FROZEN_VIEWS, SCHEDULES, TrainConfig, parse_lr_multipliers
+from engine.config import (
+    AUGMENTATIONS,
+    MAX_EPOCHS,
+    MAX_FROZEN_VIEWS,
+    SCHEDULES,
+    TrainConfig,
+    check_count,
+    parse_lr_multipliers,
+)
 from engine.data import DatasetError, scan_dataset
-from engine.jobs import Cancelled, run_to_end
+from engine.jobs import Cancelled, describe_error, run_to_end
 from engine.models import ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name, export_onnx
+from engine.paths import check_free_space, check_output_path
 from engine.run_rules import lr_warning
 from engine.run_training import train_run
 from engine.runs import RunStore
@@ -134,22 +143,101 @@ def _config(args) -> TrainConfig:
     )
 
 
+def _checked(args):
+    """(config, dataset) after every check that needs no training, or ValueError/DatasetError."""
+    config = _config(args)
+    config.check()
+    if args.head_epochs is not None:
+        check_count("--head-epochs", args.head_epochs, 1, MAX_EPOCHS)
+    if config.frozen_views and not replace(config, precompute=False).caches_frozen_layers():
+        raise ValueError(
+            "--frozen-views needs --unfreeze and --lr-mult with a first multiplier of 0 "
+            "(e.g. 0,1,1: the early layers frozen)"
+        )
+    for flag, out in (("-o", args.output), ("--onnx", args.onnx)):
+        if out is not None:
+            check_output_path(out, flag)  # found out before training, not after
+    ds = scan_dataset(args.dataset)
+    if len(ds.train) >= 2 and args.output:
+        from engine.networks import expected_tensors
+
+        needed = sum(b for _, b in expected_tensors(config.arch, len(ds.classes)).values())
+        check_free_space(os.path.dirname(os.path.realpath(args.output)), needed, f"the model file {args.output}")
+    return config, ds
+
+
+def _printer(args, learner, run_info: dict, collected: tuple[set, list]):
+    """The progress callback: run ids and store warnings, epochs (text or JSON), live lines on a terminal."""
+    interactive = not args.json and sys.stderr.isatty()
+
+    def on_run(rec):
+        if rec["error"] and not (args.output or args.onnx):
+            run_info["lost"] = True  # nothing would keep the model: stop now rather than after training
+            run_info["stop"].set()
+        elif rec["error"] and rec["error"] != run_info["error"]:
+            print(f"fovea: warning: {rec['error']}", file=sys.stderr)
+        run_info.update(run=rec["run"], error=rec["error"])
+
+    def on_epoch(rec):
+        _collect(learner, *collected)  # this stage's caches may be gone after the next one
+        out = {"run": run_info["run"], **{k: rec[k] for k in ("epoch", "train_loss", "valid_loss", "accuracy")}}
+        out.update(seconds=rec["seconds"], phase="precomputed" if learner.config.precompute else "images")
+        if args.json:
+            print(json.dumps(out), flush=True)
+            return
+        if interactive:
+            print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
+        print(
+            f"epoch {out['epoch']:>3}  train loss {out['train_loss']:.4f}  valid loss "
+            f"{out['valid_loss']:.4f}  accuracy {out['accuracy']:.2%}  ({out['seconds']:.1f} s, {out['phase']})",
+            flush=True,
+        )
+
+    def progress(rec):
+        kind = rec.get("type")
+        if kind == "run":
+            on_run(rec)
+        elif kind == "epoch":
+            on_epoch(rec)
+        elif interactive and kind == "precompute":
+            print(f"\rprecomputing {rec['split']} activations {rec['done']}/{rec['total']}", end="", file=sys.stderr)
+        elif interactive and kind == "batch":
+            print(f"\repoch {rec['epoch']:.2f}  loss {rec['loss']:.4f}  lr {rec['lr']:.3g}   ", end="", file=sys.stderr)
+
+    return progress, interactive
+
+
+def _collect(learner, skipped: set, cache: list) -> None:
+    """Files left out and feature-cache repairs of the stage running now (its caches are dropped later)."""
+    for fs in learner.features.values():
+        skipped.update(fs.errors)
+        cache.extend(p for p in fs.cache_problems if p not in cache)
+    for loader in learner.image_loaders():  # images decoded for training without precompute
+        skipped.update(loader.errors.items())
+
+
+def _report(args, final: dict, skipped: set, cache_problems: list, result: dict) -> None:
+    if args.json:
+        print(json.dumps(final), flush=True)
+        return
+    for p, reason in sorted(dict(skipped).items()):
+        print(f"skipped {p}: {reason}", file=sys.stderr)
+    for problem in cache_problems:
+        print(f"feature cache: {problem}", file=sys.stderr)
+    kept = f"run {result['run']}" if result["run"] is not None and not result["store_error"] else ""
+    where = [final[k] for k in ("model", "onnx") if final.get(k)] + (
+        [f"{kept} (fovea runs show {result['run']})"] if kept else []
+    )
+    print(
+        f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
+        f"epoch{'s' if final['epochs'] != 1 else ''}, {final['seconds']:.1f} s → {' and '.join(where) or 'nowhere'}"
+    )
+
+
 def run(args) -> int:
     try:
-        config = _config(args)
-        config.check()
-        if args.head_epochs is not None and args.head_epochs < 1:
-            raise ValueError("--head-epochs must be at least 1")
-        if config.frozen_views and not replace(config, precompute=False).caches_frozen_layers():
-            raise ValueError(
-                "--frozen-views needs --unfreeze and --lr-mult with a first multiplier of 0 "
-                "(e.g. 0,1,1: the early layers frozen)"
-            )
-        for flag, out in (("-o", args.output), ("--onnx", args.onnx)):
-            if out and os.path.isdir(out):  # found out before training, not after
-                raise ValueError(f"{flag} {out} is a folder: give a file name, e.g. {os.path.join(out, 'model.pth')}")
-        ds = scan_dataset(args.dataset)
-    except (ValueError, DatasetError) as exc:
+        config, ds = _checked(args)
+    except (ValueError, DatasetError, OSError) as exc:
         return fail(str(exc))
     if len(ds.train) < 2:
         return fail(f"{ds.root} has fewer than 2 training images")
@@ -159,55 +247,18 @@ def run(args) -> int:
     if warning:
         print(f"fovea: warning: {warning}", file=sys.stderr)
     stop = threading.Event()
-    interactive = not args.json and sys.stderr.isatty()
     if not args.json:
         print(f"{ds.root}: {len(ds.classes)} classes, {len(ds.train)} train, {len(ds.valid)} valid")
         print(f"{config.arch} at {config.size} px on {device_name(learner.device)}")
-    run_info = {"run": None, "error": "", "lost": False}
-
-    def progress(rec):
-        kind = rec.get("type")
-        if kind == "run":
-            if rec["error"] and not (args.output or args.onnx):
-                run_info["lost"] = True  # nothing would keep the model: stop now rather than after training
-                stop.set()
-            elif rec["error"] and rec["error"] != run_info["error"]:
-                print(f"fovea: warning: {rec['error']}", file=sys.stderr)
-            run_info.update(run=rec["run"], error=rec["error"])
-        elif kind == "epoch":
-            out = {
-                "run": run_info["run"],
-                "epoch": rec["epoch"],
-                "train_loss": rec["train_loss"],
-                "valid_loss": rec["valid_loss"],
-                "accuracy": rec["accuracy"],
-                "seconds": rec["seconds"],
-                "phase": "precomputed" if learner.config.precompute else "images",
-            }
-            if args.json:
-                print(json.dumps(out), flush=True)
-            else:
-                if interactive:
-                    print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-                print(
-                    f"epoch {out['epoch']:>3}  train loss {out['train_loss']:.4f}  valid loss "
-                    f"{out['valid_loss']:.4f}  accuracy {out['accuracy']:.2%}  ({out['seconds']:.1f} s, "
-                    f"{out['phase']})",
-                    flush=True,
-                )
-        elif interactive and kind == "precompute":
-            print(f"\rprecomputing {rec['split']} activations {rec['done']}/{rec['total']}", end="", file=sys.stderr)
-        elif interactive and kind == "batch":
-            print(
-                f"\repoch {rec['epoch']:.2f}  loss {rec['loss']:.4f}  lr {rec['lr']:.3g}   ",
-                end="",
-                file=sys.stderr,
-            )
-
+    run_info = {"run": None, "error": "", "lost": False, "stop": stop}
+    skipped: set[tuple[str, str]] = set()
+    cache_problems: list[str] = []
+    progress, interactive = _printer(args, learner, run_info, (skipped, cache_problems))
     try:
         t0 = time.perf_counter()
         result = run_to_end(train_run(learner, RunStore(), stages, stop), progress)
         total_seconds = time.perf_counter() - t0
+        _collect(learner, skipped, cache_problems)
         path = learner.save(args.output) if args.output else None
         onnx_path = export_onnx(learner.model, args.onnx) if args.onnx else None
     except KeyboardInterrupt:
@@ -220,11 +271,10 @@ def run(args) -> int:
     except WeightsUnavailable as exc:
         return fail(str(exc))
     except (ValueError, RuntimeError, OSError) as exc:
-        return fail(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
+        return fail(describe_error(exc).strip().splitlines()[0])
     finally:
         if interactive:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-    skipped = sorted({p for split in learner.features.values() for p, _ in split.errors})
     final = {
         "run": result["run"],
         "model": str(path) if path else None,
@@ -234,23 +284,12 @@ def run(args) -> int:
         "epochs": result["epochs"],
         "seconds": total_seconds,
         "classes": ds.classes,
-        "skipped": skipped,
+        "skipped": sorted({p for p, _ in skipped}),
+        "cache_repairs": cache_problems,
     }
     if onnx_path:
         final["onnx"] = str(onnx_path)
     if result["store_error"]:
         final["store_error"] = result["store_error"]
-    if args.json:
-        print(json.dumps(final), flush=True)
-    else:
-        for p in skipped:
-            print(f"skipped {p}", file=sys.stderr)
-        kept = f"run {result['run']}" if result["run"] is not None and not result["store_error"] else ""
-        where = [str(p) for p in (path, onnx_path) if p] + (
-            [f"{kept} (fovea runs show {result['run']})"] if kept else []
-        )
-        print(
-            f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
-            f"epoch{'s' if final['epochs'] != 1 else ''}, {total_seconds:.1f} s → {' and '.join(where) or 'nowhere'}"
-        )
+    _report(args, final, skipped, cache_problems, result)
     return 0
