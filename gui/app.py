@@ -49,9 +49,15 @@ def run_app(dataset: str | None = None) -> int:
     from gui.main_window import MainWindow
 
     window = MainWindow()
+    probe = os.environ.get("FOVEA_STARTUP_PROBE")
+    if probe:  # bench/startup.py: when did the window appear, and was torch loaded by then?
+        from gui.startup_probe import StartupProbe
+
+        StartupProbe(window, probe)
     window.show()
     window.open_initial(dataset)
-    # once the first thumbnails are up, import what training and inference need (about a second)
+    # once the first thumbnails are up, import torch and what training and inference need (2–3 s, on a job
+    # thread): the window starts without them
     QTimer.singleShot(WARM_UP_DELAY_MS, window.warm_up)
     return app.exec()
 
