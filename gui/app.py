@@ -8,9 +8,25 @@ import sys
 WARM_UP_DELAY_MS = 1500
 
 
-def configure_pyqtgraph() -> None:
-    import pyqtgraph as pg
+def import_pyqtgraph():
+    """pyqtgraph without its CUDA interop: its RawImageWidget imports cuda-python's runtime bindings
+    when they are installed (torch's CUDA wheels install them), 0.1–0.2 s of every start for a GPU
+    texture path Fovea never uses. A None in sys.modules makes just that import fail; it is removed
+    right after, so torch imports the bindings normally later."""
+    name = "cuda.bindings.runtime"
+    block = "pyqtgraph" not in sys.modules and name not in sys.modules
+    if block:
+        sys.modules[name] = None
+    try:
+        import pyqtgraph
+    finally:
+        if block and sys.modules.get(name, 0) is None:
+            del sys.modules[name]
+    return pyqtgraph
 
+
+def configure_pyqtgraph() -> None:
+    pg = import_pyqtgraph()
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
 
 

@@ -77,3 +77,27 @@ def test_import_chain_names_who_imported_a_module():
     )
     assert import_chain(out, "torch") == "gui.classify > engine.inference > torch"
     assert import_chain(out, "timm") == ""
+
+
+PYQTGRAPH_WITHOUT_CUDA = """
+import importlib.util, sys
+from gui.app import import_pyqtgraph
+pg = import_pyqtgraph()
+assert pg.PlotWidget is not None
+assert "cuda.bindings.runtime" not in sys.modules, "pyqtgraph loaded the CUDA runtime bindings"
+if importlib.util.find_spec("cuda") is not None:  # installed with torch's CUDA wheels
+    import cuda.bindings.runtime  # still importable for torch afterwards
+print("ok")
+"""
+
+
+def test_pyqtgraph_is_imported_without_the_cuda_bindings_which_stay_importable():
+    proc = subprocess.run(
+        [sys.executable, "-c", PYQTGRAPH_WITHOUT_CUDA],
+        cwd=ROOT,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
