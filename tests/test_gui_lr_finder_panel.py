@@ -287,6 +287,8 @@ def test_new_dataset_while_running_cancels_and_clears_once_ended(qtbot, panel, s
 
 
 def test_bad_bounds_disable_run_and_new_dataset_clears(qtbot, panel, state, tmp_path):
+    planned = panel.view.schedule.planned.yData  # the test the controls describe, before any run
+    assert len(planned) == 100 and planned[0] == pytest.approx(1e-7) and planned[-1] == pytest.approx(10)
     panel.view.controls.start_edit.setText("1")
     panel.view.controls.end_edit.setText("0.1")
     assert not panel.view.controls.run_button.isEnabled()

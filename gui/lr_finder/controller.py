@@ -56,6 +56,7 @@ class LRFinderController(QObject):
         view.plot.show_x_range(*settings.bounds())
         self._show_lr(state.lr)
         self._show_running()
+        self._show_schedule()
 
     @property
     def running(self) -> bool:
@@ -129,8 +130,8 @@ class LRFinderController(QObject):
             self._show_schedule()
 
     def _on_view_lr_dropped(self, lr: float) -> None:
-        self.state.set_lr(round_lr(lr))
-        self._show_lr(self.state.lr)  # snap to the rounded value even when the state did not change
+        self.state.set_lr(round_lr(lr))  # a change comes back through _on_model_lr_changed
+        self.view.show_lr(self.state.lr)  # snap to the rounded value even when the state did not change
 
     def _on_view_schedule_changed(self, which: str) -> None:
         self.schedule_view = which
@@ -142,7 +143,7 @@ class LRFinderController(QObject):
         if lr is None:
             return
         self.state.set_lr(round_lr(lr))
-        self._show_lr(self.state.lr)
+        self.view.show_lr(self.state.lr)
 
     # ------------------------------------------------------------ running
     def _learner(self):
