@@ -2,7 +2,7 @@
 
     python bench/startup.py [--runs 5] [--xvfb] [--no-peer]
 
-Each run launches main.py in a fresh subprocess (offscreen, or under xvfb-run with --xvfb) with its
+Each run launches main.py in a fresh subprocess (offscreen, or on an Xvfb server with --xvfb) with its
 own empty FOVEA_HOME, so it opens the built-in sample as a first launch does. The app's start-up
 probe (gui/startup_probe.py, FOVEA_STARTUP_PROBE) writes the wall-clock time of the first paint and
 of the open sample; the time is counted from just before the subprocess is started. The process's
@@ -29,7 +29,7 @@ GOAL_S = 1.5
 TORCH_FIRST = "import torch, runpy, sys; sys.argv = ['main.py']; runpy.run_path('main.py', run_name='__main__')"
 
 
-def launch(args: list[str], xvfb: bool, timeout: float = 120) -> tuple[dict, str]:
+def launch(args: list[str], display: str | None, timeout: float = 120) -> tuple[dict, str]:
     """Start the app once; return the probe's report (times relative to the start) and its stderr."""
     with tempfile.TemporaryDirectory(prefix="fovea-startup-") as home:
         probe = Path(home) / "probe.json"
@@ -39,11 +39,11 @@ def launch(args: list[str], xvfb: bool, timeout: float = 120) -> tuple[dict, str
             "XDG_CONFIG_HOME": str(Path(home) / "config"),
             "FOVEA_STARTUP_PROBE": str(probe),
         }
-        if not xvfb:
+        if display:
+            env.update(DISPLAY=display, QT_QPA_PLATFORM="xcb")
+        else:
             env["QT_QPA_PLATFORM"] = "offscreen"
         cmd = [sys.executable, *args]
-        if xvfb:
-            cmd = ["xvfb-run", "-a", *cmd]
         t0 = time.time()
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0 or not probe.exists():
@@ -55,10 +55,10 @@ def launch(args: list[str], xvfb: bool, timeout: float = 120) -> tuple[dict, str
     return report, proc.stderr
 
 
-def measure(label: str, args: list[str], runs: int, xvfb: bool) -> float:
+def measure(label: str, args: list[str], runs: int, display: str | None) -> float:
     shown, cpu, opened, heavy = [], [], [], set()
     for _ in range(runs):
-        report, _ = launch(args, xvfb)
+        report, _ = launch(args, display)
         shown.append(report["shown"])
         cpu.append(report["shown_cpu"])
         opened.append(report.get("dataset") or float("nan"))
@@ -73,9 +73,9 @@ def measure(label: str, args: list[str], runs: int, xvfb: bool) -> float:
     return med
 
 
-def import_breakdown(xvfb: bool, top: int = 12) -> None:
+def import_breakdown(display: str | None, top: int = 12) -> None:
     """Cumulative import time of each top-level import of main.py (and of the app's own modules)."""
-    _, err = launch(["-X", "importtime", "main.py"], xvfb)
+    _, err = launch(["-X", "importtime", "main.py"], display)
     rows = []
     for line in err.splitlines():
         if line.startswith("import time:") and line.count("|") == 2:
@@ -96,25 +96,42 @@ def import_breakdown(xvfb: bool, top: int = 12) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--xvfb", action="store_true", help="run under xvfb-run (a real X server) instead of offscreen")
+    ap.add_argument("--xvfb", action="store_true", help="on an Xvfb X server (started once) instead of offscreen")
     ap.add_argument("--no-peer", action="store_true", help="skip the launch with torch imported first")
     a = ap.parse_args()
-    if a.xvfb and not shutil.which("xvfb-run"):
-        print("xvfb-run not found (apt-get install xvfb); measuring offscreen")
-        a.xvfb = False
-    where = "xvfb" if a.xvfb else "offscreen"
-    base = statistics.median(
-        [_seconds([sys.executable, "-c", "pass"]) for _ in range(3)]
-    )  # the interpreter alone, for scale
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {where}; `python -c pass` takes {base:.2f} s")
-    launch(["main.py"], a.xvfb)  # one launch to warm the file cache (first-launch numbers differ)
-    med = measure("fovea  python main.py", ["main.py"], a.runs, a.xvfb)
-    print(f"  goal ≤ {GOAL_S} s: {'met' if med <= GOAL_S else 'NOT met'}")
-    if not a.no_peer:
-        peer = measure("peer   torch imported first", ["-c", TORCH_FIRST], a.runs, a.xvfb)
-        print(f"  torch at start-up would add {peer - med:.2f} s")
-    import_breakdown(a.xvfb)
+    server = start_xvfb() if a.xvfb else None
+    display = server[1] if server else None
+    try:
+        base = statistics.median([_seconds([sys.executable, "-c", "pass"]) for _ in range(3)])  # for scale
+        where = f"Xvfb {display}" if display else "offscreen"
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {where}; `python -c pass` takes {base:.2f} s")
+        launch(["main.py"], display)  # one launch to warm the file cache (first-launch numbers differ)
+        med = measure("fovea  python main.py", ["main.py"], a.runs, display)
+        print(f"  goal ≤ {GOAL_S} s: {'met' if med <= GOAL_S else 'NOT met'}")
+        if not a.no_peer:
+            peer = measure("peer   torch imported first", ["-c", TORCH_FIRST], a.runs, display)
+            print(f"  torch at start-up would add {peer - med:.2f} s")
+        import_breakdown(display)
+    finally:
+        if server:
+            server[0].terminate()
+            server[0].wait(10)
     return 0
+
+
+def start_xvfb() -> tuple[subprocess.Popen, str] | None:
+    """An Xvfb server on a free display number, ready to take clients (None when Xvfb is missing)."""
+    if not shutil.which("Xvfb"):
+        print("Xvfb not found (apt-get install xvfb); measuring offscreen")
+        return None
+    n = next(i for i in range(99, 200) if not Path(f"/tmp/.X11-unix/X{i}").exists())
+    proc = subprocess.Popen(
+        ["Xvfb", f":{n}", "-screen", "0", "1920x1080x24", "-nolisten", "tcp"], stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 10
+    while not Path(f"/tmp/.X11-unix/X{n}").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    return proc, f":{n}"
 
 
 def _seconds(cmd: list[str]) -> float:
