@@ -24,8 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="fovea", description="Fovea — fast.ai lesson 1 as a desktop app. Run without a command to open the window."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    gui = sub.add_parser("gui", help="open the app (the default)")
-    gui.add_argument("dataset", nargs="?", help="dataset folder to open (default: last one, or the sample)")
+    add_gui_arguments(sub.add_parser("gui", help="open the app (the default)"))
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
@@ -49,16 +48,20 @@ def join_dash_values(argv: list[str]) -> list[str]:
     return out
 
 
+def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dataset", nargs="?", help="dataset folder to open (default: last one, or the sample)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv:
-        argv = ["gui"]
-    parser = build_parser()
-    args = parser.parse_args(join_dash_values(argv))
-    if args.command == "gui":
+    if not argv or argv[0] == "gui":
+        # Straight to the window: the subcommands' modules (some import torch) are not even loaded.
+        parser = argparse.ArgumentParser(prog="fovea gui", description="Open the app.")
+        add_gui_arguments(parser)
         from gui.app import run_app
 
-        return run_app(args.dataset)
+        return run_app(parser.parse_args(argv[1:]).dataset)
+    args = build_parser().parse_args(join_dash_values(argv))
     from engine.cli import console_for_file_names
 
     console_for_file_names()

@@ -170,13 +170,13 @@ def plot_update_ms(result: dict) -> tuple[float, float] | None:
     panel.resize(1200, 800)
     panel.show()
     app.processEvents()
-    gen = panel._generation
     costs = []
     for i, (lr, loss, sm) in enumerate(zip(result["lrs"], result["losses"], result["smoothed"], strict=False)):
         rec = {"type": "lr_find", "iteration": i, "total": len(result["lrs"]), "lr": lr, "loss": loss, "smoothed": sm}
         t = time.perf_counter()
-        panel._on_progress(gen, rec)
-        panel.plot.repaint()  # include the redraw the user sees
+        panel.controller._on_job_progress(rec)
+        panel.controller._draw_live()  # the frame the live timer draws, forced for every point here
+        panel.view.plot.repaint()  # include the redraw the user sees
         costs.append(1000 * (time.perf_counter() - t))
     panel.close()
     return statistics.median(costs), max(costs)

@@ -34,16 +34,14 @@ def main() -> None:
     win.resize(1280, 800)
     win.show()
     win.open_dataset(a.dataset)
-    browser = win.panels["Data"]
+    browser = win.panels["Data"].controller
     deadline = time.time() + 30
-    while time.time() < deadline:
+    loaded, still = -1, 0  # every thumbnail on screen is in once the count stops growing for a while
+    while time.time() < deadline and still < 25:
         app.processEvents()
-        if (
-            browser.dataset is not None
-            and browser.model.loaded_count() >= min(40, browser.model.rowCount())
-            and browser.verify_state == "done"
-        ):
-            break
+        if browser.dataset is not None and browser.verify_state == "done" and browser.model.loaded_count() > 0:
+            still = still + 1 if browser.model.loaded_count() == loaded else 0
+            loaded = browser.model.loaded_count()
         time.sleep(0.02)
     win.tabs.setCurrentWidget(win.panels[a.tab])
     for _ in range(20):

@@ -57,20 +57,20 @@ def main() -> int:
     app.processEvents()
     panel.run()
     deadline = time.time() + 600
-    while time.time() < deadline and (panel.running or not panel.run_button.isEnabled()):
+    while time.time() < deadline and (panel.running or not panel.view.controls.run_button.isEnabled()):
         app.processEvents()
         time.sleep(0.02)
     app.processEvents()
-    if not panel.lrs:
-        print(f"the LR finder produced no curve: {panel.status.text()}", file=sys.stderr)
+    if not panel.controller.curve.lrs:
+        print(f"the LR finder produced no curve: {panel.view.controls.status.text()}", file=sys.stderr)
         return 1
-    panel.snap_to("valley")  # what a learner does next: take the suggestion (or drag)
+    panel.controller.snap_to("valley")  # what a learner does next: take the suggestion (or drag)
     for _ in range(10):
         app.processEvents()
         time.sleep(0.02)
     out = Path(a.out)
     shown.grab().save(str(out))
-    print(f"wrote {out} ({panel.status.text()})")
+    print(f"wrote {out} ({panel.view.controls.status.text()})")
     if hasattr(shown, "shutdown"):
         shown.shutdown()
     else:

@@ -8,9 +8,25 @@ import sys
 WARM_UP_DELAY_MS = 1500
 
 
-def configure_pyqtgraph() -> None:
-    import pyqtgraph as pg
+def import_pyqtgraph():
+    """pyqtgraph without its CUDA interop: its RawImageWidget imports cuda-python's runtime bindings
+    when they are installed (torch's CUDA wheels install them), 0.1–0.2 s of every start for a GPU
+    texture path Fovea never uses. A None in sys.modules makes just that import fail; it is removed
+    right after, so torch imports the bindings normally later."""
+    name = "cuda.bindings.runtime"
+    block = "pyqtgraph" not in sys.modules and name not in sys.modules
+    if block:
+        sys.modules[name] = None
+    try:
+        import pyqtgraph
+    finally:
+        if block and sys.modules.get(name, 0) is None:
+            del sys.modules[name]
+    return pyqtgraph
 
+
+def configure_pyqtgraph() -> None:
+    pg = import_pyqtgraph()
     pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="w", foreground="k")
 
 
@@ -49,9 +65,15 @@ def run_app(dataset: str | None = None) -> int:
     from gui.main_window import MainWindow
 
     window = MainWindow()
+    probe = os.environ.get("FOVEA_STARTUP_PROBE")
+    if probe:  # bench/startup.py: when did the window appear, and was torch loaded by then?
+        from gui.startup_probe import StartupProbe
+
+        StartupProbe(window, probe)
     window.show()
     window.open_initial(dataset)
-    # once the first thumbnails are up, import what training and inference need (about a second)
+    # once the first thumbnails are up, import torch and what training and inference need (2–3 s, on a job
+    # thread): the window starts without them
     QTimer.singleShot(WARM_UP_DELAY_MS, window.warm_up)
     return app.exec()
 

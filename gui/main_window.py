@@ -31,13 +31,15 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Fovea")
         self.setWindowIcon(QIcon(str(resources_dir() / "fovea.png")))
         self.setAcceptDrops(True)
-        self._scan: QtJob | None = None
-        self._warm: QtJob | None = None  # see warm_up()
+        self.scan_slot = JobSlot("scan", self)  # listing the folder being opened
+        self.warm_slot = JobSlot("warm-up", self)  # see warm_up()
+        self._warm_job: QtJob | None = None
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         # Train and the LR finder share the learner: one slot says which of them holds it.
         self.learner_slot = JobSlot("learner", self)
+        self.browser = DatasetBrowser(self.state)
         self.panels = self._make_panels()
         for title, panel in self.panels.items():
             self.tabs.addTab(panel, title)
@@ -52,7 +54,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self._busy)
         self.state.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 6000))
         self.state.datasetChanged.connect(self._on_dataset)
-        self.panels["Data"].verified.connect(self._on_verified)
+        self.browser.verified.connect(self._on_verified)
 
         self._build_menus()
         geometry = self.settings.value("window/geometry")
@@ -65,7 +67,7 @@ class MainWindow(QMainWindow):
         """Each tab, given what it needs (state, shared slots) by its constructor; panels never look
         each other up. Each has ``file_actions`` (for the File menu) and ``shutdown()``."""
         return {
-            "Data": DatasetBrowser(self.state),
+            "Data": self.browser,
             "Kernels": KernelPlayground(self.state),
             "Train": TrainingPanel(self.state, learner_slot=self.learner_slot),
             "LR finder": LRFinderPanel(self.state, learner_slot=self.learner_slot),
@@ -141,22 +143,19 @@ class MainWindow(QMainWindow):
             self.open_dataset(folder)
 
     def open_dataset(self, path) -> None:
-        """List the folder on an engine thread; the browser shows it when done."""
-        if self._scan is not None and self._scan.running:
-            self._scan.cancel()
+        """List the folder on an engine thread (superseding an open still listing); every tab shows it when done."""
         path = str(path)
         self._status.setText(f"Opening {path} …")
         self._busy.show()
-        job = QtJob(scan_job, path, parent=self)
-        job.finished.connect(lambda ds, p=path, j=job: self._scanned(p, ds, j))
-        job.failed.connect(lambda msg, p=path: self._scan_failed(p, msg))
-        job.ended.connect(lambda _: self._busy.hide())
-        self._scan = job
-        job.start()
+        self.scan_slot.start(
+            scan_job,
+            path,
+            on_finished=lambda dataset: self._scanned(path, dataset),
+            on_failed=lambda message: self._scan_failed(path, message),
+            on_ended=lambda _kind: self._busy.hide(),
+        )
 
-    def _scanned(self, path: str, dataset, job=None) -> None:
-        if job is not None and job is not self._scan:
-            return  # a newer open superseded this one
+    def _scanned(self, path: str, dataset) -> None:
         if Path(path).resolve() != sample_dataset_dir().resolve():
             self._remember(path)
         self.state.set_dataset(dataset)
@@ -168,7 +167,7 @@ class MainWindow(QMainWindow):
             self._status.setText(f"Could not open {path} — still showing {current.root}  ·  {current.summary()}")
         else:
             self._status.setText(f"Could not open {path}")
-            self.panels["Data"].show_error(path, message)
+            self.browser.show_error(path, message)
         QMessageBox.warning(self, "Not a dataset folder", message)
 
     def _on_dataset(self, dataset) -> None:
@@ -217,7 +216,7 @@ class MainWindow(QMainWindow):
         for url in md.urls():
             if url.isLocalFile():
                 p = Path(url.toLocalFile())
-                if p.is_dir() and ((p / "train").is_dir() or not self._has_classify()):
+                if p.is_dir() and (p / "train").is_dir():
                     folders.append(p)
                 elif p.is_dir() or is_image_name(p.name) or p.is_file():
                     images.append(str(p))
@@ -226,17 +225,11 @@ class MainWindow(QMainWindow):
         if folders:
             self.open_dataset(folders[0])
             event.acceptProposedAction()
-        elif images and self._has_classify():
+        elif images or md.hasImage():
+            # the Classify tab listens to imagesDropped
             self.tabs.setCurrentWidget(self.panels["Classify"])
-            self.state.imagesDropped.emit(images)
+            self.state.imagesDropped.emit(images or [md.imageData()])
             event.acceptProposedAction()
-        elif md.hasImage() and self._has_classify():
-            self.tabs.setCurrentWidget(self.panels["Classify"])
-            self.state.imagesDropped.emit([md.imageData()])
-            event.acceptProposedAction()
-
-    def _has_classify(self) -> bool:
-        return "Classify" in self.panels
 
     # ------------------------------------------------------------ closing
     def closeEvent(self, event) -> None:
@@ -245,21 +238,16 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def warm_up(self) -> QtJob:
-        """Import the heavy libraries on a job thread now, so the first training, LR test or network
-        view does not stall the window while it imports them (see engine.warmup)."""
-        if self._warm is None:
-            self._warm = QtJob(warm_up_job, parent=self)
-            self._warm.start()
-        return self._warm
+        """Import torch and the heavy libraries on a job thread, once, so the first training, LR test or
+        network view does not stall the window while it imports them (see engine.warmup)."""
+        if self._warm_job is None:
+            self._warm_job = self.warm_slot.start(warm_up_job, owner="warm-up")
+        return self._warm_job
 
     def shutdown(self) -> None:
         """Cancel every running job and wait for its thread (tests and closing)."""
-        if self._scan is not None:
-            self._scan.cancel()
-            self._scan.wait(5)
-        if self._warm is not None:
-            self._warm.cancel()
-            self._warm.wait(30)  # an import cannot be interrupted; it ends within seconds
+        self.scan_slot.shutdown(5)
+        self.warm_slot.shutdown(30)  # an import cannot be interrupted; it ends within seconds
         for panel in self.panels.values():
             panel.shutdown()
         self.learner_slot.shutdown()

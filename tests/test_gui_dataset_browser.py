@@ -1,11 +1,13 @@
 """Main window + dataset browser, offscreen: sample, thumbnails, drops, Problems view, recent list."""
 
+import time
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QMessageBox
 
+from engine.data import Problem, scan_dataset
 from tests.conftest import SAMPLE
 from tests.dnd import drop_urls
 from tests.zoo import BAD, build_zoo
@@ -31,7 +33,8 @@ def browser_of(win):
 
 def wait_dataset(qtbot, win, name):
     qtbot.waitUntil(
-        lambda: browser_of(win).dataset is not None and browser_of(win).dataset.root.name == name, timeout=20000
+        lambda: browser_of(win).controller.dataset is not None and browser_of(win).controller.dataset.root.name == name,
+        timeout=20000,
     )
 
 
@@ -40,25 +43,28 @@ def test_opens_sample_by_default_with_counts_and_thumbnails(qtbot, window):
     wait_dataset(qtbot, window, "sample")
     b = browser_of(window)
     rows = {
-        b.classes.topLevelItem(i).text(0): (b.classes.topLevelItem(i).text(1), b.classes.topLevelItem(i).text(2))
-        for i in range(b.classes.topLevelItemCount())
+        b.view.classes.tree.topLevelItem(i).text(0): (
+            b.view.classes.tree.topLevelItem(i).text(1),
+            b.view.classes.tree.topLevelItem(i).text(2),
+        )
+        for i in range(b.view.classes.tree.topLevelItemCount())
     }
     assert rows["ankle_boot"] == ("100", "50") and rows["sneaker"] == ("100", "50")
-    assert b.model.rowCount() == 200
-    qtbot.waitUntil(lambda: b.model.loaded_count() >= 10, timeout=20000)
-    pm = b.model.data(b.model.index(0), Qt.DecorationRole)
+    assert b.controller.model.rowCount() == 200
+    qtbot.waitUntil(lambda: b.controller.model.loaded_count() >= 10, timeout=20000)
+    pm = b.controller.model.data(b.controller.model.index(0), Qt.DecorationRole)
     assert pm.width() == 128 and not pm.isNull()
-    qtbot.waitUntil(lambda: b.verify_state == "done", timeout=20000)
-    assert b.views.tabText(1) == "Problems (none)"
+    qtbot.waitUntil(lambda: b.controller.verify_state == "done", timeout=20000)
+    assert b.view.tabs.tabText(1) == "Problems (none)"
     assert "200 train" in window._status.text() and "100 valid" in window._status.text()
     # filter by class and split
-    b.classes.setCurrentItem(b.classes.topLevelItem(2))
-    b.split.setCurrentIndex(1)
-    assert b.model.rowCount() == 50
-    assert all(cls == "sneaker" and split == "valid" for _, cls, split in b.model.rows)
-    b.split.setCurrentIndex(2)
-    b.classes.setCurrentItem(b.classes.topLevelItem(0))
-    assert b.model.rowCount() == 20
+    b.view.classes.tree.setCurrentItem(b.view.classes.tree.topLevelItem(2))
+    b.view.classes.split.setCurrentIndex(1)
+    assert b.controller.model.rowCount() == 50
+    assert all(cls == "sneaker" and split == "valid" for _, cls, split in b.controller.model.rows)
+    b.view.classes.split.setCurrentIndex(2)
+    b.view.classes.tree.setCurrentItem(b.view.classes.tree.topLevelItem(0))
+    assert b.controller.model.rowCount() == 20
 
 
 def test_drop_a_folder_opens_it_and_problems_view_lists_every_bad_file(qtbot, window, tmp_path):
@@ -67,17 +73,19 @@ def test_drop_a_folder_opens_it_and_problems_view_lists_every_bad_file(qtbot, wi
     assert accepted
     wait_dataset(qtbot, window, "zoo")
     b = browser_of(window)
-    qtbot.waitUntil(lambda: b.verify_state == "done", timeout=30000)
-    shown = {b.problems.item(r, 0).text(): b.problems.item(r, 2).text() for r in range(b.problems.rowCount())}
+    qtbot.waitUntil(lambda: b.controller.verify_state == "done", timeout=30000)
+    shown = {
+        b.view.problems.item(r, 0).text(): b.view.problems.item(r, 2).text() for r in range(b.view.problems.rowCount())
+    }
     for rel, fragment in BAD.items():
         assert rel in shown, rel
         assert fragment.lower() in shown[rel].lower()
-    assert b.views.tabText(1) == f"Problems ({len(BAD)})"
+    assert b.view.tabs.tabText(1) == f"Problems ({len(BAD)})"
     assert window._status.text().endswith(f"· {len(BAD)} problems")  # the status bar counts them all
     # a bad image found by verification is marked in the grid too
-    b.split.setCurrentIndex(0)
-    row = next(i for i, r in enumerate(b.model.rows) if r[0].endswith("truncated.jpg"))
-    tip = b.model.data(b.model.index(row), Qt.ToolTipRole)
+    b.view.classes.split.setCurrentIndex(0)
+    row = next(i for i, r in enumerate(b.controller.model.rows) if r[0].endswith("truncated.jpg"))
+    tip = b.controller.model.data(b.controller.model.index(row), Qt.ToolTipRole)
     assert "truncated" in tip
     assert str(zoo.resolve()) in window.recent()
 
@@ -87,9 +95,9 @@ def test_not_a_dataset_is_named_in_problems_view(qtbot, window, tmp_path):
     f.write_text("hello")
     window.open_dataset(f)
     b = browser_of(window)
-    qtbot.waitUntil(lambda: b.problems.rowCount() == 1, timeout=10000)
-    assert "is a file" in b.problems.item(0, 2).text()
-    assert b.views.currentWidget() is b.problems
+    qtbot.waitUntil(lambda: b.view.problems.rowCount() == 1, timeout=10000)
+    assert "is a file" in b.view.problems.item(0, 2).text()
+    assert b.view.tabs.currentWidget() is b.view.problems
 
 
 def test_a_failed_open_keeps_the_open_dataset(qtbot, window, tmp_path, monkeypatch):
@@ -101,17 +109,46 @@ def test_a_failed_open_keeps_the_open_dataset(qtbot, window, tmp_path, monkeypat
     qtbot.waitUntil(lambda: bool(shown), timeout=10000)
     assert shown[0].startswith(f"{tmp_path} has no train/ folder")  # no "DatasetError:" prefix
     b = browser_of(window)
-    assert window.state.dataset.root.name == "sample" and b.dataset is window.state.dataset
-    assert b.model.rowCount() > 0 and b.problems.rowCount() == 0
+    assert window.state.dataset.root.name == "sample" and b.controller.dataset is window.state.dataset
+    assert b.controller.model.rowCount() > 0 and b.view.problems.rowCount() == 0
     assert window.windowTitle() == "Fovea — sample"
     assert "still showing" in window._status.text()
+
+
+def test_a_new_dataset_drops_what_the_old_verification_still_sends(qtbot, window, monkeypatch):
+    import gui.dataset.controller as controller
+
+    first, second = scan_dataset(SAMPLE), scan_dataset(SAMPLE)
+
+    def verify(dataset, stop=None):
+        """Finds a problem every few ms in the first dataset, and one more after being told to stop."""
+        n = 0
+        while dataset is first:
+            n += 1
+            yield {"done": n, "total": 10_000, "new_problems": [Problem(f"/old/{n}.jpg", "old dataset", "train")]}
+            if stop.is_set():
+                return []
+            time.sleep(0.005)
+        yield {"done": 0, "total": 0, "new_problems": []}
+        return []
+
+    monkeypatch.setattr(controller, "verify_dataset", verify)
+    monkeypatch.setattr(controller, "VERIFY_DELAY_S", 0)
+    b = browser_of(window)
+    window.state.set_dataset(first)
+    qtbot.waitUntil(lambda: b.view.problems.rowCount() >= 3, timeout=10000)
+    window.state.set_dataset(second)
+    qtbot.waitUntil(lambda: b.controller.verify_state == "done", timeout=10000)
+    qtbot.wait(100)  # anything the old job sent is delivered by now
+    assert b.view.problems.rowCount() == 0 and b.view.tabs.tabText(1) == "Problems (none)"
+    assert b.controller.bad == [] and b.controller.dataset is second
 
 
 def test_double_click_shows_full_image_with_info(qtbot, window):
     window.open_dataset(SAMPLE)
     wait_dataset(qtbot, window, "sample")
     b = browser_of(window)
-    dlg = b.open_image(b.model.index(0))
+    dlg = b.open_image(0)
     qtbot.waitUntil(lambda: dlg.info["Size"].text() != "…", timeout=10000)
     assert dlg.info["Size"].text() == "64 × 64 px"
     assert dlg.info["Mode"].text() == "RGB" and dlg.info["Class"].text() == "ankle_boot"

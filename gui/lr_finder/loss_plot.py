@@ -1,0 +1,116 @@
+"""Loss against learning rate on a log axis: raw and smoothed curves, suggestion markers, and the
+red line the user drags to choose the learning rate.
+
+On this log-x plot every x in view coordinates is log10(lr); conversions happen here only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QColor
+
+from engine.lr_curves import DEFAULT_SUGGESTION, SUGGESTION_COLORS, SUGGESTION_LABELS, format_lr, loss_view_range
+from gui.lr_finder.curve import LRCurve
+
+SMOOTH_PEN = pg.mkPen("#1f5fa8", width=2.5)
+RAW_PEN = pg.mkPen(QColor(31, 95, 168, 70), width=1)
+LINE_PEN = pg.mkPen("#c0392b", width=2)
+LINE_HOVER_PEN = pg.mkPen("#e74c3c", width=4)
+
+
+class LossPlot(pg.PlotWidget):
+    lineMoved = Signal(float)  # any move of the line, dragging or from code: the LR under it
+    lrDropped = Signal(float)  # a drag of the line ended here
+    suggestionClicked = Signal(str)  # a marker was clicked: the suggestion's name
+
+    def __init__(self, lr: float, parent=None):
+        super().__init__(parent)
+        pi = self.getPlotItem()
+        pi.setLogMode(x=True, y=False)
+        pi.showGrid(x=True, y=True, alpha=0.15)
+        pi.setLabel("bottom", "learning rate (log scale)")
+        pi.setLabel("left", "loss")
+        pi.setMenuEnabled(False)
+        pi.hideButtons()
+        pi.setMouseEnabled(x=False, y=False)  # dragging is for the line, not for panning
+        self.legend = pi.addLegend(
+            offset=(-10, 10), labelTextColor="#333333", brush=pg.mkBrush(255, 255, 255, 225), pen=pg.mkPen("#d0d5dc")
+        )
+        self.raw_curve = pi.plot([], [], pen=RAW_PEN, name="loss of each batch")
+        self.smooth_curve = pi.plot([], [], pen=SMOOTH_PEN, name="smoothed loss")
+        self.markers = pg.ScatterPlotItem(
+            size=13, pen=pg.mkPen("w", width=1.5), hoverable=True, hoverSize=17, tip=self._marker_tip
+        )
+        self.markers.setZValue(20)
+        pi.addItem(self.markers)
+        self.line = self._make_line(lr)
+        pi.addItem(self.line, ignoreBounds=True)
+        self.markers.sigClicked.connect(self._marker_clicked)
+        self.line.sigPositionChanged.connect(self._line_moved)
+        self.line.sigPositionChangeFinished.connect(lambda *_: self.lrDropped.emit(self.line_lr()))
+        self._line_moved()
+
+    @staticmethod
+    def _make_line(lr: float) -> pg.InfiniteLine:
+        line = pg.InfiniteLine(
+            pos=math.log10(lr),
+            angle=90,
+            movable=True,
+            pen=LINE_PEN,
+            hoverPen=LINE_HOVER_PEN,
+            label="",
+            labelOpts={"position": 0.93, "color": "#c0392b", "fill": (255, 255, 255, 230), "movable": True},
+        )
+        font = line.label.textItem.font()
+        font.setBold(True)
+        line.label.textItem.setFont(font)
+        line.setZValue(30)
+        line.setToolTip("Drag to choose the learning rate")
+        return line
+
+    def line_lr(self) -> float:
+        return 10.0 ** self.line.value()
+
+    def _line_moved(self, *_) -> None:
+        lr = self.line_lr()
+        self.line.label.setFormat(f"LR {format_lr(lr)}")
+        self.lineMoved.emit(lr)
+
+    def _marker_clicked(self, _item, points, _ev=None) -> None:
+        if len(points):
+            self.suggestionClicked.emit(points[0].data())
+
+    def _marker_tip(self, x, y, data) -> str:
+        return f"{SUGGESTION_LABELS.get(data, data)}: {format_lr(10**x)} — click to use"
+
+    # ---- setters (show state; never write it)
+    def show_lr(self, lr: float) -> None:
+        pos = math.log10(lr)
+        if abs(self.line.value() - pos) > 1e-12:  # no move, no sigPositionChanged
+            self.line.setValue(pos)
+
+    def show_x_range(self, start: float, end: float) -> None:
+        self.getPlotItem().setXRange(math.log10(start), math.log10(end), padding=0.02)
+
+    def show_curve(self, curve: LRCurve) -> None:
+        x = np.asarray(curve.lrs, dtype=float)
+        self.raw_curve.setData(x, np.asarray(curve.losses, dtype=float))
+        self.smooth_curve.setData(x, np.asarray(curve.smoothed, dtype=float))
+        y_range = loss_view_range(curve.losses, curve.smoothed)
+        if y_range is not None:
+            self.getPlotItem().setYRange(*y_range, padding=0)
+
+    def show_markers(self, curve: LRCurve) -> None:
+        """A dot on the smoothed curve at each suggestion (the default one drawn last, on top)."""
+        spots = []
+        for name in sorted(curve.suggestions, key=lambda n: n == DEFAULT_SUGGESTION):
+            lr = curve.suggestions[name]
+            if lr is None or not curve.lrs:
+                continue
+            y = float(np.interp(math.log10(lr), np.log10(curve.lrs), curve.smoothed))
+            spots.append({"pos": (math.log10(lr), y), "data": name, "brush": pg.mkBrush(SUGGESTION_COLORS[name])})
+        self.markers.setData(spots)
