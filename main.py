@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = ["gui"]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv  # as given: `train --nproc-per-node` runs it again under torchrun
     if args.command == "gui":
         from gui.app import run_app
 

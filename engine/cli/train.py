@@ -6,11 +6,15 @@ import json
 import os
 import sys
 import threading
+from contextlib import nullcontext
 from dataclasses import replace
 
 from engine.cli import device_arg, fail
+from engine.cli.launch import add_arguments as add_launch_arguments
+from engine.cli.launch import launch_from_args, relaunch
 from engine.config import AUGMENTATIONS, MAX_FROZEN_VIEWS, SCHEDULES, TrainConfig, parse_lr_multipliers
 from engine.data import DatasetError, scan_dataset
+from engine.distributed import DistributedLearner, Rank, joined, lost_contact, worker_config, worker_process
 from engine.jobs import Cancelled, run_to_end
 from engine.models import ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name, export_onnx
 from engine.schedules import staged_configs
@@ -45,7 +49,7 @@ def register(sub) -> None:
         help=f"backbone (default {DEFAULT_ARCH})",
     )
     p.add_argument("--size", type=int, default=d.size, help=f"input pixels (default {d.size})")
-    p.add_argument("--bs", type=int, default=d.bs, help=f"batch size (default {d.bs})")
+    p.add_argument("--bs", type=int, default=d.bs, help=f"batch size, per process (default {d.bs})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr:g})")
     p.add_argument("--epochs", type=int, default=None, help=f"epochs, one cosine cycle (default {d.epochs})")
     p.add_argument("--cycles", type=int, default=None, help="SGDR: number of cycles")
@@ -90,6 +94,7 @@ def register(sub) -> None:
     p.add_argument("--device", type=device_arg, help="cpu, cuda, cuda:1 … (default: CUDA if present)")
     p.add_argument("--onnx", metavar="FILE", help="also export the trained model as ONNX")
     p.add_argument("--json", action="store_true", help="print one JSON object per epoch and a final one")
+    add_launch_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -121,8 +126,21 @@ def _config(args) -> TrainConfig:
 
 
 def run(args) -> int:
+    rank = Rank.from_env()  # set when torchrun started this process (engine.distributed)
+    launch = launch_from_args(args)
+    if launch is not None and rank is None:
+        return relaunch(getattr(args, "argv", sys.argv[1:]), launch, args.output)
+    if rank is None:
+        return _run(args, None)
+    with worker_process(rank):  # only rank 0 prints; SIGTERM from torchrun unwinds
+        return _run(args, rank)
+
+
+def _run(args, rank: Rank | None) -> int:
     try:
         config = _config(args)
+        if rank is not None:
+            config = worker_config(config, rank)
         config.check()
         if args.head_epochs is not None and args.head_epochs < 1:
             raise ValueError("--head-epochs must be at least 1")
@@ -140,9 +158,9 @@ def run(args) -> int:
     if len(ds.train) < 2:
         return fail(f"{ds.root} has fewer than 2 training images")
     stages = staged_configs(config, args.head_epochs)
-    learner = Learner(ds, stages[0])
+    learner = DistributedLearner(ds, stages[0], rank) if rank else Learner(ds, stages[0])
     stop = threading.Event()
-    interactive = not args.json and sys.stderr.isatty()
+    interactive = not args.json and sys.stderr.isatty() and (rank is None or rank.is_main)
     if not args.json:
         print(f"{ds.root}: {len(ds.classes)} classes, {len(ds.train)} train, {len(ds.valid)} valid")
         print(f"{config.arch} at {config.size} px on {device_name(learner.device)}")
@@ -181,14 +199,16 @@ def run(args) -> int:
             )
 
     try:
-        result = None
-        for _i, stage in enumerate(stages):
-            learner.config = stage
-            result = run_to_end(learner.fit(stop), progress)
-            epoch_offset[0] += result["epochs"]
-            total_seconds += result["seconds"]
-        path = learner.save(args.output)
-        onnx_path = export_onnx(learner.model, args.onnx) if args.onnx else None
+        with joined(rank, learner.device) if rank else nullcontext():
+            result = None
+            for _i, stage in enumerate(stages):
+                learner.config = stage
+                result = run_to_end(learner.fit(stop), progress)
+                epoch_offset[0] += result["epochs"]
+                total_seconds += result["seconds"]
+        main = rank is None or rank.is_main  # one process writes the files
+        path = learner.save(args.output) if main else None
+        onnx_path = export_onnx(learner.model, args.onnx) if args.onnx and main else None
     except KeyboardInterrupt:
         stop.set()
         return fail("interrupted", 130)
@@ -197,6 +217,8 @@ def run(args) -> int:
     except WeightsUnavailable as exc:
         return fail(str(exc))
     except (ValueError, RuntimeError, OSError) as exc:
+        if lost_contact(exc):
+            return fail(lost_contact(exc))
         return fail(str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__)
     finally:
         if interactive:
