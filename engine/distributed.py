@@ -17,6 +17,8 @@ exactly like a ``Learner``, with these differences:
   the log and the model file report the same accuracy;
 - precompute: process k computes the activations of files k, k+N, … (one writer per file, written
   atomically by engine.features), then all wait for each other and load the whole, now cached, set.
+  Machines that do not share the feature cache (FOVEA_HOME) each compute every file, split between
+  their own processes.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import torch.distributed as dist
 from engine.compute import compute_threads, torch_threads
 from engine.config import TrainConfig
 from engine.features import feature_space, precompute_features
+from engine.paths import cache_dir
 from engine.training import Learner
 
 # Long enough for one process to precompute its share of a large dataset while the others wait.
@@ -75,9 +78,21 @@ def local_gpu_count() -> int:
 
 
 def worker_config(config: TrainConfig, rank: Rank) -> TrainConfig:
-    """``config`` for this process: its own GPU (cuda:LOCAL_RANK), or on a CPU its share of the cores."""
-    if torch.cuda.is_available() and config.device in (None, "cuda"):
-        return replace(config, device=f"cuda:{rank.local_rank}")
+    """``config`` for this process: its own GPU (cuda:LOCAL_RANK), or on a CPU its share of the cores.
+    ValueError when this machine has fewer GPUs than processes or one GPU is named for all of them."""
+    if torch.cuda.is_available() and (config.device or "cuda").startswith("cuda"):
+        if config.device not in (None, "cuda") and rank.local_world > 1:
+            raise ValueError(
+                f"--device {config.device} with {rank.local_world} processes on a machine: each process uses "
+                "its own GPU (pick them with CUDA_VISIBLE_DEVICES), so give --device cuda or leave it out"
+            )
+        if config.device in (None, "cuda"):
+            if rank.local_rank >= torch.cuda.device_count():
+                raise ValueError(
+                    f"{rank.local_world} processes on this machine but {torch.cuda.device_count()} GPU(s): "
+                    "give --nproc-per-node at most that, or --device cpu"
+                )
+            return replace(config, device=f"cuda:{rank.local_rank}")
     if config.threads is None and (config.device or "cpu").startswith("cpu"):
         return replace(config, threads=max(1, compute_threads() // rank.local_world))
     return config
@@ -228,15 +243,32 @@ class DistributedLearner(Learner):
             yield from self._precompute_share(stop)
         return (yield from super().prepare(stop))
 
+    def _precompute_part(self) -> tuple[int, int]:
+        """(k, m): this process computes files k, k + m, … of all the processes' files when they all see
+        the same feature cache (one machine, or FOVEA_HOME on a shared file system), else of its machine's."""
+        r = self.rank
+        if r.world == r.local_world:
+            return r.rank, r.world
+        token = int(all_sum([np.random.default_rng().integers(1 << 40) if r.is_main else 0], self.device)[0])
+        marker = cache_dir("features") / f".fovea-shared-{token}"
+        if r.is_main:
+            marker.touch()
+        all_sum([0.0], self.device)  # written before anyone looks
+        seen = all_sum([float(marker.exists())], self.device)[0]  # and looked at before it goes
+        if r.is_main:
+            marker.unlink(missing_ok=True)
+        return (r.rank, r.world) if seen == r.world else (r.local_rank, r.local_world)
+
     def _precompute_share(self, stop=None):
+        k, m = self._precompute_part()
         with torch_threads(compute_threads(self.config.threads)):
             self._ensure_model()
             if self._space is None:
                 self._space = feature_space(self.model, self.device)
             for split in ("train", "valid"):
-                items = self.dataset.items(split)[self.rank.rank :: self.rank.world]
+                items = self.dataset.items(split)[k::m]
                 fs = yield from precompute_features(
                     self.model, items, split, self.device, stop=stop, workers=self.config.workers, space=self._space
                 )
-                self._log({"event": "precompute", "split": split, "items": len(items), "computed": fs.computed})
+                self._log({"event": "precompute", "split": split, "part": [k, m], "computed": fs.computed})
         all_sum([0.0], self.device)  # wait until every share is on disk

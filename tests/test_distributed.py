@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from engine.cli.launch import (
     cluster_commands,
     launch_command,
     torchrun_args,
+    train_command,
     train_flags,
     worker_argv,
 )
@@ -65,6 +67,18 @@ def test_rank_comes_from_torchrun_and_each_cpu_process_gets_its_share_of_the_cor
     assert worker_config(TrainConfig(device="cpu", threads=5), r).threads == 5  # asked for: kept
 
 
+def test_each_process_on_a_gpu_machine_gets_its_own_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert worker_config(TrainConfig(), Rank(3, 4, 1, 2)).device == "cuda:1"
+    assert worker_config(TrainConfig(device="cuda"), Rank(0, 1, 0, 1)).device == "cuda:0"
+    with pytest.raises(ValueError, match="CUDA_VISIBLE_DEVICES"):
+        worker_config(TrainConfig(device="cuda:0"), Rank(1, 2, 1, 2))  # both processes on one GPU
+    with pytest.raises(ValueError, match="2 GPU"):
+        worker_config(TrainConfig(), Rank(2, 3, 2, 3))
+    assert worker_config(TrainConfig(device="cpu"), Rank(1, 2, 1, 2)).device == "cpu"  # gloo on the CPU
+
+
 # ---------------------------------------------------------------- the launcher's command lines
 
 
@@ -103,6 +117,25 @@ def test_train_flags_give_the_same_config_back(config):
         train_flags(replace(config, label_smoothing=0.1), "d", "m")
 
 
+def test_the_windows_command_trains_the_config_in_n_processes_with_json_lines():
+    cmd = train_command(CONFIGS[0], "/data/dc", "/out/m.pth", nproc=2, head_epochs=1)
+    assert cmd[cmd.index("--nproc-per-node") + 1] == "2" and "--standalone" in cmd
+    args = build_parser().parse_args(cmd[cmd.index(MAIN) + 1 :])
+    assert _config(args) == CONFIGS[0] and args.json and args.head_epochs == 1
+
+
+def test_bad_settings_fail_once_before_any_process_starts(tmp_path, capsys):
+    from main import main
+
+    t0 = time.perf_counter()
+    assert main(["train", str(tmp_path / "nothing"), "-o", "m.pth", "--nproc-per-node", "2"]) == 2
+    make_dataset(tmp_path / "data", n_train=2, n_valid=1)
+    assert main(["train", str(tmp_path / "data"), "-o", "m.pth", "--nproc-per-node", "2", "--nnodes", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("fovea: error: ") for line in err)
+    assert "--rdzv-endpoint" in err[1] and time.perf_counter() - t0 < 5  # no torchrun was started
+
+
 def test_cluster_commands_run_the_current_settings_on_every_node():
     config = replace(CONFIGS[1], device="cuda:1")
     line, sbatch = cluster_commands(config, "/data/dogs cats", "/out/m.pth", nproc=4, nnodes=2, head_epochs=1)
@@ -134,8 +167,8 @@ def test_help_states_the_effective_batch_and_the_learning_rate_rule():
 # ---------------------------------------------------------------- real runs: 2 processes, gloo, CPU
 
 
-def _launch(tmp_path, *flags, trace=None, wait=True):
-    env = dict(os.environ, FOVEA_DIST_TRACE=str(trace or ""), PYTHONPATH=str(ROOT))
+def _launch(tmp_path, *flags, trace=None, wait=True, **env):
+    env = dict(os.environ, FOVEA_DIST_TRACE=str(trace or ""), PYTHONPATH=str(ROOT), **env)
     cmd = [sys.executable, MAIN, "train", str(tmp_path / "data"), "--arch", "tiny_cnn", "--size", "32"]
     cmd += ["--json", *flags]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -187,6 +220,29 @@ def test_two_processes_train_one_model_on_disjoint_shards(tmp_path, fovea_home):
     assert [sum(r["computed"] for r in s) for s in shares] == [24, 24]
     keys = [k for f in (fovea_home / "cache" / "features").glob("*/*.keys.npy") for k in np.load(f).tolist()]
     assert len(keys) == len(set(keys)) == 48
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared cache", "a cache per machine"])
+def test_two_machines_meet_and_share_the_precompute_when_they_share_the_cache(tmp_path, fovea_home, shared):
+    """Two torchrun agents on this host stand in for two machines (static rendezvous, one process each)."""
+    make_dataset(tmp_path / "data", n_train=8, n_valid=4)  # 16 train, 8 valid images
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    nodes = []
+    for node in (0, 1):
+        home = fovea_home if shared or node == 0 else fovea_home / "node1"
+        flags = ("--bs", "4", "--precompute", "--epochs", "1", "-o", f"m{node}.pth", "--nproc-per-node", "1")
+        flags += ("--nnodes", "2", "--node-rank", str(node), "--master-addr", "127.0.0.1", "--master-port", port)
+        nodes.append(_launch(tmp_path, *flags, trace=trace, wait=False, FOVEA_HOME=str(home)))
+    results = [p.communicate(timeout=90) for p in nodes]
+    assert [p.returncode for p in nodes] == [0, 0], results[0][1] + results[1][1]
+    assert (tmp_path / "m0.pth").exists() and not (tmp_path / "m1.pth").exists()  # rank 0 alone writes
+    assert results[1][0] == ""  # and prints
+    computed = [sum(r["computed"] for r in _trace(trace, k) if r["event"] == "precompute") for k in (0, 1)]
+    assert computed == ([12, 12] if shared else [24, 24])  # split across machines only through a shared cache
 
 
 def test_a_killed_process_fails_the_run_and_leaves_no_model(tmp_path):

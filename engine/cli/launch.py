@@ -123,6 +123,14 @@ def launch_command(argv: list[str], launch: Launch) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", *torchrun_args(launch), MAIN, *worker_argv(argv)]
 
 
+def train_command(
+    config: TrainConfig, dataset: str, output: str, nproc: int, head_epochs: int | None = None
+) -> list[str]:
+    """The command that trains ``config`` in ``nproc`` processes on this machine and prints --json lines
+    (rank 0's: an object per epoch, then the final one with the model path): what the window runs."""
+    return launch_command([*train_flags(config, dataset, output, head_epochs), "--json"], Launch(nproc))
+
+
 def relaunch(argv: list[str], launch: Launch, output: str | None = None) -> int:
     """Run ``argv`` under torchrun and wait; a clear last line when a process failed."""
     from engine.cli import fail

@@ -129,6 +129,11 @@ def run(args) -> int:
     rank = Rank.from_env()  # set when torchrun started this process (engine.distributed)
     launch = launch_from_args(args)
     if launch is not None and rank is None:
+        try:
+            launch.check()
+            _checked(args, None)  # a bad flag or folder fails here, once, not in every process
+        except (ValueError, DatasetError) as exc:
+            return fail(str(exc))
         return relaunch(getattr(args, "argv", sys.argv[1:]), launch, args.output)
     if rank is None:
         return _run(args, None)
@@ -136,27 +141,33 @@ def run(args) -> int:
         return _run(args, rank)
 
 
+def _checked(args, rank: Rank | None):
+    """(config, dataset) the flags ask for; ValueError or DatasetError with one clear line."""
+    config = _config(args)
+    if rank is not None:
+        config = worker_config(config, rank)
+    config.check()
+    if args.head_epochs is not None and args.head_epochs < 1:
+        raise ValueError("--head-epochs must be at least 1")
+    if config.frozen_views and not replace(config, precompute=False).caches_frozen_layers():
+        raise ValueError(
+            "--frozen-views needs --unfreeze and --lr-mult with a first multiplier of 0 "
+            "(e.g. 0,1,1: the early layers frozen)"
+        )
+    for flag, out in (("-o", args.output), ("--onnx", args.onnx)):
+        if out and os.path.isdir(out):  # found out before training, not after
+            raise ValueError(f"{flag} {out} is a folder: give a file name, e.g. {os.path.join(out, 'model.pth')}")
+    ds = scan_dataset(args.dataset)
+    if len(ds.train) < 2:
+        raise ValueError(f"{ds.root} has fewer than 2 training images")
+    return config, ds
+
+
 def _run(args, rank: Rank | None) -> int:
     try:
-        config = _config(args)
-        if rank is not None:
-            config = worker_config(config, rank)
-        config.check()
-        if args.head_epochs is not None and args.head_epochs < 1:
-            raise ValueError("--head-epochs must be at least 1")
-        if config.frozen_views and not replace(config, precompute=False).caches_frozen_layers():
-            raise ValueError(
-                "--frozen-views needs --unfreeze and --lr-mult with a first multiplier of 0 "
-                "(e.g. 0,1,1: the early layers frozen)"
-            )
-        for flag, out in (("-o", args.output), ("--onnx", args.onnx)):
-            if out and os.path.isdir(out):  # found out before training, not after
-                raise ValueError(f"{flag} {out} is a folder: give a file name, e.g. {os.path.join(out, 'model.pth')}")
-        ds = scan_dataset(args.dataset)
+        config, ds = _checked(args, rank)
     except (ValueError, DatasetError) as exc:
         return fail(str(exc))
-    if len(ds.train) < 2:
-        return fail(f"{ds.root} has fewer than 2 training images")
     stages = staged_configs(config, args.head_epochs)
     learner = DistributedLearner(ds, stages[0], rank) if rank else Learner(ds, stages[0])
     stop = threading.Event()
