@@ -67,7 +67,13 @@ def add_arguments(parser) -> None:
     g.add_argument("--node-rank", type=int, metavar="K", help="this machine's number, 0 … M-1 (with --master-addr)")
     g.add_argument("--rdzv-endpoint", metavar="HOST:PORT", help="where the machines meet (c10d rendezvous)")
     g.add_argument("--master-addr", metavar="HOST", help="the first machine (static rendezvous, with --node-rank)")
-    g.add_argument("--master-port", type=int, default=DEFAULT_PORT, help=f"with --master-addr (default {DEFAULT_PORT})")
+    g.add_argument(
+        "--master-port",
+        type=int,
+        default=DEFAULT_PORT,
+        metavar="PORT",
+        help=f"with --master-addr (default {DEFAULT_PORT})",
+    )
 
 
 # the flags above and whether each takes a value: removed from the command the processes run
