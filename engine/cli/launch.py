@@ -232,13 +232,13 @@ def cluster_commands(
         "#!/bin/bash",
         "#SBATCH --job-name=fovea-train",
         f"#SBATCH --nodes={int(nnodes)}",
-        "#SBATCH --ntasks-per-node=1  # one torchrun per node; it starts the processes",
+        "#SBATCH --ntasks-per-node=1",
     ]
     if gpus:
         sbatch.append(f"#SBATCH --gpus-per-node={int(nproc)}")
     sbatch += [
         "set -euo pipefail",
-        "# activate the Python environment that has Fovea's requirements here",
+        "# one torchrun per node (it starts that node's processes); activate Fovea's Python environment first",
         'head=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
         f'srun torchrun --nnodes "$SLURM_NNODES" --nproc-per-node {int(nproc)} \\',
         f'    --rdzv-backend c10d --rdzv-id "$SLURM_JOB_ID" --rdzv-endpoint "$head:{DEFAULT_PORT}" \\',
