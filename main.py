@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_app(parser.parse_args(argv[1:]).dataset)
     args = build_parser().parse_args(join_dash_values(argv))
+    args.argv = argv  # as given: `train --nproc-per-node` runs it again under torchrun
     from engine.cli import console_for_file_names
 
     console_for_file_names()

@@ -7,7 +7,8 @@
 # Runs the CUDA path (AMP bf16/fp16 + channels_last) on synthetic and sample data and checks:
 #   1. precompute and training on resources/sample reach >= 85 % (chance 50 %) and the loss falls;
 #   2. CUDA results match CPU fp32 within tolerance (features, predictions);
-#   3. img/s: precompute vs the body's pure forward, training vs a bare train step.
+#   3. img/s: precompute vs the body's pure forward, training vs a bare train step;
+#   4. the run of 1. through the launcher (torchrun, one DDP process) reaches the same accuracy.
 # Exit code 0 when every check passes; each line says PASS/FAIL with the numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -178,6 +179,25 @@ span = epoch2[-1] - epoch2[0] if len(epoch2) > 1 else float("nan")
 train_rate = (len(epoch2) - 1) * BS / span if len(epoch2) > 1 else float("nan")
 check("training throughput (unfrozen, augmented)", train_rate >= 0.5 * bare,
       f"{train_rate:.0f} img/s = {train_rate / bare:.0%} of a bare AMP train step ({bare:.0f} img/s)")
+
+# ---------------------------------------------------------------- 4. the same run through the launcher
+# main.py train --nproc-per-node 1 re-runs itself under torchrun: one DDP process (NCCL on CUDA, gloo on
+# CPU) must give the figure section 1 gave without the launcher (same seed, same cached features)
+import json
+import subprocess
+
+out_model = os.path.join(os.environ["FOVEA_HOME"], "launched.pth")
+cmd = [sys.executable, "main.py", "train", str(sample_dataset_dir()), "--arch", "efficientnet_lite0", "--size", "128",
+       "--bs", "64", "--epochs", "3", "--precompute", "--seed", "0", "--device", dev.type, "--json",
+       "--nproc-per-node", "1", "-o", out_model]
+t = time.perf_counter()
+run = subprocess.run(cmd, capture_output=True, text=True)
+lines = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
+launched = lines[-1]["accuracy"] if run.returncode == 0 and lines else float("nan")
+tolerance = 0.0 if dev.type == "cpu" else 0.02  # GPU kernels are not bit-reproducible
+check("launcher, world size 1 (torchrun + DDP)", abs(launched - res["accuracy"]) <= tolerance,
+      f"accuracy {launched:.1%} vs {res['accuracy']:.1%} without the launcher, {time.perf_counter() - t:.0f} s"
+      + (f"; {(run.stderr.strip().splitlines() or [''])[-1]}" if run.returncode else ""))
 
 print(f"total {time.perf_counter() - t_start:.0f} s; {len(failures)} check(s) failed"
       + (f": {', '.join(failures)}" if failures else ""), flush=True)

@@ -140,10 +140,13 @@ class ImageBatches:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def feature_batches(fs, bs: int, rng: np.random.Generator, device: torch.device) -> Iterator[tuple[Tensor, Tensor]]:
-    """Shuffled batches of precomputed features (a FeatureSet), on ``device``."""
+def feature_batches(
+    fs, bs: int, rng: np.random.Generator, device: torch.device, order: np.ndarray | None = None
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """Shuffled batches of precomputed features (a FeatureSet), on ``device``; ``order``: the rows to
+    use, in order (default: all of them, shuffled by ``rng``)."""
     x, y = fs.x.to(device), fs.y.to(device)
-    order = torch.from_numpy(rng.permutation(len(fs))).to(device)
-    for sl in batch_slices(len(fs), int(bs)):
+    order = torch.from_numpy(rng.permutation(len(fs)) if order is None else np.asarray(order)).to(device)
+    for sl in batch_slices(len(order), int(bs)):
         idx = order[sl]
         yield x[idx], y[idx]

@@ -136,13 +136,14 @@ def cache_frozen_layers(
 
 
 def frozen_batches(
-    frozen: FrozenActivations, bs: int, rng: np.random.Generator, device: torch.device
+    frozen: FrozenActivations, bs: int, rng: np.random.Generator, device: torch.device, order=None
 ) -> Iterator[tuple[Tensor, Tensor]]:
-    """Shuffled batches of cached early activations, each image in one randomly chosen view."""
+    """Shuffled batches of cached early activations, each image in one randomly chosen view;
+    ``order``: the images to use, in order (default: all of them, shuffled by ``rng``)."""
     n = frozen.train.shape[1]
-    order = torch.from_numpy(rng.permutation(n))
+    order = torch.from_numpy(rng.permutation(n) if order is None else np.asarray(order))
     views = torch.from_numpy(rng.integers(frozen.train.shape[0], size=n))
-    for sl in batch_slices(n, int(bs)):
+    for sl in batch_slices(len(order), int(bs)):
         idx = order[sl]
         x = frozen.train[views[idx], idx].to(device, non_blocking=True)
         # (B, H, W, C) → channels-last (B, C, H, W) without a copy; float32 for training

@@ -373,3 +373,16 @@ class RunStore:
         for path in list(folder.glob("epoch-*.pth")) + list(folder.glob(".fovea-*")):
             if path.name not in keep:
                 path.unlink(missing_ok=True)
+
+
+class UnrecordedStore(RunStore):
+    """Keeps nothing: the processes of a data-parallel run other than rank 0 take the same steps (and
+    the same divergence checks) as rank 0, which alone records the run."""
+
+    def __init__(self):
+        super().__init__(root=os.devnull)
+
+    def start_run(self, dataset, config: dict, parent: dict | None = None, device: str = "") -> Run:
+        record = {"id": None, "state": "running", "arch": config.get("arch", ""), "configs": [dict(config)]}
+        record.update(epochs=[], best=None, last=None, dataset={"path": str(dataset.root), "name": ""})
+        return Run(self, record, None)

@@ -178,7 +178,7 @@ class Learner:
             n = self._frozen.train.shape[1]
         else:
             n = len(self.dataset.train)
-        return batch_count(n, int(self.config.bs))
+        return batch_count(self.epoch_share(n), int(self.config.bs))
 
     def schedule(self) -> list[float]:
         """The learning rate of every iteration of the planned fit (the lesson's plot_lr)."""
@@ -246,6 +246,25 @@ class Learner:
         )
         return self._frozen
 
+    # ------------------------------------------------------------ data-parallel hooks
+    # One process trains on everything; engine.distributed.DistributedLearner overrides these four.
+
+    def epoch_share(self, n: int) -> int:
+        """How many of an epoch's ``n`` items this process trains on."""
+        return n
+
+    def epoch_order(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """This process's part of an epoch's shuffled order of ``n`` items."""
+        return rng.permutation(n)
+
+    def begin_validation(self) -> tuple[int, int]:
+        """(k, m): this process scores valid items k, k + m, k + 2m, …"""
+        return 0, 1
+
+    def end_validation(self, totals: np.ndarray) -> np.ndarray:
+        """(loss sum, correct, count) over every process."""
+        return totals
+
     # ------------------------------------------------------------ training
 
     def image_loaders(self) -> list[ImageBatches]:
@@ -262,11 +281,11 @@ class Learner:
 
     def _image_batches(self, rng: np.random.Generator, epoch_seed: int, stop=None):
         loader = self.image_loader("train")
-        n = len(loader.items)
+        order = self.epoch_order(len(loader.items), rng)
         gen = torch.Generator().manual_seed(epoch_seed)
         for x, y in loader.iterate(
-            rng.permutation(n),
-            batch_slices(n, int(self.config.bs)),
+            order,
+            batch_slices(len(order), int(self.config.bs)),
             stop,
             channels_last=self.channels_last,
             min_batch=2,
@@ -280,9 +299,11 @@ class Learner:
     def epoch_batches(self, fit: Fit, rng: np.random.Generator, epoch: int, stop=None):
         c = self.config
         if c.precompute:
-            return feature_batches(self.features["train"], c.bs, rng, self.device)
+            fs = self.features["train"]
+            return feature_batches(fs, c.bs, rng, self.device, self.epoch_order(len(fs), rng))
         if fit.frozen is not None:
-            return frozen_batches(fit.frozen, c.bs, rng, self.device)
+            order = self.epoch_order(fit.frozen.train.shape[1], rng)
+            return frozen_batches(fit.frozen, c.bs, rng, self.device, order)
         return self._image_batches(rng, c.seed * 100003 + self.fits * 1009 + epoch, stop)
 
     def _trainable(self, frozen: FrozenActivations | None = None) -> nn.Module:

@@ -4,14 +4,17 @@ Every run is recorded in the run store (engine.run_training); ``-o`` also writes
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 
 from engine.cli import device_arg, fail
+from engine.cli.launch import add_arguments as add_launch_arguments
+from engine.cli.launch import launch_from_args, relaunch
+from engine.cli.train_output import collect_problems, progress_printer, report
 from engine.config import (
     AUGMENTATIONS,
     MAX_EPOCHS,
@@ -22,12 +25,13 @@ from engine.config import (
     parse_lr_multipliers,
 )
 from engine.data import DatasetError, scan_dataset
+from engine.distributed import DistributedLearner, Rank, joined, lost_contact, worker_config, worker_process
 from engine.jobs import Cancelled, describe_error, run_to_end
 from engine.models import ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name, export_onnx
 from engine.paths import check_free_space, check_output_path
 from engine.run_rules import lr_warning
 from engine.run_training import train_run
-from engine.runs import RunStore
+from engine.runs import RunStore, UnrecordedStore
 from engine.schedules import staged_configs
 from engine.training import Learner
 
@@ -66,7 +70,7 @@ def register(sub) -> None:
         help=f"backbone (default {DEFAULT_ARCH})",
     )
     p.add_argument("--size", type=int, default=d.size, help=f"input pixels (default {d.size})")
-    p.add_argument("--bs", type=int, default=d.bs, help=f"batch size (default {d.bs})")
+    p.add_argument("--bs", type=int, default=d.bs, help=f"batch size, per process (default {d.bs})")
     p.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr:g})")
     p.add_argument("--epochs", type=int, default=None, help=f"epochs, one cosine cycle (default {d.epochs})")
     p.add_argument("--cycles", type=int, default=None, help="SGDR: number of cycles")
@@ -113,6 +117,7 @@ def register(sub) -> None:
     p.add_argument(
         "--json", action="store_true", help="print one JSON object per epoch and a final one (with the run id)"
     )
+    add_launch_arguments(p)
     p.set_defaults(run=run)
 
 
@@ -143,9 +148,27 @@ def _config(args) -> TrainConfig:
     )
 
 
-def _checked(args):
-    """(config, dataset) after every check that needs no training, or ValueError/DatasetError."""
+def run(args) -> int:
+    rank = Rank.from_env()  # set when torchrun started this process (engine.distributed)
+    launch = launch_from_args(args)
+    if launch is not None and rank is None:
+        try:
+            launch.check()
+            _checked(args, None)  # a bad flag or folder fails here, once, not in every process
+        except (ValueError, DatasetError, OSError) as exc:
+            return fail(str(exc))
+        return relaunch(getattr(args, "argv", sys.argv[1:]), launch, args.output)
+    if rank is None:
+        return _run(args, None)
+    with worker_process(rank):  # only rank 0 prints; SIGTERM from torchrun unwinds
+        return _run(args, rank)
+
+
+def _checked(args, rank: Rank | None):
+    """(config, dataset) after every check that needs no training, or ValueError/DatasetError/OSError."""
     config = _config(args)
+    if rank is not None:
+        config = worker_config(config, rank)
     config.check()
     if args.head_epochs is not None:
         check_count("--head-epochs", args.head_epochs, 1, MAX_EPOCHS)
@@ -158,7 +181,9 @@ def _checked(args):
         if out is not None:
             check_output_path(out, flag)  # found out before training, not after
     ds = scan_dataset(args.dataset)
-    if len(ds.train) >= 2 and args.output:
+    if len(ds.train) < 2:
+        raise ValueError(f"{ds.root} has fewer than 2 training images")
+    if args.output:
         from engine.networks import expected_tensors
 
         needed = sum(b for _, b in expected_tensors(config.arch, len(ds.classes)).values())
@@ -166,85 +191,16 @@ def _checked(args):
     return config, ds
 
 
-def _printer(args, learner, run_info: dict, collected: tuple[set, list]):
-    """The progress callback: run ids and store warnings, epochs (text or JSON), live lines on a terminal."""
-    interactive = not args.json and sys.stderr.isatty()
-
-    def on_run(rec):
-        if rec["error"] and not (args.output or args.onnx):
-            run_info["lost"] = True  # nothing would keep the model: stop now rather than after training
-            run_info["stop"].set()
-        elif rec["error"] and rec["error"] != run_info["error"]:
-            print(f"fovea: warning: {rec['error']}", file=sys.stderr)
-        run_info.update(run=rec["run"], error=rec["error"])
-
-    def on_epoch(rec):
-        _collect(learner, *collected)  # this stage's caches may be gone after the next one
-        out = {"run": run_info["run"], **{k: rec[k] for k in ("epoch", "train_loss", "valid_loss", "accuracy")}}
-        out.update(seconds=rec["seconds"], phase="precomputed" if learner.config.precompute else "images")
-        if args.json:
-            print(json.dumps(out), flush=True)
-            return
-        if interactive:
-            print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-        print(
-            f"epoch {out['epoch']:>3}  train loss {out['train_loss']:.4f}  valid loss "
-            f"{out['valid_loss']:.4f}  accuracy {out['accuracy']:.2%}  ({out['seconds']:.1f} s, {out['phase']})",
-            flush=True,
-        )
-
-    def progress(rec):
-        kind = rec.get("type")
-        if kind == "run":
-            on_run(rec)
-        elif kind == "epoch":
-            on_epoch(rec)
-        elif interactive and kind == "precompute":
-            print(f"\rprecomputing {rec['split']} activations {rec['done']}/{rec['total']}", end="", file=sys.stderr)
-        elif interactive and kind == "batch":
-            print(f"\repoch {rec['epoch']:.2f}  loss {rec['loss']:.4f}  lr {rec['lr']:.3g}   ", end="", file=sys.stderr)
-
-    return progress, interactive
-
-
-def _collect(learner, skipped: set, cache: list) -> None:
-    """Files left out and feature-cache repairs of the stage running now (its caches are dropped later)."""
-    for fs in learner.features.values():
-        skipped.update(fs.errors)
-        cache.extend(p for p in fs.cache_problems if p not in cache)
-    for loader in learner.image_loaders():  # images decoded for training without precompute
-        skipped.update(loader.errors.items())
-
-
-def _report(args, final: dict, skipped: set, cache_problems: list, result: dict) -> None:
-    if args.json:
-        print(json.dumps(final), flush=True)
-        return
-    for p, reason in sorted(dict(skipped).items()):
-        print(f"skipped {p}: {reason}", file=sys.stderr)
-    for problem in cache_problems:
-        print(f"feature cache: {problem}", file=sys.stderr)
-    kept = f"run {result['run']}" if result["run"] is not None and not result["store_error"] else ""
-    where = [final[k] for k in ("model", "onnx") if final.get(k)] + (
-        [f"{kept} (fovea runs show {result['run']})"] if kept else []
-    )
-    print(
-        f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
-        f"epoch{'s' if final['epochs'] != 1 else ''}, {final['seconds']:.1f} s → {' and '.join(where) or 'nowhere'}"
-    )
-
-
-def run(args) -> int:
+def _run(args, rank: Rank | None) -> int:
     try:
-        config, ds = _checked(args)
+        config, ds = _checked(args, rank)
     except (ValueError, DatasetError, OSError) as exc:
         return fail(str(exc))
-    if len(ds.train) < 2:
-        return fail(f"{ds.root} has fewer than 2 training images")
+    main = rank is None or rank.is_main  # one process prints, records the run and writes the files
     stages = staged_configs(config, args.head_epochs)
-    learner = Learner(ds, stages[0])
+    learner = DistributedLearner(ds, stages[0], rank) if rank else Learner(ds, stages[0])
     warning = lr_warning(config.lr)
-    if warning:
+    if warning and main:
         print(f"fovea: warning: {warning}", file=sys.stderr)
     stop = threading.Event()
     if not args.json:
@@ -253,14 +209,16 @@ def run(args) -> int:
     run_info = {"run": None, "error": "", "lost": False, "stop": stop}
     skipped: set[tuple[str, str]] = set()
     cache_problems: list[str] = []
-    progress, interactive = _printer(args, learner, run_info, (skipped, cache_problems))
+    progress, interactive = progress_printer(args, learner, run_info, (skipped, cache_problems), main)
+    store = RunStore() if main else UnrecordedStore()
     try:
         t0 = time.perf_counter()
-        result = run_to_end(train_run(learner, RunStore(), stages, stop), progress)
+        with joined(rank, learner.device) if rank else nullcontext():
+            result = run_to_end(train_run(learner, store, stages, stop), progress)
         total_seconds = time.perf_counter() - t0
-        _collect(learner, skipped, cache_problems)
-        path = learner.save(args.output) if args.output else None
-        onnx_path = export_onnx(learner.model, args.onnx) if args.onnx else None
+        collect_problems(learner, skipped, cache_problems)
+        path = learner.save(args.output) if args.output and main else None
+        onnx_path = export_onnx(learner.model, args.onnx) if args.onnx and main else None
     except KeyboardInterrupt:
         stop.set()
         return fail("interrupted", 130)
@@ -271,7 +229,7 @@ def run(args) -> int:
     except WeightsUnavailable as exc:
         return fail(str(exc))
     except (ValueError, RuntimeError, OSError) as exc:
-        return fail(describe_error(exc).strip().splitlines()[0])
+        return fail(lost_contact(exc) or describe_error(exc).strip().splitlines()[0])
     finally:
         if interactive:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
@@ -291,5 +249,6 @@ def run(args) -> int:
         final["onnx"] = str(onnx_path)
     if result["store_error"]:
         final["store_error"] = result["store_error"]
-    _report(args, final, skipped, cache_problems, result)
+    if main:
+        report(args, final, skipped, cache_problems, result)
     return 0
