@@ -10,6 +10,7 @@ Cancel sets the stop flag; the generator sees it at its next check/yield and its
 
 from __future__ import annotations
 
+import os
 import threading
 import traceback
 import weakref
@@ -64,6 +65,10 @@ class Job:
         self.error: str | None = None
         self.traceback: str | None = None
         self._callback: Callable[[JobEvent], None] | None = None
+        # Linux nice value for the job's thread, and the threads it starts (decoders, torch's intra-op
+        # pool inherit it): a window sets it above 0 so that its own threads — the UI thread and Qt's
+        # raster helpers that paint plots — get a core first when training keeps every core busy.
+        self.niceness = 0
 
     def start(self, callback: Callable[[JobEvent], None] | None = None) -> Job:
         self._callback = callback
@@ -96,6 +101,7 @@ class Job:
                 traceback.print_exc()
 
     def _run(self) -> None:
+        _lower_priority(self.niceness)
         try:
             gen = self._fn(*self._args, stop=self.stop, **self._kwargs)
             while True:
@@ -122,6 +128,17 @@ class Job:
         finally:
             with _live_lock:
                 _live.discard(self)
+
+
+def _lower_priority(niceness: int) -> None:
+    """Raise this thread's nice value (Linux: per thread; raising it needs no privilege)."""
+    if niceness <= 0 or not hasattr(os, "setpriority"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + niceness))
+    except OSError:
+        pass  # not permitted here: the job just runs at the usual priority
 
 
 def describe_error(exc: BaseException) -> str:

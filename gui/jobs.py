@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QObject, Qt, Signal
 
 from engine.jobs import CANCELLED, DONE, ERROR, PROGRESS, Job, JobEvent
+
+# Jobs started by the window run a little behind its own threads (engine.jobs.Job.niceness): measured
+# on 2 cores, the UI thread's longest pauses while training came from Qt's paint helper threads waiting
+# for a core that torch's threads held.
+JOB_NICENESS = 5
+# Back-pressure: a job runs at most this many progress records ahead of the window. While the window is
+# busy (painting a chart in Python) its records queue up; the job then sleeps — its thread releases the
+# GIL — instead of taking the GIL back every few microseconds between small torch calls, which starved
+# the UI thread for 0.1–0.3 s at a time (the LR finder on cached features, the first training epochs).
+MAX_RECORDS_AHEAD = 2
+MAX_WAIT_S = 0.05  # never more per record: a window that stopped handling events must not stall the job
 
 
 class QtJob(QObject):
@@ -20,13 +33,15 @@ class QtJob(QObject):
     def __init__(self, fn, *args, parent: QObject | None = None, **kwargs):
         super().__init__(parent)
         self.job = Job(fn, *args, **kwargs)
+        self.job.niceness = JOB_NICENESS
         self._started = self._ended = False
+        self._sent = self._handled = 0  # progress records: written by the job's thread / by the GUI thread
         # queued: the worker thread emits, this object's (GUI) thread runs _dispatch
         self._event.connect(self._dispatch, Qt.QueuedConnection)
 
     def start(self) -> QtJob:
         self._started = True
-        self.job.start(self._event.emit)
+        self.job.start(self._deliver)
         return self
 
     def cancel(self) -> None:
@@ -42,8 +57,22 @@ class QtJob(QObject):
     def wait(self, timeout: float | None = None) -> bool:
         return self.job.wait(timeout)
 
+    def _deliver(self, event: JobEvent) -> None:
+        """On the job's thread: queue the event for the GUI thread; wait while the GUI is behind."""
+        if event.kind != PROGRESS:
+            self._event.emit(event)
+            return
+        self._sent += 1
+        self._event.emit(event)
+        deadline = time.monotonic() + MAX_WAIT_S
+        while self._sent - self._handled > MAX_RECORDS_AHEAD and not self.job.stop.is_set():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.001)
+
     def _dispatch(self, event: JobEvent) -> None:
         if event.kind == PROGRESS:
+            self._handled += 1
             self.progress.emit(event.data)
             return
         self._ended = True

@@ -66,3 +66,48 @@ def test_a_new_job_started_from_the_end_callback_keeps_the_slot_busy(qtbot):
     qtbot.waitUntil(lambda: "second ended" in order, timeout=5000)
     assert order == ["first ended", "second ended"]
     assert running == [True, False]
+
+
+def test_a_job_waits_while_the_window_is_behind_and_goes_on_once_it_catches_up(qtbot, monkeypatch):
+    """Back-pressure: records made while the GUI thread is busy pile up at most MAX_RECORDS_AHEAD deep."""
+    import time
+
+    import gui.jobs as jobs
+
+    monkeypatch.setattr(jobs, "MAX_WAIT_S", 10.0)
+    made = []
+
+    def records(stop=None):
+        for i in range(10):
+            made.append(i)
+            yield {"i": i}
+
+    got = []
+    slot = JobSlot("busy window")
+    slot.start(records, on_progress=lambda r: got.append(r["i"]))
+    time.sleep(0.4)  # the GUI thread is "painting": no events are handled
+    assert len(made) == jobs.MAX_RECORDS_AHEAD + 1  # the job waited instead of racing ahead
+    qtbot.waitUntil(lambda: len(got) == 10, timeout=5000)
+    assert got == list(range(10))
+
+
+def test_job_threads_run_at_a_lower_priority_than_the_window():
+    import os
+    import threading
+
+    from engine.jobs import Job
+
+    seen = {}
+
+    def nice_of_my_thread(stop=None):
+        seen["job"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return None
+        yield
+
+    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    job = Job(nice_of_my_thread)
+    job.niceness = 5
+    job.start()
+    assert job.wait(5)
+    assert seen["job"] == min(19, main_before + 5)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before  # the window's is unchanged
