@@ -364,8 +364,8 @@ class MainWindow(QMainWindow):
         if self.learner_slot.owner == LR_FINDER:
             return "The LR finder is running. Quitting stops it and its curve is lost."
         return (
-            f"{self.learner_slot.owner or 'Training'} is running. Quitting stops it: the epochs finished "
-            "so far are kept, the one in progress is lost."
+            "Training is running. Quitting stops it: the epochs finished so far are kept in the run store, "
+            "the one in progress is lost."
         )
 
     def confirm_quit(self, reason: str) -> bool:

@@ -52,7 +52,7 @@ def test_quitting_during_a_run_asks_and_no_keeps_it_running(window, monkeypatch)
     monkeypatch.setattr(QMessageBox, "question", answer)
     hold_slot(window.learner_slot, "Train")
     assert not ask_close(window)
-    assert len(asked) == 1 and "Train is running" in asked[0] and "epochs finished" in asked[0]
+    assert len(asked) == 1 and "Training is running" in asked[0] and "epochs finished" in asked[0]
     assert window.learner_slot.running  # No: nothing was stopped
     window.learner_slot.cancel()
     window.learner_slot.job.wait(5)

@@ -13,7 +13,10 @@ from gui.dataset.image_dialog import ImageDialog
 from gui.dataset.image_grid import ImageGrid
 from gui.dataset.problems_table import ProblemsTable
 
-NO_DATASET = "No dataset open. Use File ▸ Open dataset folder… or drop a folder here."
+NO_DATASET = (
+    "No dataset open. Use File ▸ Open dataset folder… (or drop a folder here), "
+    "or make one from your own pictures with File ▸ New dataset…"
+)
 
 
 class DatasetView(QWidget):
