@@ -52,15 +52,37 @@ def add_gui_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", nargs="?", help="dataset folder to open (default: last one, or the sample)")
 
 
+def gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fovea gui",
+        description="Open the app. Qt's own options pass through (-style fusion, -platform offscreen, …).",
+    )
+    add_gui_arguments(parser)
+    return parser
+
+
+def is_gui_command(argv: list[str]) -> bool:
+    """No command, ``gui``, or Qt options first (``main.py -style fusion``): the window."""
+    if not argv or argv[0] == "gui":
+        return True
+    return argv[0].startswith("-") and argv[0] not in ("-h", "--help")
+
+
+def gui_main(argv: list[str]) -> int:
+    """The window, with ``argv`` (after ``gui``): Fovea's own arguments and Qt's."""
+    parser = gui_parser()
+    if "-h" in argv or "--help" in argv:
+        parser.parse_args(["--help"])  # prints the help and exits, before any window
+    from gui.app import run_app
+
+    return run_app(argv, parser)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] == "gui":
+    if is_gui_command(argv):
         # Straight to the window: the subcommands' modules (some import torch) are not even loaded.
-        parser = argparse.ArgumentParser(prog="fovea gui", description="Open the app.")
-        add_gui_arguments(parser)
-        from gui.app import run_app
-
-        return run_app(parser.parse_args(argv[1:]).dataset)
+        return gui_main(argv[1:] if argv and argv[0] == "gui" else argv)
     args = build_parser().parse_args(join_dash_values(argv))
     args.argv = argv  # as given: `train --nproc-per-node` runs it again under torchrun
     from engine.cli import console_for_file_names

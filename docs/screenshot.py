@@ -1,6 +1,7 @@
-"""Save a PNG of the main window on the built-in sample (offscreen): docs/main_window.png.
+"""Save a PNG of the main window on the built-in sample (offscreen, 1366×768): docs/main_window.png,
+or docs/main_window_dark.png with --dark (gui.theme.dark_palette).
 
-Usage: python docs/screenshot.py [DATASET] [-o docs/main_window.png]
+Usage: python docs/screenshot.py [DATASET] [-o docs/main_window.png] [--dark] [--tab Data]
 """
 
 import argparse
@@ -19,19 +20,25 @@ os.environ.setdefault("FOVEA_HOME", tempfile.mkdtemp(prefix="fovea-shot-"))
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("dataset", nargs="?", default=str(ROOT / "resources" / "sample"))
-    ap.add_argument("-o", "--out", default=str(ROOT / "docs" / "main_window.png"))
+    ap.add_argument("-o", "--out")
     ap.add_argument("--tab", default="Data")
+    ap.add_argument("--dark", action="store_true", help="the dark palette")
     a = ap.parse_args()
+    a.out = a.out or str(ROOT / "docs" / ("main_window_dark.png" if a.dark else "main_window.png"))
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from gui.app import make_app
+    from gui.app import configure_pyqtgraph, make_app
     from gui.main_window import MainWindow
+    from gui.theme import dark_palette
 
     app = make_app()
+    if a.dark:
+        app.setPalette(dark_palette())
+        configure_pyqtgraph()
     settings = QSettings(str(Path(os.environ["FOVEA_HOME"]) / "shot.ini"), QSettings.IniFormat)
     win = MainWindow(settings=settings)
-    win.resize(1280, 800)
+    win.resize(1366, 768)
     win.show()
     win.open_dataset(a.dataset)
     browser = win.panels["Data"].controller

@@ -1,7 +1,7 @@
 """Save docs/kernels.png: the Kernels tab on the sample cat with the lecture's right-edge Sobel kernel.
 
 Also docs/kernels_filters.png: EfficientNet-Lite0's first-layer filters, one loaded as a kernel.
-Run: python docs/shot_kernels.py   (works offscreen)
+Run: python docs/shot_kernels.py [--dark]   (works offscreen; --dark: the dark palette, *_dark.png)
 """
 
 from __future__ import annotations
@@ -32,13 +32,19 @@ def main() -> None:
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
-    from gui.app import make_app
+    from gui.app import configure_pyqtgraph, make_app
     from gui.kernels.panel import KernelPlayground
     from gui.state import AppState
+    from gui.theme import dark_palette
 
+    dark = "--dark" in sys.argv[1:]
+    suffix = "_dark" if dark else ""
     app = make_app()
+    if dark:
+        app.setPalette(dark_palette())
+        configure_pyqtgraph()
     panel = KernelPlayground(AppState())
-    panel.resize(1360, 820)
+    panel.resize(1366, 768)
     panel.show()
     controller, pictures = panel.controller, panel.view.pictures
     wait(app, lambda: controller.renders > 0)
@@ -60,7 +66,7 @@ def main() -> None:
     hover(263, 129)  # the edge of the cat's right eye
     for _ in range(10):
         app.processEvents()
-    out = ROOT / "docs" / "kernels.png"
+    out = ROOT / "docs" / f"kernels{suffix}.png"
     panel.grab().save(str(out))
     print(f"saved {out}")
 
@@ -69,11 +75,12 @@ def main() -> None:
     wait(app, lambda: network.filters is not None or "weights" not in panel.view.filters_tab.info.text(), 120)
     wait(app, lambda: network.filters is not None, 120)
     if network.filters is not None:
+        panel.view.layer_controls.relu_check.setChecked(False)  # the filter's raw response, before BN and ReLU
         network.use_filter(13)
         wait(app, lambda: controller.renderer.settled)
         for _ in range(10):
             app.processEvents()
-        out = ROOT / "docs" / "kernels_filters.png"
+        out = ROOT / "docs" / f"kernels_filters{suffix}.png"
         panel.grab().save(str(out))
         print(f"saved {out}")
     panel.shutdown()

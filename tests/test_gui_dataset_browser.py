@@ -111,7 +111,7 @@ def test_a_failed_open_keeps_the_open_dataset(qtbot, window, tmp_path, monkeypat
     b = browser_of(window)
     assert window.state.dataset.root.name == "sample" and b.controller.dataset is window.state.dataset
     assert b.controller.model.rowCount() > 0 and b.view.problems.rowCount() == 0
-    assert window.windowTitle() == "Fovea — sample"
+    assert window.windowTitle() == "sample — Fovea"
     assert "still showing" in window._status.text()
 
 
@@ -187,3 +187,93 @@ def test_install_desktop_entry(tmp_path, monkeypatch):
     assert "Exec=" in text and "main.py" in text and "Type=Application" in text
     icon = Path(text.split("Icon=")[1].splitlines()[0])
     assert icon.exists() and icon.stat().st_size > 1000
+
+
+def _dialogs(b):
+    from gui.dataset.image_dialog import ImageDialog
+
+    return [d for d in b.view.findChildren(ImageDialog) if d.isVisible()]
+
+
+def test_enter_on_a_thumbnail_opens_its_full_view(qtbot, window):
+    from PySide6.QtTest import QTest
+
+    window.open_dataset(SAMPLE)
+    wait_dataset(qtbot, window, "sample")
+    b = browser_of(window)
+    grid = b.view.grid
+    grid.setFocus()
+    grid.setCurrentIndex(b.controller.model.index(3))
+    QTest.keyClick(grid, Qt.Key_Return)
+    qtbot.waitUntil(lambda: len(_dialogs(b)) == 1, timeout=5000)
+    dialog = _dialogs(b)[0]
+    assert dialog.path == b.controller.model.rows[3][0]
+    dialog.done(QDialog.Accepted)
+
+
+def test_the_verification_count_is_never_clipped(qtbot, window):
+    window.resize(1024, 576)
+    view = browser_of(window).view
+    view.show_verify_progress(0, 25000)
+    qtbot.wait(50)
+    label = view.verify_label
+    assert label.isVisible() and label.text() == "Verifying images 0 / 25000"
+    assert not view.verify_bar.isTextVisible()  # the bar's own text was clipped to "Verifying images 0 /"
+    widest = label.fontMetrics().horizontalAdvance("Verifying images 25000 / 25000")
+    assert label.width() >= widest
+    view.show_verify_progress(None)
+    assert not label.isVisible() and not view.verify_bar.isVisible()
+
+
+def test_a_new_dataset_opens_on_its_images_and_a_problem_row_opens_its_file(qtbot, window, tmp_path):
+    from PySide6.QtTest import QTest
+
+    zoo = build_zoo(tmp_path / "zoo")
+    window.open_dataset(zoo)
+    wait_dataset(qtbot, window, "zoo")
+    b = browser_of(window)
+    table = b.view.problems
+    qtbot.waitUntil(lambda: table.rowCount() >= len(BAD), timeout=20000)
+    b.view.tabs.setCurrentWidget(table)
+    qtbot.waitUntil(lambda: table.viewport().isVisible() and table.viewport().height() > 100)
+    row = next(r for r in range(table.rowCount()) if Path(table.item(r, 0).toolTip()).is_file())
+    path = table.item(row, 0).toolTip()
+    table.scrollToItem(table.item(row, 0))
+    rect = table.visualItemRect(table.item(row, 0))
+    QTest.mouseClick(table.viewport(), Qt.LeftButton, pos=rect.center())
+    QTest.mouseDClick(table.viewport(), Qt.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: len(_dialogs(b)) == 1, timeout=5000)
+    dialog = _dialogs(b)[0]
+    assert dialog.path == path
+    qtbot.waitUntil(lambda: dialog.info["Size"].text() != "…" or "Cannot" in dialog.image_label.text(), timeout=5000)
+    dialog.done(QDialog.Accepted)
+    window.open_dataset(SAMPLE)
+    wait_dataset(qtbot, window, "sample")
+    assert b.view.tabs.currentWidget() is b.view.grid  # not the previous dataset's Problems
+
+
+def test_the_desktop_entry_names_the_window_class_qt_sets(tmp_path, monkeypatch, qapp):
+    """X11's WM_CLASS class is the application name; Wayland's app id is the desktop file name."""
+    from PySide6.QtGui import QGuiApplication
+
+    from engine.cli.desktop import install_desktop_entry
+    from gui.app import make_app
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    make_app()
+    entry = install_desktop_entry()
+    fields = dict(line.split("=", 1) for line in entry.read_text().splitlines() if "=" in line)
+    assert fields["StartupWMClass"] == QGuiApplication.applicationName() == "Fovea"
+    assert entry.stem == QGuiApplication.desktopFileName()
+
+
+def test_the_title_names_the_dataset_and_the_app_once(qtbot, window, qapp):
+    """Qt appends the display name unless the title already ends with it ("Fovea — sample — Fovea")."""
+    from gui.app import make_app
+
+    make_app()
+    name = qapp.applicationDisplayName()
+    window.open_dataset(SAMPLE)
+    wait_dataset(qtbot, window, "sample")
+    title = window.windowTitle()
+    assert title == f"sample — {name}" and title.endswith(name) and title.count(name) == 1

@@ -392,6 +392,7 @@ def test_the_view_shows_a_stack_without_emitting_edits_and_says_what_the_user_as
     stack.use_preset("gaussian_5x5")
     stack.layer.relu = True
     stack.add("blur")
+    stack.select(0)
     stack.use_network_filter(np.ones((3, 3, 3)), "filter 1")
     stack.channel = 1
     k.show_layer(stack)
@@ -427,3 +428,33 @@ def test_switching_the_network_offers_its_depths_and_says_when_its_weights_are_m
     assert view.activations_tab.chosen_depths() == ["stem", "layer1", "layer2", "layer3", "layer4"]
     qtbot.waitUntil(lambda: "Import weights" in view.filters_tab.info.text(), timeout=60000)
     assert panel.network.filters is None and view.filters_tab.grid.count() == 0
+
+
+def test_a_network_filter_fills_the_selected_layer_and_ctrl_z_undoes_it(panel, qtbot):
+    """Layer 2 selected: the filter goes there with layer 2's ReLU; layer 1 stays; Ctrl+Z restores the stack
+    and the picture; the Undo button says whether there is something to undo."""
+    c, layers = panel.controller, panel.view.layer_controls
+    before = c.renders
+    qtbot.mouseClick(layers.relu_check, Qt.LeftButton)  # layer 1 → ReLU
+    qtbot.mouseClick(layers.add_button, Qt.LeftButton)  # layer 2 (selected)
+    layers.relu_check.setChecked(True)
+    wait_render(qtbot, panel, before)
+    old_names = list(c.stack.names)
+    old_picture = shown(panel).copy()
+    w = np.random.default_rng(0).normal(size=(3, 3, 3))
+    before = c.renders
+    c.use_network_filter(w, "resnet34 filter 7")
+    wait_render(qtbot, panel, before)
+    assert c.stack.current == 1 and c.stack.names == [old_names[0], "resnet34 filter 7"]
+    assert c.stack.layers[0].relu and c.stack.layers[1].relu
+    assert "filter 7" in layers.layer_list.item(1).text() and "ReLU" in layers.layer_list.item(0).text()
+    assert layers.undo_button.isEnabled() and "Ctrl+Z" in layers.undo_button.toolTip()
+    before = c.renders
+    panel.view.pictures.setFocus()
+    QTest.keyClick(panel.view.pictures, Qt.Key_Z, Qt.ControlModifier)
+    wait_render(qtbot, panel, before)
+    assert c.stack.names == old_names and not c.stack.is_rgb(1)
+    np.testing.assert_array_equal(shown(panel), old_picture)
+    while c.stack.can_undo():
+        qtbot.mouseClick(layers.undo_button, Qt.LeftButton)
+    assert len(c.stack.layers) == 1 and not c.stack.layers[0].relu and not layers.undo_button.isEnabled()

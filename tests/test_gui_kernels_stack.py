@@ -68,6 +68,7 @@ def test_layers_are_added_after_the_selected_one_and_the_last_cannot_go():
 def test_a_network_filter_is_an_rgb_kernel_edited_one_channel_at_a_time():
     s = LayerStack()
     s.add("blur")
+    s.select(0)
     w = np.arange(27, dtype=float).reshape(3, 3, 3) / 10
     s.use_network_filter(w, "efficientnet_lite0 filter 3")
     assert s.current == 0 and s.is_rgb() and s.is_rgb(0) and not s.is_rgb(1)
@@ -77,3 +78,39 @@ def test_a_network_filter_is_an_rgb_kernel_edited_one_channel_at_a_time():
     np.testing.assert_array_equal(s.grid_values(), w[..., 2])
     s.set_cell(0, 0, 9)
     assert s.layer.kernel[0, 0, 2] == 9 and s.layer.kernel[0, 0, 0] == w[0, 0, 0] and s.name == "custom"
+
+
+def test_a_network_filter_goes_into_the_selected_layer_keeps_its_relu_and_undoes():
+    """The trap: with layer 2 selected, a network filter overwrote layer 1 and dropped its ReLU, no undo."""
+    s = LayerStack()
+    s.set_relu(True)  # layer 1: the default preset with a ReLU
+    s.add("blur", relu=True)  # layer 2, selected
+    before = [(ly.kernel.copy(), ly.relu) for ly in s.layers], list(s.names)
+    w = np.ones((3, 3, 3)) / 27
+    s.use_network_filter(w, "resnet34 filter 5")
+    assert s.current == 1 and s.names[1] == "resnet34 filter 5" and s.is_rgb(1)
+    assert s.layers[1].relu, "the selected layer keeps its ReLU"
+    np.testing.assert_array_equal(s.layers[0].kernel, before[0][0][0])
+    assert s.layers[0].relu and s.names[0] == before[1][0], "layer 1 is untouched"
+    assert s.undo()
+    assert s.names == before[1] and s.current == 1
+    for layer, (kernel, relu) in zip(s.layers, before[0], strict=True):
+        np.testing.assert_array_equal(layer.kernel, kernel)
+        assert layer.relu == relu
+
+
+def test_undo_steps_back_through_edits_and_merges_a_scrubbed_cell():
+    s = LayerStack()
+    first = s.layer.kernel.copy()
+    for v in (1, 2, 3, 4):  # scrubbing one cell: one undo step
+        s.set_cell(0, 0, v)
+    s.set_divisor(5)
+    s.set_divisor(6)  # typing a divisor: one step
+    s.use_preset("blur")
+    s.add("sharpen")
+    assert s.undo() and len(s.layers) == 1  # the add
+    assert s.undo() and s.name == "custom" and s.layer.kernel[0, 0] == 4  # the preset
+    assert s.undo() and s.layer.divisor == 1.0  # both divisor edits
+    assert s.undo() and s.names[0] != "custom"
+    np.testing.assert_array_equal(s.layer.kernel, first)  # all four cell edits
+    assert not s.can_undo() and not s.undo()

@@ -21,8 +21,13 @@ Icon={icon}
 Terminal=false
 Categories=Education;Science;Graphics;
 Keywords=deep learning;cnn;fastai;image classification;
-StartupWMClass=fovea
+StartupWMClass={wm_class}
 """
+
+# The app's names, used by gui.app too: X11 sets WM_CLASS's class from the application name and
+# Wayland's app id from the desktop file name, which is how a desktop ties the window to this entry.
+APP_NAME = "Fovea"
+DESKTOP_FILE_NAME = "fovea"
 
 
 def register(sub) -> None:
@@ -40,9 +45,11 @@ def install_desktop_entry(app_dir: Path | None = None, icon_dir: Path | None = N
     write_bytes_atomic(icon, (resources_dir() / "fovea.png").read_bytes())
     main_py = Path(__file__).resolve().parents[2] / "main.py"
     exec_line = f"{shlex.quote(sys.executable)} {shlex.quote(str(main_py))} gui"
-    entry = app_dir / "fovea.desktop"
+    entry = app_dir / f"{DESKTOP_FILE_NAME}.desktop"
     with atomic_file(entry, ".desktop") as tmp:
-        Path(tmp).write_text(ENTRY.format(exec_line=exec_line, icon=icon), encoding="utf-8", errors="surrogateescape")
+        Path(tmp).write_text(
+            ENTRY.format(exec_line=exec_line, icon=icon, wm_class=APP_NAME), encoding="utf-8", errors="surrogateescape"
+        )
         os.chmod(tmp, 0o755)
     return entry
 

@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui import theme
+
 SPLITS = ("train", "valid", "test", "all")
 
 
@@ -34,7 +36,7 @@ class ClassList(QWidget):
         self.split.addItems(list(SPLITS))
         self.legend = QLabel()
         self.legend.setWordWrap(True)
-        self.legend.setStyleSheet("color: #555;")
+        self.legend.setStyleSheet(f"color: {theme.css(theme.muted_text())};")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(QLabel("Classes"))

@@ -3,6 +3,9 @@ runs the thumbnail and verification jobs in their slots and reports to AppState'
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from PySide6.QtCore import QObject, Signal
 
 from engine.data import Problem, verify_dataset
@@ -71,6 +74,7 @@ class DatasetController(QObject):
         # view changes -> controller callbacks
         view.filterChanged.connect(self._on_view_filter_changed)
         view.imageActivated.connect(self.open_image)
+        view.problemActivated.connect(self.open_problem)
 
     # ------------------------------------------------------------ model -> view
     def _on_model_dataset_changed(self, dataset) -> None:
@@ -104,6 +108,14 @@ class DatasetController(QObject):
 
     def open_image(self, row: int) -> ImageDialog:
         return self.view.show_image(*self.model.rows[row])
+
+    def open_problem(self, path: str, split: str) -> ImageDialog | None:
+        """The full view of a problem's file (what can be read of it, and why it cannot be used)."""
+        if not os.path.isfile(path):
+            self.state.status(f"{path} is not a file")
+            return None
+        cls = Path(path).parent.name if split in ("train", "valid") else ""
+        return self.view.show_image(path, cls, split)
 
     # ------------------------------------------------------------ verification
     def _start_verify(self) -> None:

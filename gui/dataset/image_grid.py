@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QModelIndex, QSize, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListView
 
 from engine.thumbnails import THUMB_SIZE
@@ -11,6 +11,8 @@ CELL = QSize(THUMB_SIZE + 20, THUMB_SIZE + 28)
 
 
 class ImageGrid(QListView):
+    imageChosen = Signal(QModelIndex)  # double-click, or Enter/Return on the current thumbnail
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setViewMode(QListView.IconMode)
@@ -25,4 +27,13 @@ class ImageGrid(QListView):
         self.setWordWrap(False)
         self.setTextElideMode(Qt.ElideMiddle)
         self.setSelectionMode(QAbstractItemView.ExtendedSelection)
-        self.setToolTip("Double-click an image to see it full size with its details")
+        self.setToolTip("Double-click an image (or press Enter) to see it full size with its details")
+        self.doubleClicked.connect(self.imageChosen)
+
+    def keyPressEvent(self, event) -> None:
+        index = self.currentIndex()
+        if event.key() in (Qt.Key_Return, Qt.Key_Enter) and index.isValid():
+            self.imageChosen.emit(index)
+            event.accept()
+            return
+        super().keyPressEvent(event)

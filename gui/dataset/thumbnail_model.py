@@ -9,17 +9,19 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPixmap
 
 from engine.thumbnails import THUMB_SIZE, ThumbnailRequests
+from gui import theme
 
 PIXMAP_CACHE = 3000  # decoded thumbnails kept; past that the cache starts again from what is on screen
 
 Row = tuple[str, str, str]  # path, class name ("" for test images), split
 
 
-def placeholder(text: str, color: str) -> QPixmap:
+def placeholder(text: str, ink: QColor) -> QPixmap:
+    """A thumbnail-sized square in the theme's pane colour with ``text`` in ``ink``."""
     pm = QPixmap(THUMB_SIZE, THUMB_SIZE)
-    pm.fill(QColor("#eef1f5"))
+    pm.fill(theme.pane())
     p = QPainter(pm)
-    p.setPen(QColor(color))
+    p.setPen(ink)
     f = QFont()
     f.setPointSize(22 if len(text) <= 2 else 10)
     p.setFont(f)
@@ -39,8 +41,8 @@ class ThumbnailModel(QAbstractListModel):
         self._pixmaps: dict[str, QPixmap] = {}
         self._errors: dict[str, str] = {}
         self._asked: set[str] = set()
-        self._loading = placeholder("…", "#8a94a6")
-        self._broken = placeholder("✕", "#c0392b")
+        self._loading = placeholder("…", theme.muted_text())
+        self._broken = placeholder("✕", theme.error_text())
 
     def set_rows(self, rows: list[Row]) -> None:
         self.beginResetModel()

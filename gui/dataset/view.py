@@ -7,26 +7,34 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from engine.data import Problem
+from gui import theme
 from gui.dataset.class_list import ClassList
 from gui.dataset.image_dialog import ImageDialog
 from gui.dataset.image_grid import ImageGrid
 from gui.dataset.problems_table import ProblemsTable
 
-NO_DATASET = "No dataset open. Use File ▸ Open dataset folder… or drop a folder here."
+NO_DATASET = (
+    "No dataset open. Use File ▸ Open dataset folder… (or drop a folder here), "
+    "or make one from your own pictures with File ▸ New dataset…"
+)
 
 
 class DatasetView(QWidget):
     filterChanged = Signal(object, str)  # class name or None, split
-    imageActivated = Signal(int)  # a row of the grid's model was double-clicked
+    imageActivated = Signal(int)  # a row of the grid's model was double-clicked (or Enter pressed on it)
+    problemActivated = Signal(str, str)  # a Problems row was double-clicked: its file, its split
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.header = QLabel(NO_DATASET)
         self.header.setWordWrap(True)
         self.header.setStyleSheet("font-size: 13pt; padding: 4px 2px;")
+        # the count is a label of its own: a progress bar's text is clipped to the bar ("Verifying images 0 /")
+        self.verify_label = QLabel()
+        self.verify_label.hide()
         self.verify_bar = QProgressBar()
-        self.verify_bar.setFormat("Verifying images %v / %m")
-        self.verify_bar.setMaximumWidth(260)
+        self.verify_bar.setTextVisible(False)
+        self.verify_bar.setFixedWidth(120)
         self.verify_bar.hide()
         self.classes = ClassList()
         self.grid = ImageGrid()
@@ -36,7 +44,8 @@ class DatasetView(QWidget):
         self.tabs.addTab(self.problems, "Problems")
         self._lay_out()
         self.classes.filterChanged.connect(self.filterChanged)
-        self.grid.doubleClicked.connect(lambda index: self.imageActivated.emit(index.row()))
+        self.grid.imageChosen.connect(lambda index: self.imageActivated.emit(index.row()))
+        self.problems.problemChosen.connect(self.problemActivated)
 
     def _lay_out(self) -> None:
         split = QSplitter()
@@ -46,6 +55,7 @@ class DatasetView(QWidget):
         split.setSizes([260, 900])
         top = QHBoxLayout()
         top.addWidget(self.header, 1)
+        top.addWidget(self.verify_label)
         top.addWidget(self.verify_bar)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -54,8 +64,10 @@ class DatasetView(QWidget):
 
     # ---- setters (show state; never write it)
     def show_dataset(self, dataset) -> None:
-        self.header.setText(f"<b>{dataset.root.name}</b> &nbsp; <span style='color:#555'>{dataset.root}</span>")
+        muted = theme.css(theme.muted_text())
+        self.header.setText(f"<b>{dataset.root.name}</b> &nbsp; <span style='color:{muted}'>{dataset.root}</span>")
         self.classes.show_dataset(dataset)
+        self.tabs.setCurrentWidget(self.grid)  # a new dataset starts at its images, not the last one's problems
 
     def show_image_count(self, n: int) -> None:
         self.tabs.setTabText(0, f"Images ({n})")
@@ -80,10 +92,16 @@ class DatasetView(QWidget):
         """The verification bar at done/total; ``done=None`` hides it."""
         if done is None:
             self.verify_bar.hide()
+            self.verify_label.hide()
             return
         self.verify_bar.setRange(0, max(1, total))
         self.verify_bar.setValue(done)
+        self.verify_label.setText(f"Verifying images {done} / {total}")
+        # as wide as the widest count it will show, so the text neither clips nor makes the header jump
+        widest = self.verify_label.fontMetrics().horizontalAdvance(f"Verifying images {total} / {total}")
+        self.verify_label.setMinimumWidth(widest + 4)
         self.verify_bar.show()
+        self.verify_label.show()
 
     def show_image(self, path: str, cls: str, split: str) -> ImageDialog:
         """Open the full view of one image (a window of its own, deleted when closed)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtGui import QImage, QPainter, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QSpinBox, QVBoxLayout, QWidget
 
 from gui.images import qimage_from_array
@@ -48,7 +48,7 @@ class ActivationsView(QWidget):
         p = QPainter(self)
         y = 0
         for title, maps in self.rows:
-            p.setPen(QColor("#222"))
+            p.setPen(self.palette().color(QPalette.WindowText))
             p.drawText(QRectF(0, y, self.width(), self.LABEL_H), Qt.AlignLeft | Qt.AlignVCenter, title)
             y += self.LABEL_H
             x = 0

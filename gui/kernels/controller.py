@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from engine.jobs import run_to_end
 from engine.kernel_layers import Stage, pixel_breakdown
 from engine.kernels import KernelError, load_image_array, save_result
+from gui import theme
 from gui.jobs import JobSlot
 from gui.kernels.inspector import breakdown_html
 from gui.kernels.renderer import RenderRequest, ResultRenderer
@@ -22,7 +23,7 @@ from gui.state import AppState
 
 
 def error_html(message: str) -> str:
-    return f"<span style='color:#b00020'>{html.escape(message)}</span>"
+    return f"<span style='color:{theme.css(theme.error_text())}'>{html.escape(message)}</span>"
 
 
 class KernelController(QObject):
@@ -35,7 +36,7 @@ class KernelController(QObject):
         self.image: np.ndarray = np.zeros((8, 8, 3), dtype=np.uint8)
         self.image_name = ""
         self.stack = LayerStack()
-        self.mode, self.border, self.gray = "clip", "replicate", False
+        self.border, self.gray = "replicate", False
         self.stages: list[Stage] = []  # the newest result, one stage per layer
         self.error = ""  # why the newest request gave no result
         self.renders = 0  # results put on screen (tests, bench)
@@ -73,6 +74,8 @@ class KernelController(QObject):
         layers.addRequested.connect(self.add_layer)
         layers.removeRequested.connect(self.remove_layer)
         layers.reluToggled.connect(self._on_view_relu)
+        layers.undoRequested.connect(self.undo)
+        v.undoRequested.connect(self.undo)
         v.pictures.pixelHovered.connect(self._on_view_hover)
         v.pictures.hoverLeft.connect(self._on_view_hover_left)
 
@@ -167,10 +170,10 @@ class KernelController(QObject):
         self.renderer.schedule()
 
     def use_network_filter(self, weights: np.ndarray, name: str) -> None:
-        """Layer 1 becomes this RGB filter, in normalise mode, and its response is shown."""
+        """The selected layer becomes this RGB filter (its ReLU kept), in normalise mode, and its response
+        is shown. Undo (Ctrl+Z) brings the layer back."""
         with self.renderer.changing():
             self.stack.use_network_filter(weights, name)
-            self.mode = "normalise"
             self.view.output_controls.show_mode(self.mode)
             self._show_stack()
             self.renderer.schedule()
@@ -192,11 +195,13 @@ class KernelController(QObject):
         self.view.kernel_controls.show_name(self.stack)
         if renamed:
             self.view.layer_controls.show_title(self.stack, self.stack.current)
+        self._show_undo()
         self.renderer.schedule()
 
     def _on_view_divisor(self, value: float) -> None:
-        self.stack.layer.divisor = float(value)
+        self.stack.set_divisor(value)
         self.view.kernel_controls.show_note(self.stack)
+        self._show_undo()
         self.renderer.schedule()
 
     def _on_view_divide_by_sum(self) -> None:
@@ -205,11 +210,12 @@ class KernelController(QObject):
             self.view.kernel_controls.show_layer(self.stack)
 
     def _on_view_bias(self, value: float) -> None:
-        self.stack.layer.bias = float(value)
+        self.stack.set_bias(value)
+        self._show_undo()
         self.renderer.schedule()
 
     def _on_view_options(self, mode: str, border: str, gray: bool) -> None:
-        self.mode, self.border, self.gray = mode, border, gray
+        self.stack.mode, self.border, self.gray = mode, border, gray
         self.renderer.schedule()
 
     def set_mode(self, mode: str) -> None:
@@ -217,8 +223,9 @@ class KernelController(QObject):
         self._on_view_options(mode, self.border, self.gray)
 
     def _on_view_relu(self, on: bool) -> None:
-        self.stack.layer.relu = bool(on)
+        self.stack.set_relu(on)
         self.view.layer_controls.show_title(self.stack, self.stack.current)
+        self._show_undo()
         self.renderer.schedule()
 
     def add_layer(self, preset_name: str = "identity", relu: bool = False) -> None:
@@ -226,6 +233,15 @@ class KernelController(QObject):
         self.stack.add(preset_name, relu)
         self._show_stack()
         self.renderer.schedule()
+
+    def undo(self) -> bool:
+        """Undo the newest edit of the layer stack (Ctrl+Z); False if there is none."""
+        if not self.stack.undo():
+            self.state.status("Nothing to undo in the kernels")
+            return False
+        self._show_stack()
+        self.renderer.schedule()
+        return True
 
     def remove_layer(self) -> None:
         if self.stack.remove():
@@ -254,10 +270,19 @@ class KernelController(QObject):
         self.view.pictures.set_result_title(error_html(message))
 
     # ------------------------------------------------------------ model changes -> view
+    @property
+    def mode(self) -> str:
+        """The output mode (clip, abs, normalise): kept with the stack, so Undo restores it too."""
+        return self.stack.mode
+
     def _show_stack(self) -> None:
+        self.view.output_controls.show_mode(self.stack.mode)
         self.view.kernel_controls.show_layer(self.stack)
         self.view.layer_controls.show_stack(self.stack)
         self.view.output_controls.allow_gray(not self.stack.is_rgb(0))
+
+    def _show_undo(self) -> None:
+        self.view.layer_controls.show_undo(self.stack)
 
     def _show_stage(self) -> None:
         if not self.stages:

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtGui import QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from gui.images import qimage_from_array
@@ -90,7 +90,9 @@ class FilterGrid(QWidget):
             rect = self.tile_rect(i)
             p.drawImage(rect, im)
             if i in (self.selected, self._hover):
-                p.setPen(QPen(QColor("#f0a000") if i == self.selected else QColor("#333"), 2))
+                p.setPen(
+                    QPen(self.palette().color(QPalette.Highlight if i == self.selected else QPalette.WindowText), 2)
+                )
                 p.drawRect(rect.adjusted(-1, -1, 1, 1))
         p.end()
 

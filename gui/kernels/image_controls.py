@@ -8,6 +8,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout
 
 from engine.paths import resources_dir
+from gui import theme
 
 SAMPLE_PHOTOS = (("chelsea.png", "Cat"), ("coffee.png", "Espresso"))
 
@@ -43,7 +44,7 @@ class ImageControls(QGroupBox):
         self.info = QLabel()
         self.info.setObjectName("image_info")
         self.info.setWordWrap(True)
-        self.info.setStyleSheet("color: #555;")
+        self.info.setStyleSheet(f"color: {theme.css(theme.muted_text())};")
         v.addWidget(self.info)
 
     def _build_picks(self) -> QHBoxLayout:

@@ -9,14 +9,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from engine.kernel_layers import PixelBreakdown
+from gui import theme
 from gui.kernels.kernel_controls import CHANNEL_NAMES
 from gui.kernels.kernel_grid import weight_colour
 from gui.kernels.widget_tools import scrolled
 
-HINT = (
-    "<p style='color:#555'>Point at a pixel in either picture to see the arithmetic:<br>the pixel's "
-    "neighbourhood × the kernel, added up, is the result pixel.</p>"
-)
+
+def hint_html() -> str:
+    return (
+        f"<p style='color:{theme.css(theme.muted_text())}'>Point at a pixel in either picture to see the arithmetic:<br>the pixel's "
+        "neighbourhood × the kernel, added up, is the result pixel.</p>"
+    )
 
 
 def number_text(v: float) -> str:
@@ -40,11 +43,12 @@ def _matrix(m, width: int, colour: bool = False) -> str:
     for row in m:
         tds = []
         for v in row:
-            style = f" bgcolor='{weight_colour(v, top).name()}'" if colour else ""
+            fill = weight_colour(v, top)
+            style = f" bgcolor='{fill.name()}' style='color:{theme.ink_on(fill).name()}'" if colour else ""
             tds.append(f"<td align='right' width='{width}'{style}>{number_text(v)}&nbsp;</td>")
         rows.append("<tr>" + "".join(tds) + "</tr>")
     return (
-        "<table cellspacing='0' cellpadding='1' style='border:1px solid #999; "
+        f"<table cellspacing='0' cellpadding='1' style='border:1px solid {theme.css(theme.muted_text())}; "
         "font-family:monospace'>" + "".join(rows) + "</table>"
     )
 
@@ -92,7 +96,7 @@ def _lecture_words(b: PixelBreakdown, channel_name: str) -> str:
     )
     text = text[2:] if text.startswith("+ ") else text.replace("− ", "−", 1)
     return (
-        f"<p style='color:#444'>{channel_name}: {text or '0'} = {number_text(b.sums[0])}"
+        f"<p style='color:{theme.css(theme.muted_text())}'>{channel_name}: {text or '0'} = {number_text(b.sums[0])}"
         "&nbsp;&nbsp;(zero weights left out)</p>"
     )
 
@@ -134,7 +138,7 @@ class Inspector(QLabel):
         self.setAlignment(Qt.AlignTop | Qt.AlignLeft)
         self.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.setContentsMargins(8, 6, 8, 6)
-        self.setText(HINT)
+        self.setText(hint_html())
         self.scroll_area = scrolled(self)
 
     def show_error(self, message: str) -> None:

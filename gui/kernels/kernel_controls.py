@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QComboBox, QGroupBox, QHBoxLayout, QLabel, QTabBar
 
 from engine.kernel_presets import PRESETS
 from engine.kernels import KERNEL_SIZES
+from gui import theme
 from gui.kernels.kernel_grid import KernelGrid, NumberSpinBox
 from gui.kernels.stack import CUSTOM, LayerStack
 from gui.kernels.widget_tools import set_quietly
@@ -44,7 +45,7 @@ class KernelControls(QGroupBox):
         v.addLayout(self._build_divisor_bias())
         self.note = QLabel()
         self.note.setWordWrap(True)
-        self.note.setStyleSheet("color: #555;")
+        self.note.setStyleSheet(f"color: {theme.css(theme.muted_text())};")
         v.addWidget(self.note)
 
     def _build_pickers(self) -> QHBoxLayout:

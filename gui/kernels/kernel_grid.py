@@ -8,17 +8,17 @@ from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QDoubleSpinBox, QGridLayout, QSizePolicy, QWidget
 
 from engine.kernels import format_number
+from gui import theme
 
-POSITIVE, NEGATIVE = QColor(56, 108, 176), QColor(200, 70, 60)
+POSITIVE, NEGATIVE = 0, 3  # theme.series_colour: blue for positive weights, red for negative ones
 
 
 def weight_colour(v: float, top: float) -> QColor:
-    """White for 0, towards blue for positive and red for negative weights, stronger when larger."""
-    base = POSITIVE if v > 0 else NEGATIVE
+    """The plot background for 0 (white or dark, as the palette), towards blue for positive and red for
+    negative weights, stronger when larger."""
+    base = theme.series_colour(POSITIVE if v > 0 else NEGATIVE)
     a = 0.0 if v == 0 else 0.15 + 0.45 * min(1.0, abs(v) / top)
-    return QColor(
-        round(255 + (base.red() - 255) * a), round(255 + (base.green() - 255) * a), round(255 + (base.blue() - 255) * a)
-    )
+    return theme.blend(theme.plot_background(), base, a)
 
 
 class ScrubSpinBox(QDoubleSpinBox):
@@ -143,5 +143,5 @@ class KernelGrid(QWidget):
                 pal = cell.palette()
                 if pal.color(QPalette.Base) != col:
                     pal.setColor(QPalette.Base, col)
-                    pal.setColor(QPalette.Text, QColor("black"))
+                    pal.setColor(QPalette.Text, theme.ink_on(col))
                     cell.setPalette(pal)

@@ -22,6 +22,7 @@ class LayerControls(QGroupBox):
     addRequested = Signal()
     removeRequested = Signal()
     reluToggled = Signal(bool)
+    undoRequested = Signal()
 
     def __init__(self, parent=None):
         super().__init__("Layers (conv → ReLU → conv …)", parent)
@@ -36,13 +37,19 @@ class LayerControls(QGroupBox):
         self.add_button.setToolTip("Add a layer after the selected one; it filters that layer's output")
         self.add_button.clicked.connect(self.addRequested)
         self.remove_button = QPushButton("Remove")
+        self.remove_button.setToolTip("Remove the selected layer")
         self.remove_button.clicked.connect(self.removeRequested)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Undo the last change to the kernels and layers (Ctrl+Z)")
+        self.undo_button.setEnabled(False)
+        self.undo_button.clicked.connect(self.undoRequested)
         self.relu_check = QCheckBox("ReLU after it")
         self.relu_check.setToolTip("Replace negative values with zero before the next layer")
         self.relu_check.toggled.connect(self.reluToggled)
         row = QHBoxLayout()
         row.addWidget(self.add_button)
         row.addWidget(self.remove_button)
+        row.addWidget(self.undo_button)
         row.addStretch(1)
         row.addWidget(self.relu_check)
         v.addLayout(row)
@@ -58,6 +65,10 @@ class LayerControls(QGroupBox):
         self.remove_button.setEnabled(stack.can_remove())
         self.add_button.setEnabled(stack.can_add())
         self.show_relu(stack)
+        self.show_undo(stack)
+
+    def show_undo(self, stack: LayerStack) -> None:
+        self.undo_button.setEnabled(stack.can_undo())
 
     def show_selection(self, stack: LayerStack) -> None:
         set_quietly(self.layer_list, self.layer_list.setCurrentRow, stack.current)

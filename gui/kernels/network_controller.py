@@ -79,12 +79,12 @@ class NetworkController(QObject):
         self.view.filters_tab.show_tiles(filters.tiles)
         self.view.filters_tab.set_info(
             f"<b>{filters.arch}</b>'s first convolution: {n} filters of {k}×{k}×3 (grey = 0, colours show "
-            f"which channels a filter adds or subtracts). Click one to load it as an RGB kernel and see its "
-            f"response on the image. (The network slides it with stride {filters.stride}; here it visits every pixel.)"
+            f"which channels a filter adds or subtracts). Click one to load it into the selected layer as an RGB kernel "
+            f"and see its response (Ctrl+Z undoes it). (The network slides it with stride {filters.stride}; here it visits every pixel.)"
         )
 
     def use_filter(self, index: int) -> None:
-        """Put filter ``index`` into layer 1 as an RGB kernel, normalise mode, and show its response."""
+        """Put filter ``index`` into the selected layer as an RGB kernel, normalise mode, and show its response."""
         if self.filters is None:
             return
         self.view.filters_tab.show_selected(index)

@@ -7,10 +7,12 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-MARK_COLOUR = "#ff9f1c"
+from gui import theme
+
+MARK_SERIES = 1  # the hover mark: theme.series_colour(1), an orange that reads on photos and on both themes
 
 
 class Pictures(QWidget):
@@ -23,6 +25,7 @@ class Pictures(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.views = pg.GraphicsLayoutWidget()
+        self.views.setBackground(theme.pane())  # behind the pictures: a step off the window, light or dark
         self.views.setAcceptDrops(False)  # drops go to the tab
         self.views.viewport().setAcceptDrops(False)
         self.views.ci.setSpacing(8)
@@ -62,7 +65,7 @@ class Pictures(QWidget):
     @staticmethod
     def _add_mark(vb) -> QGraphicsRectItem:
         mark = QGraphicsRectItem()
-        pen = QPen(QColor(MARK_COLOUR), 2)
+        pen = QPen(theme.series_colour(MARK_SERIES), 2)
         pen.setCosmetic(True)
         mark.setPen(pen)
         mark.setZValue(10)

@@ -14,6 +14,7 @@ from engine.kernel_presets import DEFAULT_PRESET, PRESETS
 from engine.kernels import format_number
 
 MAX_LAYERS = 8
+MAX_UNDO = 100
 CUSTOM = "custom"
 RGB_NOTE = (
     "A first-layer filter of the pretrained network: it multiplies the R, G and B "
@@ -30,7 +31,8 @@ def preset_layer(name: str, relu: bool = False) -> Layer:
 class LayerStack:
     """Layers with a name each (a preset's, "custom", or a network filter's) and the selected one.
 
-    ``channel`` is the slice of an RGB kernel the grid edits (R, G or B).
+    ``channel`` is the slice of an RGB kernel the grid edits (R, G or B). Every edit can be undone
+    (``undo``); a run of edits to one number (scrubbing a cell, typing a divisor) undoes as one.
     """
 
     def __init__(self) -> None:
@@ -38,6 +40,30 @@ class LayerStack:
         self.names: list[str] = [DEFAULT_PRESET]
         self.current = 0
         self.channel = 0
+        self.mode = "clip"  # how the results become pixels (a network filter switches it to normalise)
+        self._undo: list[tuple] = []  # (layers, names, current, channel, mode) before each edit
+        self._last_edit: tuple | None = None  # what the newest edit changed, to merge a run of them
+
+    # ------------------------------------------------------------ undo
+    def _remember(self, edit: tuple | None = None) -> None:
+        """Keep the stack as it is before an edit; ``edit`` names a number being changed again and again
+        (a cell, the divisor): a run of edits to the same one is remembered once."""
+        if edit is not None and edit == self._last_edit:
+            return
+        self._last_edit = edit
+        self._undo.append((self.snapshot(), list(self.names), self.current, self.channel, self.mode))
+        del self._undo[:-MAX_UNDO]
+
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def undo(self) -> bool:
+        """Put the stack back as it was before the newest edit; False if there is none."""
+        if not self._undo:
+            return False
+        self.layers, self.names, self.current, self.channel, self.mode = self._undo.pop()
+        self._last_edit = None
+        return True
 
     # ------------------------------------------------------------ reading
     @property
@@ -90,6 +116,7 @@ class LayerStack:
     # ------------------------------------------------------------ editing the selected layer
     def set_cell(self, r: int, c: int, value: float) -> None:
         """One weight changed (in the selected channel of an RGB kernel); the layer becomes custom."""
+        self._remember(("cell", self.current, self.channel, r, c))
         k = self.layer.kernel.copy()
         if k.ndim == 3:
             k[r, c, self.channel] = value
@@ -100,6 +127,7 @@ class LayerStack:
 
     def use_preset(self, name: str) -> None:
         """Replace the selected layer's kernel, divisor and bias by a preset's (its ReLU stays)."""
+        self._remember()
         self.layers[self.current] = preset_layer(name, self.layer.relu)
         self.names[self.current] = name
         self.channel = 0
@@ -110,6 +138,7 @@ class LayerStack:
         old = k.shape[0]
         if n == old:
             return False
+        self._remember()
         if n > old:
             new = np.zeros((n, n) + k.shape[2:])
             o = (n - old) // 2
@@ -122,11 +151,25 @@ class LayerStack:
         return True
 
     def use_network_filter(self, weights: np.ndarray, name: str) -> None:
-        """Put a network's RGB filter into layer 1 and select it: the raw response, before BN and ReLU."""
-        self.current = 0
-        self.layers[0] = Layer(np.array(weights, dtype=np.float64), 1.0, 0.0, False)
-        self.names[0] = name
+        """Put a network's RGB filter into the selected layer (the raw response, before BN; the layer's
+        ReLU stays as the user set it)."""
+        self._remember()
+        self.layers[self.current] = Layer(np.array(weights, dtype=np.float64), 1.0, 0.0, self.layer.relu)
+        self.names[self.current] = name
         self.channel = 0
+        self.mode = "normalise"  # a filter's response is signed and small: stretched to 0–255 to be seen
+
+    def set_divisor(self, value: float) -> None:
+        self._remember(("divisor", self.current))
+        self.layer.divisor = float(value)
+
+    def set_bias(self, value: float) -> None:
+        self._remember(("bias", self.current))
+        self.layer.bias = float(value)
+
+    def set_relu(self, on: bool) -> None:
+        self._remember()
+        self.layer.relu = bool(on)
 
     # ------------------------------------------------------------ the stack
     def can_add(self) -> bool:
@@ -139,6 +182,7 @@ class LayerStack:
         """Insert a layer after the selected one and select it."""
         if preset_name not in PRESETS:
             preset_name = "identity"
+        self._remember()
         self.current += 1
         self.layers.insert(self.current, preset_layer(preset_name, relu))
         self.names.insert(self.current, preset_name)
@@ -147,6 +191,7 @@ class LayerStack:
         """Remove the selected layer (never the last one left)."""
         if not self.can_remove():
             return False
+        self._remember()
         del self.layers[self.current]
         del self.names[self.current]
         self.current = min(self.current, len(self.layers) - 1)
@@ -157,4 +202,5 @@ class LayerStack:
             return False
         self.current = i
         self.channel = 0
+        self._last_edit = None  # editing the same cell of another layer is a new edit
         return True

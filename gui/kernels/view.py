@@ -54,6 +54,7 @@ class KernelView(QWidget):
     clipboardEmpty = Signal()
     archChanged = Signal(str)
     tabChanged = Signal(int)
+    undoRequested = Signal()  # Ctrl+Z anywhere in the tab (a number being typed undoes its own text first)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -82,6 +83,9 @@ class KernelView(QWidget):
         paste = QShortcut(QKeySequence.Paste, self)
         paste.setContext(Qt.WidgetWithChildrenShortcut)
         paste.activated.connect(self.paste)
+        undo = QShortcut(QKeySequence.Undo, self)
+        undo.setContext(Qt.WidgetWithChildrenShortcut)
+        undo.activated.connect(self.undoRequested)
 
     def _build_side(self) -> QWidget:
         side = QWidget()
