@@ -3,6 +3,7 @@ curves for the overlays, deleting runs with their models, and the store's cap.""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
@@ -22,14 +23,19 @@ def problems_text(problems: list[str]) -> str:
     return f"Run history: {named}{more}."
 
 
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def compared_run(store: RunStore, rec: dict) -> dict:
-    """A stored run as the charts overlay it: its epochs, and its batches placed in epochs."""
+    """A stored run as the charts overlay it: its epochs, and its batches placed in epochs (points
+    that are not finite numbers, as a damaged curves file may hold, are left out)."""
     curves = store.curves(rec["id"])
-    n = min(len(curves["iteration"]), len(curves["loss"]), len(curves["lr"]))
-    its = [float(i) for i in curves["iteration"][:n]]
+    points = [p for p in zip(curves["iteration"], curves["loss"], curves["lr"], strict=False) if all(map(_finite, p))]
+    its = [float(i) for i, _, _ in points]
     per_epoch = (its[-1] + 1) / len(rec["epochs"]) if its and rec["epochs"] else 0.0
     x = [i / per_epoch for i in its] if per_epoch else []
-    batches = {"x": x, "loss": curves["loss"][: len(x)], "lr": curves["lr"][:n], "iteration": its}
+    batches = {"x": x, "loss": [p[1] for p in points][: len(x)], "lr": [p[2] for p in points], "iteration": its}
     return {"id": rec["id"], "epochs": list(rec["epochs"]), "batches": batches}
 
 

@@ -3,6 +3,8 @@ them, right-click to use a run's model or delete runs; the open dataset's runs o
 
 from __future__ import annotations
 
+import math
+
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QAction, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -33,26 +35,36 @@ def format_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def _number(v) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
 def describe_run(rec: dict) -> str:
-    """One line: "run 7 · sample · resnet34 · 3 epochs · 81.2 % · done"."""
+    """One line: "run 7 · sample · resnet34 · 3 epochs · 81.2 % · done" (a record's odd values shown
+    as text, never trusted to be numbers)."""
     s = run_summary(rec)
-    parts = [f"run {s['id']}", s["dataset"] or "?", s["arch"], f"{s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}"]
-    if isinstance(s["best_accuracy"], (int, float)):
-        parts.append(f"{100 * s['best_accuracy']:.1f} %")
+    n = s["epochs"]
+    parts = [f"run {s['id']}", str(s["dataset"] or "?"), str(s["arch"]), f"{n} epoch{'s' if n != 1 else ''}"]
+    acc = _number(s["best_accuracy"])
+    if acc is not None:
+        parts.append(f"{100 * acc:.1f} %")
     parts.append(s["state"])
     return " · ".join(parts)
 
 
 def run_tooltip(rec: dict, size: int) -> str:
     s = run_summary(rec)
-    config = rec["configs"][-1] if rec.get("configs") else {}
+    config = rec["configs"][-1]
     lines = [describe_run(rec), f"Dataset: {s['dataset_path']}", f"Started {s['created']}"]
-    if s["best_epoch"] is not None:
-        lines.append(f"Best epoch {s['best_epoch']}: valid loss {s['best_valid_loss']:.4f}")
-    keys = ("size", "bs", "lr", "epochs", "cycle_len", "cycle_mult", "precompute", "unfreeze", "augment")
-    lines += [f"{k}: {format_lr(config[k]) if k == 'lr' else config[k]}" for k in keys if k in config]
+    loss = _number(s["best_valid_loss"])
+    if s["best_epoch"] is not None and loss is not None:
+        lines.append(f"Best epoch {s['best_epoch']}: valid loss {loss:.4f}")
+    keys = ("size", "bs", "lr", "epochs", "cycles", "cycle_len", "cycle_mult", "precompute", "unfreeze", "aug")
+    for k in (k for k in keys if config.get(k) is not None):
+        value = config[k]
+        lines.append(f"{k}: {format_lr(value) if k == 'lr' and _number(value) else value}"[:200])
     if s["message"]:
-        lines.append(s["message"])
+        lines.append(str(s["message"])[:500])
     lines.append(f"On disk: {format_bytes(size)}")
     return "\n".join(lines)
 
