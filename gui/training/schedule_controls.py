@@ -61,7 +61,12 @@ class ScheduleControls(QGroupBox):
         self.cycles_spin = _spin(
             1, 20, tip="How many SGDR cycles: the learning rate restarts high at the start of each"
         )
-        self.cycle_len_spin = _spin(1, 100, "len ", "Cycle length (cycle_len): how many epochs the first cycle lasts")
+        self.cycle_len_spin = _spin(
+            1,
+            100,
+            "len ",
+            "Cycle length (cycle_len, the “len”): how many epochs the first SGDR cycle lasts before the rate restarts",
+        )
         self.cycle_mult_spin = _spin(
             1,
             4,

@@ -123,6 +123,7 @@ class TrainingView(QWidget):
         self.run_box.saveRequested.connect(self.saveRequested)
         self.run_box.onnxRequested.connect(self.onnxRequested)
         self.run_box.clusterRequested.connect(self.clusterRequested)
+        self.run_box.procs_spin.valueChanged.connect(self.settingsEdited)
         self.history.comparedChanged.connect(self.comparedChanged)
 
     # ------------------------------------------------------------ the form (must not modify the backing model)
