@@ -82,21 +82,21 @@ class TrainingCharts(QWidget):
 
     def _make_run_items(self) -> None:
         marks = dict(symbolSize=6)
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=theme.plot_ink())
         self.batch_raw_item = self.loss_plot.plot([], [], pen=_pen(colour("raw"), 1), name="batch")
         self.batch_smooth_item = self.loss_plot.plot([], [], pen=_pen(colour("train")), name="smoothed")
-        self.epoch_plot.addLegend(offset=(-10, 10))
+        self.epoch_plot.addLegend(offset=(-10, 10), labelTextColor=theme.plot_ink())
         self.train_item = self.epoch_plot.plot(
             [], [], pen=_pen(colour("train")), symbol="o", symbolBrush=colour("train"), name="train", **marks
         )
         self.valid_item = self.epoch_plot.plot(
             [], [], pen=_pen(colour("valid")), symbol="s", symbolBrush=colour("valid"), name="valid", **marks
         )
-        self.acc_plot.addLegend(offset=(-10, -10))
+        self.acc_plot.addLegend(offset=(-10, -10), labelTextColor=theme.plot_ink())
         self.acc_item = self.acc_plot.plot(
             [], [], pen=_pen(colour("acc")), symbol="o", symbolBrush=colour("acc"), name="this run", **marks
         )
-        self.lr_plot.addLegend(offset=(-10, 10))
+        self.lr_plot.addLegend(offset=(-10, 10), labelTextColor=theme.plot_ink())
         # planned: a wide pale band under the actual per-batch line, so both stay visible where they agree
         self.planned_item = self.lr_plot.plot([], [], pen=_pen(colour("planned"), 6), name="planned")
         self.lr_item = self.lr_plot.plot([], [], pen=_pen(colour("lr"), 2), name="actual (per batch)")
