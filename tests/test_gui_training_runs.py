@@ -301,3 +301,17 @@ def test_no_hard_coded_colours_in_the_tab():
         for m in re.finditer(r"[\"'](#[0-9a-fA-F]{3,8})[\"']|color:\s*#", path.read_text(encoding="utf-8"))
     ]
     assert found == []
+
+
+@pytest.mark.parametrize("precompute", [True, False])
+def test_train_and_evaluate_report_the_same_accuracy_for_the_same_weights(qtbot, panel, sample, precompute):
+    """On a CPU both score the BN-folded fp32 copy on the same decoded valid images (see the report for CUDA)."""
+    from engine.evaluation import evaluate
+    from engine.jobs import run_to_end as finish
+
+    panel.set_config(TrainConfig(epochs=1, lr=1e-2, **{**FAST, "precompute": precompute}))
+    run_to_end(qtbot, panel)
+    shown = panel.view.epoch_table.item(0, 3).text()
+    ev = finish(evaluate(panel.state.model, sample.valid, device=panel.state.learner.device))
+    assert shown == f"{100 * ev.accuracy:.1f} %"
+    assert panel.controller.charts.curves.epochs[-1]["valid_loss"] == pytest.approx(ev.loss, abs=1e-5)
