@@ -51,7 +51,7 @@ def _plot(title: str, x_label: str, y_label: str, units: str = "") -> pg.PlotWid
         w.getAxis(side).enableAutoSIPrefix(False)
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
-    w.setMinimumHeight(170)
+    w.setMinimumHeight(150)
     return w
 
 

@@ -80,7 +80,10 @@ class RunHistoryList(QListWidget):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.setTextElideMode(Qt.ElideMiddle)  # the tooltip has every setting
         self.setContextMenuPolicy(Qt.CustomContextMenu)
-        self.setToolTip("Stored runs, newest first. Select runs to overlay their curves; right-click to use or delete")
+        self.setToolTip(
+            "Stored runs, newest first. Select runs (Ctrl/Shift-click) to overlay their curves, dashed; "
+            "right-click to use a run's model or delete runs"
+        )
         self.customContextMenuRequested.connect(self._menu)
         self.itemSelectionChanged.connect(self._on_selection)
         self._sizes: dict[int, int] = {}
@@ -153,7 +156,7 @@ class RunHistoryBox(QWidget):
         self.all_check.setToolTip("Show the runs of every dataset, not only the open dataset's")
         self.keep_spin = QSpinBox()
         self.keep_spin.setRange(1, 999)
-        self.keep_spin.setPrefix("Keep last ")
+        self.keep_spin.setPrefix("Keep ")
         self.keep_spin.setSuffix(" per dataset")
         self.keep_spin.setToolTip(
             "How many runs of each dataset the store keeps; older runs and their models are deleted after a "
@@ -165,18 +168,19 @@ class RunHistoryBox(QWidget):
         self.note.setWordWrap(True)
         self.note.setStyleSheet(f"color: {theme.css(theme.error_text())};")
         self.note.hide()
-        heading = QLabel("<b>Run history</b> — select runs (Ctrl/Shift-click) to overlay their curves, dashed")
-        heading.setWordWrap(True)
-        row = QHBoxLayout()
-        row.addWidget(self.all_check)
-        row.addWidget(self.keep_spin)
-        row.addStretch(1)
-        row.addWidget(self.disk_label)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("<b>Run history</b>"))
+        top.addStretch(1)
+        top.addWidget(self.all_check)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.keep_spin)
+        bottom.addStretch(1)
+        bottom.addWidget(self.disk_label)
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
-        col.addWidget(heading)
-        col.addLayout(row)
+        col.addLayout(top)
         col.addWidget(self.list, 1)
+        col.addLayout(bottom)
         col.addWidget(self.note)
         self.all_check.toggled.connect(self.allDatasetsToggled)
         self.keep_spin.editingFinished.connect(lambda: self.capEdited.emit(self.keep_spin.value()))
@@ -186,7 +190,7 @@ class RunHistoryBox(QWidget):
             self.keep_spin.setValue(keep or self.keep_spin.maximum())
 
     def show_disk(self, total: int) -> None:
-        self.disk_label.setText(f"{format_bytes(total)} on disk")
+        self.disk_label.setText(f"{format_bytes(total)} used")
 
     def show_note(self, text: str) -> None:
         self.note.setText(text)
