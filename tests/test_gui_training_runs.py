@@ -256,7 +256,9 @@ def test_shortcuts_start_and_save_and_say_so(qtbot, panel):
     assert "Ctrl+Return" in panel.start_button.toolTip()
     assert panel.view.save_action.shortcut().toString() == "Ctrl+S"
     assert "Ctrl+S" in panel.view.run_box.save_button.toolTip()
-    panel.view.run_box.start_shortcut.activated.emit()
+    shortcut = panel.view.start_shortcut
+    assert shortcut.parent() is panel.view and shortcut.context() == Qt.WidgetWithChildrenShortcut  # from any field
+    shortcut.activated.emit()
     assert panel.running
     qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
 

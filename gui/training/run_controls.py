@@ -8,7 +8,7 @@ buttons stay where they are when a run starts and the texts change (a click aime
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QIcon, QKeySequence, QShortcut
+from PySide6.QtGui import QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
@@ -104,8 +104,6 @@ class RunControls(QWidget):
         self.cluster_button.clicked.connect(self.clusterRequested)
         self.export_box.saveRequested.connect(self.saveRequested)
         self.export_box.onnxRequested.connect(self.onnxRequested)
-        self.start_shortcut = QShortcut(QKeySequence(START_KEYS), self, context=Qt.WidgetWithChildrenShortcut)
-        self.start_shortcut.activated.connect(self._start_if_enabled)
 
     def _lay_out(self) -> None:
         col = QVBoxLayout(self)
@@ -126,7 +124,8 @@ class RunControls(QWidget):
         col.addWidget(self.status_label)
         col.addWidget(self.export_box)
 
-    def _start_if_enabled(self) -> None:
+    def start_if_enabled(self) -> None:
+        """What the Start shortcut does (the view owns the shortcut: it works wherever the focus is in the tab)."""
         if self.start_button.isEnabled():
             self.startRequested.emit()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFrame, QLabel, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from engine.config import TrainConfig
@@ -17,7 +17,7 @@ from gui.training.epoch_table import EpochTable
 from gui.training.history_list import RunHistoryBox
 from gui.training.model_bar import ModelBar
 from gui.training.model_controls import ModelControls
-from gui.training.run_controls import SAVE_KEYS, RunControls
+from gui.training.run_controls import SAVE_KEYS, START_KEYS, RunControls
 from gui.training.schedule_controls import ScheduleControls
 from gui.training.settings import FormState, FormValues
 from gui.training.tuning_controls import FineTuningControls
@@ -124,6 +124,8 @@ class TrainingView(QWidget):
         self.run_box.onnxRequested.connect(self.onnxRequested)
         self.run_box.clusterRequested.connect(self.clusterRequested)
         self.run_box.procs_spin.valueChanged.connect(self.settingsEdited)
+        self.start_shortcut = QShortcut(QKeySequence(START_KEYS), self, context=Qt.WidgetWithChildrenShortcut)
+        self.start_shortcut.activated.connect(self.run_box.start_if_enabled)
         self.history.comparedChanged.connect(self.comparedChanged)
 
     # ------------------------------------------------------------ the form (must not modify the backing model)
