@@ -1,6 +1,7 @@
 """Screenshot of the Train tab after two short real runs on the sample dataset → docs/training.png.
 
-Run: python docs/shot_training.py [OUT.png]   (offscreen; uses a throw-away FOVEA_HOME unless one is set)
+Run: python docs/shot_training.py [OUT.png] [--dark] [--size 1366x768]
+(offscreen; uses a throw-away FOVEA_HOME unless one is set; --dark: gui.theme's dark palette)
 Run 1: EfficientNet-Lite0, 128 px, precomputed activations, 3 epochs. Run 2: the same model with
 SGDR restarts (3 cycles, cycle_len 1, cycle_mult 2 = 7 epochs). Run 1 is then selected in the
 history so its curves are overlaid for comparison.
@@ -19,10 +20,18 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> None:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "training.png"
+    args = sys.argv[1:]
+    dark = "--dark" in args
+    size = args[args.index("--size") + 1] if "--size" in args else "1366x768"
+    paths = [a for a in args if a.endswith(".png")]
+    out = Path(paths[0]) if paths else ROOT / "docs" / ("training_dark.png" if dark else "training.png")
     from gui.app import make_app
 
     app = make_app()
+    if dark:
+        from gui.theme import dark_palette
+
+        app.setPalette(dark_palette())
     from engine.config import TrainConfig
     from engine.data import scan_dataset
     from engine.paths import sample_dataset_dir
@@ -32,7 +41,8 @@ def main() -> None:
     state = AppState()
     state.set_dataset(scan_dataset(sample_dataset_dir()))
     panel = TrainingPanel(state)
-    panel.resize(1440, 900)
+    width, height = (int(v) for v in size.split("x"))
+    panel.resize(width, height)
     panel.show()
 
     def run(config: TrainConfig) -> None:

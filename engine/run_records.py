@@ -11,6 +11,7 @@ import math
 import os
 import re
 import socket
+import stat
 from pathlib import Path
 
 from engine.paths import atomic_file
@@ -20,6 +21,7 @@ RECORD, CURVES = "run.json", "curves.json"
 STATES = ("running", "done", "cancelled", "diverged", "failed")
 INTERRUPTED = "interrupted"  # shown for a "running" record whose process is gone (killed, power cut)
 MAX_CURVE_POINTS = 2000
+MAX_JSON_BYTES = 16 << 20  # a run record is a few kB, its curves ~100 kB: far larger files are not read
 METRICS = ("train_loss", "valid_loss", "accuracy")
 
 
@@ -95,6 +97,23 @@ def beats(point: dict, best: dict | None) -> bool:
         return True
     new, old = point["valid_loss"], best["valid_loss"]
     return math.isfinite(new) and (not math.isfinite(old) or new < old)
+
+
+def read_json(path: Path, limit: int = MAX_JSON_BYTES):
+    """A store file's JSON; FileNotFoundError when it is missing, ValueError (one line) when it cannot
+    be a store file: not a regular file (a FIFO would block for ever), too large, bad JSON or UTF-8,
+    absurd nesting."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError("not a regular file")
+    if info.st_size > limit:
+        raise ValueError(f"{info.st_size} bytes, far too large")
+    with open(path, "rb") as f:
+        raw = f.read(limit + 1)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise ValueError(f"not JSON ({type(exc).__name__})") from None
 
 
 def write_json(path: Path, data) -> None:

@@ -15,7 +15,6 @@ Torch is imported only to load or write models. ``state.json`` (current model, o
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -35,6 +34,7 @@ from engine.run_records import (
     now,
     process_alive,
     process_token,
+    read_json,
     record_problem,
     thin_values,
     write_json,
@@ -220,7 +220,7 @@ class RunStore:
         """(record with its current state, None) or (None, why it is unusable; "" while being created)."""
         folder = self.folder(run_id)
         try:
-            rec = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+            rec = read_json(folder / RECORD)
         except FileNotFoundError:
             if not folder.is_dir():
                 return None, f"there is no run {run_id} in the store ({self.runs_dir})"
@@ -265,7 +265,7 @@ class RunStore:
     def curves(self, run_id: int) -> dict:
         """The run's batch curves {"iteration", "loss", "lr"} (empty lists when unreadable)."""
         try:
-            data = json.loads((self.folder(run_id) / CURVES).read_text(encoding="utf-8"))
+            data = read_json(self.folder(run_id) / CURVES)
             if isinstance(data, dict) and all(isinstance(data.get(k), list) for k in ("iteration", "loss", "lr")):
                 return data
         except (OSError, ValueError):

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from engine.batches import ImageBatches, augment_batch, feature_batches
-from engine.compute import compute_threads, is_oom, oom_message, torch_threads
+from engine.compute import compute_threads, torch_threads
 from engine.config import (  # noqa: F401 (re-exported for the GUI panels until they import engine.config)
     AUGMENTATIONS,
     MAX_FROZEN_VIEWS,
@@ -41,22 +40,14 @@ from engine.config import (  # noqa: F401 (re-exported for the GUI panels until 
     model_key,
 )
 from engine.data import Dataset
-from engine.features import FeatureSet, autocast_dtype, fast_inference_copy, feature_space, precompute_features
+from engine.features import FeatureSet, autocast_dtype, fast_inference_copy
 from engine.fitting import Fit, fit_result, train_epoch
 from engine.frozen_layers import FrozenActivations, FrozenPrefix, cache_frozen_layers, frozen_batches, frozen_key
-from engine.models import FoveaModel, create_model, pick_device, save_model
+from engine.learner_files import precompute_learner_features, save_learner
+from engine.lr_find_parts import LRFindParts, lr_find_parts
+from engine.models import FoveaModel, create_model, pick_device
 from engine.records import PrecomputeRecord, TrainingRecord
 from engine.schedules import batch_count, batch_slices, planned_schedule
-
-
-@dataclass
-class LRFindParts:
-    module: nn.Module  # what the LR test trains (head on features, or the whole model)
-    optimizer: torch.optim.Optimizer  # the learner's real optimizer (the finder restores its state)
-    lr_mults: list[float]  # one per optimizer.param_groups: group lr = lr * mult
-    loss_fn: Callable  # loss_fn(module(x), y) -> scalar tensor
-    batches: Callable[[], Iterator[tuple[Tensor, Tensor]]]  # endless shuffled train batches, on device
-    iters_per_epoch: int
 
 
 class Learner:
@@ -200,37 +191,7 @@ class Learner:
                 )
             if not self.config.precompute:
                 return None
-            if self._space is None:
-                self._space = feature_space(self.model, self.device)
-
-            def fast_body():
-                if self._fast_body is None:
-                    self._fast_body = fast_inference_copy(self.model.body, self.device, min(64, self.config.size))
-                return self._fast_body
-
-            try:
-                for split in ("train", "valid"):
-                    if split in self.features:
-                        continue
-                    items = self.dataset.items(split)
-                    try:
-                        fs = yield from precompute_features(
-                            self.model,
-                            items,
-                            split,
-                            self.device,
-                            stop=stop,
-                            workers=self.config.workers,
-                            space=self._space,
-                            fast_body=fast_body,
-                        )
-                    except Exception as exc:
-                        if is_oom(exc):
-                            raise RuntimeError(oom_message(self.config)) from None
-                        raise
-                    self.features[split] = fs
-            finally:
-                self._fast_body = None  # an extra copy of the body: free it
+            yield from precompute_learner_features(self, stop)
         return None
 
     def cache_frozen_layers(self, stop: threading.Event | None = None):
@@ -426,62 +387,12 @@ class Learner:
     # ------------------------------------------------------------ LR finder, saving
 
     def lr_find_parts(self) -> LRFindParts:
-        """What the LR finder needs, after prepare()."""
-        if self.model is None:
-            raise ValueError("prepare the learner first (build the model / precompute)")
-        self._apply_freeze()
-        opt = self._ensure_optimizer()
-        module = self._trainable()
-        if self.config.precompute and "train" not in self.features:
-            raise ValueError("precompute is on but the features are not computed yet: run prepare() first")
-        seed = [self.config.seed, 7919]
-
-        def batches():
-            rng = np.random.default_rng(seed)
-            epoch = 0
-            while True:
-                got = False
-                source = (
-                    feature_batches(self.features["train"], self.config.bs, rng, self.device)
-                    if self.config.precompute
-                    else self._image_batches(rng, self.config.seed * 7919 + epoch)
-                )
-                for x, y in source:
-                    got = True
-                    yield x, y
-                if not got:
-                    raise ValueError("no usable training images")
-                epoch += 1
-
-        def loss_fn(out, y):
-            return F.cross_entropy(out.float(), y, label_smoothing=self.config.label_smoothing)
-
-        return LRFindParts(
-            module=module,
-            optimizer=opt,
-            lr_mults=self._lr_mults(),
-            loss_fn=loss_fn,
-            batches=batches,
-            iters_per_epoch=self.iters_per_epoch(),
-        )
+        """What the LR finder needs, after prepare() (engine.lr_find_parts)."""
+        return lr_find_parts(self)
 
     def save(self, path) -> Path:
-        """Write the model file (engine.models.save_model) with metrics and settings in meta."""
-        if self.model is None:
-            raise ValueError("there is no trained model to save yet")
-        import datetime as _dt
-
-        meta = self.model.meta
-        meta.metrics = {
-            k: float(v) if isinstance(v, (float, int)) and not isinstance(v, bool) else v
-            for k, v in self.metrics.items()
-            if isinstance(v, (float, int, bool, str))
-        }
-        meta.settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self.config).items()}
-        meta.dataset = str(self.dataset.root)
-        meta.created = _dt.datetime.now().isoformat(timespec="seconds")
-        meta.run = dict(self.weights_from)  # which run and epoch these weights are (engine.run_training)
-        return save_model(self.model, path)
+        """Write the model file (engine.models.save_model) with metrics, settings and its run in meta."""
+        return save_learner(self, path)
 
 
 def learner_for(current: Learner | None, dataset: Dataset, config: TrainConfig) -> Learner:

@@ -10,10 +10,10 @@ from PySide6.QtCore import Qt
 from engine.data import scan_dataset
 from engine.models import _bare_network
 from engine.paths import data_dir, sample_dataset_dir
-from engine.run_history import load_runs
+from engine.runs import RunStore
 from engine.training import Learner, TrainConfig
+from gui import dialogs
 from gui.state import AppState
-from gui.training import dialogs
 from gui.training.panel import TrainingPanel
 
 SAMPLE = sample_dataset_dir()
@@ -73,14 +73,20 @@ def test_run_fills_charts_table_history_and_shares_the_model(qtbot, panel):
     assert panel.view.run_box.progress.value() == panel.view.run_box.progress.maximum()
     assert panel.view.run_box.save_button.isEnabled()
 
-    # history: one entry on screen and one JSON file with settings and final metrics
-    assert panel.view.history.count() == 1
-    runs = load_runs().runs
+    # history: one entry on screen, naming its dataset, and one run in the store with its epochs and curves
+    assert panel.view.history.count() == 1 and "sample" in panel.view.history.item(0).text()
+    store = RunStore()
+    runs = store.list_runs()
     assert len(runs) == 1
-    run = runs[0][1]
-    assert run["settings"]["arch"] == "tiny_cnn" and run["settings"]["epochs"] == 2
-    assert 0.0 <= run["metrics"]["accuracy"] <= 1.0
-    assert len(run["epochs"]) == 2 and len(run["batches"]["loss"]) == total
+    run = runs[0]
+    assert run["configs"][0]["arch"] == "tiny_cnn" and run["configs"][0]["epochs"] == 2 and run["state"] == "done"
+    assert 0.0 <= run["epochs"][-1]["accuracy"] <= 1.0
+    assert len(run["epochs"]) == 2 and len(store.curves(run["id"])["loss"]) == total
+    # the model is named, and AppState's model and the store's current model go together
+    label = panel.view.model_bar.label.text()
+    assert "tiny_cnn" in label and "sample" in label and f"run {run['id']}" in label and "epoch 2" in label
+    assert store.state.current() == {"run": run["id"], "which": "last"}
+    assert panel.start_button.text() == "Continue training"
 
     # lesson 1's next step: precompute off, unfreeze, train more → the same learner and model continue
     model = learner.model
@@ -95,8 +101,11 @@ def test_run_fills_charts_table_history_and_shares_the_model(qtbot, panel):
     assert panel.view.epoch_table.rowCount() == 1
     assert panel.view.history.count() == 2
 
-    # a model-affecting setting (image size) → a fresh learner
+    # a model-affecting setting (image size) → the tab says a new model starts, and one does
     panel.view.model_box.size_spin.setValue(64)
+    note = panel.view.run_box.new_model_note
+    assert note.isVisibleTo(panel) and "image size changed (32 → 64)" in note.text()
+    assert panel.start_button.text() == "Start training"
     run_to_end(qtbot, panel)
     assert panel.state.learner is not learner
     assert panel.state.learner.config.size == 64
@@ -115,6 +124,7 @@ def test_run_fills_charts_table_history_and_shares_the_model(qtbot, panel):
     again = TrainingPanel(panel.state)
     qtbot.addWidget(again)
     assert again.view.history.count() == 3
+    again.shutdown()
 
 
 def test_save_model_defaults_to_models_folder(qtbot, panel, tmp_path):
@@ -135,12 +145,17 @@ def test_save_dialog_exports_onnx_that_predicts_like_the_model(qtbot, panel, tmp
     panel.set_config(TrainConfig(epochs=1, **FAST))
     run_to_end(qtbot, panel)
     # the user picks the ONNX filter and types a bare name: the suffix follows the filter
-    monkeypatch.setattr(
-        dialogs.QFileDialog,
-        "getSaveFileName",
-        staticmethod(lambda *a, **k: (str(tmp_path / "shoes"), dialogs.ONNX_FILTER)),
-    )
-    panel.controller.choose_save_path()
+    asked = []
+
+    def pick(parent, caption, start, filters):
+        asked.append((caption, start, filters))
+        return str(tmp_path / "shoes"), filters
+
+    monkeypatch.setattr(dialogs.QFileDialog, "getSaveFileName", staticmethod(pick))
+    qtbot.mouseClick(panel.view.run_box.export_box.onnx_button, Qt.LeftButton)
+    # the Export group's own entry, starting where gui.dialogs says (not the working directory)
+    assert asked[0][0] == "Export ONNX" and "onnx" in asked[0][2].lower()
+    assert asked[0][1].endswith("sample-tiny_cnn.onnx") and asked[0][1].startswith(dialogs.default_folder())
     target = tmp_path / "shoes.onnx"
     qtbot.waitUntil(lambda: "Saved model" in panel.status_label.text(), timeout=30_000)
     meta = {p.key: p.value for p in onnx.load(str(target)).metadata_props}
@@ -287,13 +302,22 @@ def test_start_needs_a_dataset(qtbot):
     p.shutdown()
 
 
-def test_history_ignores_broken_files(qtbot, sample):
-    (data_dir("runs") / "broken.json").write_text("{not json", encoding="utf-8")
-    (data_dir("runs") / "other.json").write_text(json.dumps([1, 2]), encoding="utf-8")
+def test_history_skips_damaged_store_records_and_says_so_once(qtbot, sample):
+    store = RunStore()
+    for run_id, text in ((1, "{not json"), (2, json.dumps([1, 2]))):
+        folder = store.folder(run_id)
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(text, encoding="utf-8")
     state = AppState()
+    messages = []
+    state.statusMessage.connect(messages.append)
     p = TrainingPanel(state)
     qtbot.addWidget(p)
     assert p.view.history.count() == 0
+    note = p.view.history_box.note
+    assert not note.isHidden() and "run 1" in note.text() and "run 2" in note.text()
+    state.set_dataset(sample)  # reloading says nothing new
+    assert sum("Run history" in m for m in messages) == 1
 
 
 def test_refuses_to_start_while_the_lr_finder_runs(qtbot, sample):

@@ -15,33 +15,43 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from engine.lr_curves import smooth_losses
+from gui import theme
 
-COLORS = {
-    "train": "#1f77b4",
-    "valid": "#ff7f0e",
-    "acc": "#2ca02c",
-    "raw": "#9ecae1",
-    "planned": "#d0d0d0",
-    "lr": "#1f77b4",
-}
-COMPARE_COLORS = ["#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-MAX_COMPARE = len(COMPARE_COLORS)  # history runs overlaid at once
+MAX_COMPARE = 5  # history runs overlaid at once (the theme has 8 series colours, 3 are this run's)
+SERIES = {"train": 0, "valid": 1, "acc": 2, "lr": 0}  # this run's series (theme.series_colour)
 
 
-def _pen(color: str, width: float = 2, style=Qt.SolidLine):
+def colour(name: str) -> QColor:
+    """This run's series colours from the theme; the per-batch raw loss and the planned LR are paler."""
+    if name == "raw":
+        return theme.blend(theme.series_colour(0), theme.plot_background(), 0.55)
+    if name == "planned":
+        return theme.blend(theme.plot_ink(), theme.plot_background(), 0.8)
+    return theme.series_colour(SERIES[name])
+
+
+def compare_colour(i: int) -> QColor:
+    """The colour of the ``i``-th overlaid history run (the list's swatches use it too)."""
+    return theme.series_colour(3 + i)
+
+
+def _pen(color: QColor, width: float = 2, style=Qt.SolidLine):
     return pg.mkPen(QColor(color), width=width, style=style)
 
 
 def _plot(title: str, x_label: str, y_label: str, units: str = "") -> pg.PlotWidget:
-    w = pg.PlotWidget()
-    w.setTitle(title, size="10pt")
+    w = pg.PlotWidget(background=theme.plot_background())
+    for side in ("left", "bottom"):
+        w.getAxis(side).setTextPen(theme.plot_ink())
+        w.getAxis(side).setPen(theme.plot_ink())
+    w.setTitle(title, size="10pt", color=theme.plot_ink())
     w.setLabel("bottom", x_label)
     w.setLabel("left", y_label, units=units or None)
     for side in ("left", "bottom"):  # losses and LRs are plain numbers: no "(x0.001)" prefixes
         w.getAxis(side).enableAutoSIPrefix(False)
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
-    w.setMinimumHeight(170)
+    w.setMinimumHeight(150)
     return w
 
 
@@ -61,7 +71,7 @@ class TrainingCharts(QWidget):
         self.acc_plot = _plot("Validation accuracy", "epoch", "accuracy", "%")
         self.lr_plot = _plot("Learning rate schedule (plot_lr)", "iteration", "learning rate")
         self._make_run_items()
-        self.compare_items = [self._compare_items(color) for color in COMPARE_COLORS]
+        self.compare_items = [self._compare_items(compare_colour(i)) for i in range(MAX_COMPARE)]
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(6)
@@ -72,26 +82,26 @@ class TrainingCharts(QWidget):
 
     def _make_run_items(self) -> None:
         marks = dict(symbolSize=6)
-        self.loss_plot.addLegend(offset=(-10, 10))
-        self.batch_raw_item = self.loss_plot.plot([], [], pen=_pen(COLORS["raw"], 1), name="batch")
-        self.batch_smooth_item = self.loss_plot.plot([], [], pen=_pen(COLORS["train"]), name="smoothed")
-        self.epoch_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.addLegend(offset=(-10, 10), labelTextColor=theme.plot_ink())
+        self.batch_raw_item = self.loss_plot.plot([], [], pen=_pen(colour("raw"), 1), name="batch")
+        self.batch_smooth_item = self.loss_plot.plot([], [], pen=_pen(colour("train")), name="smoothed")
+        self.epoch_plot.addLegend(offset=(-10, 10), labelTextColor=theme.plot_ink())
         self.train_item = self.epoch_plot.plot(
-            [], [], pen=_pen(COLORS["train"]), symbol="o", symbolBrush=COLORS["train"], name="train", **marks
+            [], [], pen=_pen(colour("train")), symbol="o", symbolBrush=colour("train"), name="train", **marks
         )
         self.valid_item = self.epoch_plot.plot(
-            [], [], pen=_pen(COLORS["valid"]), symbol="s", symbolBrush=COLORS["valid"], name="valid", **marks
+            [], [], pen=_pen(colour("valid")), symbol="s", symbolBrush=colour("valid"), name="valid", **marks
         )
-        self.acc_plot.addLegend(offset=(-10, -10))
+        self.acc_plot.addLegend(offset=(-10, -10), labelTextColor=theme.plot_ink())
         self.acc_item = self.acc_plot.plot(
-            [], [], pen=_pen(COLORS["acc"]), symbol="o", symbolBrush=COLORS["acc"], name="this run", **marks
+            [], [], pen=_pen(colour("acc")), symbol="o", symbolBrush=colour("acc"), name="this run", **marks
         )
-        self.lr_plot.addLegend(offset=(-10, 10))
+        self.lr_plot.addLegend(offset=(-10, 10), labelTextColor=theme.plot_ink())
         # planned: a wide pale band under the actual per-batch line, so both stay visible where they agree
-        self.planned_item = self.lr_plot.plot([], [], pen=_pen(COLORS["planned"], 6), name="planned")
-        self.lr_item = self.lr_plot.plot([], [], pen=_pen(COLORS["lr"], 2), name="actual (per batch)")
+        self.planned_item = self.lr_plot.plot([], [], pen=_pen(colour("planned"), 6), name="planned")
+        self.lr_item = self.lr_plot.plot([], [], pen=_pen(colour("lr"), 2), name="actual (per batch)")
 
-    def _compare_items(self, color: str) -> dict[str, pg.PlotDataItem]:
+    def _compare_items(self, color: QColor) -> dict[str, pg.PlotDataItem]:
         """One history run's overlay: dashed epoch curves, thin per-batch lines, no legend entries."""
         dashed = dict(pen=_pen(color, 2, Qt.DashLine), symbolSize=5, symbolBrush=color, symbolPen=None)
         return {
@@ -128,7 +138,7 @@ class TrainingCharts(QWidget):
         self.acc_item.setData(*_epoch_series(epochs, "accuracy", 100))
 
     def show_compared(self, runs: list[dict]) -> None:
-        """Overlay up to MAX_COMPARE history runs (checked records from engine.run_history), in pool order."""
+        """Overlay up to MAX_COMPARE history runs ({"epochs", "batches"} as RunHistoryController.compared gives them), in pool order."""
         for i, items in enumerate(self.compare_items):
             if i >= len(runs):
                 for item in items.values():

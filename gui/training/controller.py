@@ -1,67 +1,55 @@
-"""The Train tab's controller: owns the form's config and the current run, writes AppState, runs the fit
-in the learner slot (shared with the LR finder) and file jobs in their own slot (``ModelFiles``).
+"""The Train tab's controller: owns the form's config and the current run, writes AppState, runs the
+recorded training (engine.run_training.train_run) in the learner slot it shares with the LR finder —
+or, with several processes, the launcher (gui.training.launched) — and file jobs in their own slot.
 
 Two families of handlers, side by side: model changes → view (``_on_state_*``, ``_on_job_*``) and
-view changes → model (``_on_view_*``). Records only append to ``RunCurves``; a ~20 Hz timer draws
-what changed.
+view changes → model (``_on_view_*``). The charts follow the run through ``RunCharts``; the current
+model (label, New model, Revert, Use) is ``CurrentModel``'s; the history is ``RunHistoryController``'s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import time
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject
 
 from engine.config import TrainConfig
 from engine.lr_curves import format_lr
 from engine.paths import data_dir
-from engine.run_history import new_run
+from engine.run_rules import DIVERGED_ADVICE, lr_warning
+from engine.runs import RunStore
 from gui.jobs import JobSlot
-from gui.training.dialogs import ask_model_path
+from gui.training import dialogs
+from gui.training.current_model import CurrentModel
 from gui.training.history import RunHistoryController
 from gui.training.model_files import ModelFiles
-from gui.training.run_progress import RunClock, RunCurves, format_seconds, record_text
+from gui.training.run_charts import RunCharts
+from gui.training.run_jobs import DivergedRun, WeightsMissing, fit_job, result_parts, start_text
+from gui.training.run_progress import format_seconds
 from gui.training.settings import FormState, config_from_form, parse_lr_text
 from gui.training.view import TrainingView
 
-REDRAW_MS = 50  # ~20 Hz
 OWNER = "Train"
 
 
-class WeightsMissing:
-    """What the fit job returns instead of raising when pretrained weights are missing."""
-
-    def __init__(self, arch: str, message: str):
-        self.arch, self.message = arch, message
-
-
-def fit_job(learner, stop=None):
-    """``learner.fit`` as a job; a missing-weights error comes back as a value the tab can act on."""
-    from engine.models import WeightsUnavailable
-
-    try:
-        return (yield from learner.fit(stop=stop))
-    except WeightsUnavailable as exc:
-        return WeightsMissing(exc.arch, str(exc))
-
-
 class TrainingController(QObject):
-    def __init__(self, state, view: TrainingView, learner_slot: JobSlot, parent: QObject | None = None):
+    def __init__(self, state, view: TrainingView, learner_slot: JobSlot, store: RunStore, lr_range=None, parent=None):
         super().__init__(parent)
-        self.state, self.view, self.learner_slot = state, view, learner_slot
+        self.state, self.view, self.learner_slot, self.store = state, view, learner_slot, store
+        self.lr_range = lr_range or (lambda: None)  # the LR finder's tested (low, high), when it ran
         self.files = ModelFiles(view, lambda: self.config.arch, self)
-        self.history = RunHistoryController(view.history, self._status, self)
+        self.history = RunHistoryController(view.history_box, store, self._status, self)
+        self.current = CurrentModel(state, view.model_bar, store, self._status, self)
+        self.charts = RunCharts(view, self.history.compared, self)
         initial = state.train_config if isinstance(state.train_config, TrainConfig) else TrainConfig()
         self._form = FormState(initial)  # the form's settings as a config (the LR is AppState's)
-        self._fit = None  # the QtJob of this tab's last fit
+        self._fit = None  # the QtJob of this tab's last run
         self._learner = None  # the learner of the current/last run, and its config
         self._run_config: TrainConfig | None = None
-        self._continued = False
-        self._curves, self._clock = RunCurves(), RunClock(time.monotonic(), 0)
-        self._timer = QTimer(self)
-        self._timer.setInterval(REDRAW_MS)
-        self._timer.timeout.connect(self._redraw)
+        self._store_errors: set[str] = set()  # shown once each
+        self.verified_bad: set[str] = set()  # what the Data tab's verification found (set_bad_files)
+        self.gpus = 1  # GPUs on this computer (engine.distributed.local_gpu_count, asked when shown)
         self._connect()
         view.show_lr(format_lr(state.lr))
 
@@ -69,10 +57,14 @@ class TrainingController(QObject):
         # model changes -> view
         self.state.lrChanged.connect(self._on_state_lr)
         self.state.datasetChanged.connect(self._on_state_dataset)
+        self.state.learnerChanged.connect(lambda _learner: self._refresh())
         self.learner_slot.runningChanged.connect(lambda _running: self._refresh())
         self.files.slot.runningChanged.connect(lambda _busy: self._refresh())
         self.files.startAgain.connect(self.start)
         self.files.status.connect(self._status)
+        self.history.useRun.connect(self.current.use_run)
+        self.history.runsDeleted.connect(lambda _ids: self.charts.show_compared())
+        self.current.configFromRun.connect(self._on_run_config)
         # view changes -> controller callbacks that update the model
         v = self.view
         v.settingsEdited.connect(self._on_view_settings_edited)
@@ -81,9 +73,11 @@ class TrainingController(QObject):
         v.lrTyping.connect(lambda text: v.show_lr_valid(parse_lr_text(text) is not None))
         v.startRequested.connect(self.start)
         v.cancelRequested.connect(self.cancel)
-        v.saveRequested.connect(self.choose_save_path)
+        v.saveRequested.connect(lambda: self.choose_save_path(onnx=False))
+        v.onnxRequested.connect(lambda: self.choose_save_path(onnx=True))
         v.importRequested.connect(self.files.choose_weights_file)
-        v.comparedChanged.connect(self._on_view_compared)
+        v.comparedChanged.connect(lambda _ids: self.charts.show_compared())
+        v.clusterRequested.connect(self.show_cluster_commands)
 
     # ------------------------------------------------------------ public
     @property
@@ -92,7 +86,7 @@ class TrainingController(QObject):
 
     @property
     def running(self) -> bool:
-        """A fit of this tab is in progress (from Start until its last signal has been handled)."""
+        """A run of this tab is in progress (from Start until its last signal has been handled)."""
         return self.learner_slot.is_current(self._fit)
 
     def set_config(self, config: TrainConfig) -> None:
@@ -103,7 +97,7 @@ class TrainingController(QObject):
         self._commit_form()
 
     def start(self) -> None:
-        """Train with the form's settings (continuing the shared model when it can)."""
+        """Train with the form's settings (continuing the current model when it can)."""
         if self.running or self.state.dataset is None:
             return
         if self.learner_slot.running:
@@ -115,17 +109,30 @@ class TrainingController(QObject):
         if self._form.mult_error and self.config.unfreeze:
             self.view.show_error("Invalid learning-rate multipliers", self._form.mult_error)
             return
+        warning = lr_warning(self.config.lr, self.lr_range())
+        if warning and not dialogs.confirm_lr(self.view, warning):
+            self._status("Not started: choose a lower learning rate, or use the LR finder.")
+            return
+        if self.view.processes() > 1:
+            self._start_launched(self.view.processes())
+            return
         from engine.training import learner_for
 
         config = self.config
         learner = learner_for(self.state.learner, self.state.dataset, config)
+        continued = learner.model is not None
         self.state.set_learner(learner)
-        self._continued = learner.model is not None
+        self._begin(learner, config, fit_job, learner, self.store)
+        what = "Continuing training of" if continued else "Training a new"
+        self._status(f"{what} {config.arch} at {config.size} px on {learner.device.type.upper()}…")
+
+    def _begin(self, learner, config: TrainConfig, fn, *args) -> None:
         self._learner, self._run_config = learner, config
-        self._begin_charts(config)
+        self.view.show_weights(None)
+        self.charts.begin(config, learner.schedule if learner is not None else list)
         self._fit = self.learner_slot.start(
-            fit_job,
-            learner,
+            fn,
+            *args,
             owner=OWNER,
             on_progress=self._on_job_progress,
             on_finished=self._on_job_finished,
@@ -133,12 +140,26 @@ class TrainingController(QObject):
             on_cancelled=self._on_job_cancelled,
             on_ended=self._on_job_ended,
         )
+        self.current.busy = True
+        self.current.refresh()
         self.view.show_progress(0, "starting…")
         self.view.show_eta("")
-        what = "Continuing training of" if self._continued else "Training"
-        self._status(f"{what} {config.arch} at {config.size} px on {learner.device.type.upper()}…")
         self._refresh()
-        self._timer.start()
+
+    def _start_launched(self, nproc: int) -> None:
+        """Train in ``nproc`` processes through torchrun; the result comes back as a stored run."""
+        from engine.cli.launch import train_command
+        from gui.training.launched import launched_fit
+
+        config, ds = self.config, self.state.dataset
+        output = str(data_dir("models") / f"{ds.root.name}-{config.arch}-parallel.pth")
+        try:
+            command = train_command(config, str(ds.root), output, nproc)
+        except ValueError as exc:
+            self.view.show_error("Cannot train in several processes", str(exc))
+            return
+        self._begin(None, config, launched_fit, command)
+        self._status(f"Training {config.arch} in {nproc} processes (one per GPU)…")
 
     def cancel(self) -> None:
         if self.running:
@@ -152,16 +173,33 @@ class TrainingController(QObject):
             self._fit.cancel()
             self._fit.wait(30)
         self.files.shutdown()
-        self._timer.stop()
+        self.charts.end()
 
-    def reload_history(self) -> None:
-        self.view.show_skipped(self.history.reload())
+    def reload_history(self) -> str:
+        return self.history.reload(self.state.dataset)
 
     def show_device(self) -> None:
-        """Name the device training will use (imports torch: called once the tab is shown)."""
+        """Name the device training will use; offer Processes with 2+ GPUs (imports torch: once shown)."""
+        from engine.distributed import local_gpu_count
         from engine.models import device_name, pick_device
 
         self.view.show_device(device_name(pick_device()))
+        self.gpus = local_gpu_count()
+        self.view.run_box.show_processes(self.gpus)
+
+    def show_cluster_commands(self) -> None:
+        from gui.training.cluster_dialog import ClusterDialog
+
+        ds = self.state.dataset
+        dataset = str(ds.root) if ds is not None else "DATASET"
+        output = f"{ds.root.name if ds is not None else 'model'}-{self.config.arch}.pth"
+        try:
+            dialog = ClusterDialog(self.config, dataset, output, max(2, self.view.processes()), self.view)
+        except ValueError as exc:
+            self.view.show_error("No cluster command for these settings", str(exc))
+            return
+        self.view.cluster_dialog = dialog
+        dialog.open()
 
     # ------------------------------------------------------------ model changes -> view
     def _on_state_lr(self, lr: float) -> None:
@@ -171,10 +209,21 @@ class TrainingController(QObject):
         self.view.show_lr_valid(True)
         self._commit_form()
 
-    def _on_state_dataset(self, _dataset) -> None:
+    def _on_state_dataset(self, dataset) -> None:
+        self.verified_bad = set()
+        self.reload_history()
         self._refresh()
         if not self.running:
             self.show_ready()
+
+    def set_bad_files(self, paths) -> None:
+        """Files the Data tab's verification could not decode: left out of the counts shown."""
+        self.verified_bad = {str(p) for p in paths}
+        if not self.running:
+            self.show_ready()
+
+    def _on_run_config(self, config: TrainConfig) -> None:
+        self.set_config(dataclasses.replace(config, lr=self.state.lr))
 
     def show_ready(self) -> None:
         self.view.show_status(self._ready_text())
@@ -182,27 +231,44 @@ class TrainingController(QObject):
     def _ready_text(self) -> str:
         ds = self.state.dataset
         if ds is None:
-            return "Open a dataset to train on (File ▸ Open)."
+            return "No dataset yet. Next: open one (File ▸ Open), then find a learning rate, then Train."
+        usable = ds.without(self.bad_files())
         return (
-            f"Ready to train on {ds.root.name}: {len(ds.classes)} classes, {len(ds.train)} training and "
-            f"{len(ds.valid)} validation images."
+            f"Ready to train on {ds.root.name}: {len(ds.classes)} classes, {len(usable.train)} training and "
+            f"{len(usable.valid)} validation images."
         )
+
+    def bad_files(self) -> set[str]:
+        """Files found unreadable (by the Data tab's verification, or while training): not counted."""
+        bad = set(self.verified_bad)
+        learner = self.state.learner
+        if learner is not None and learner.dataset is self.state.dataset:
+            for fs in learner.features.values():
+                bad.update(path for path, _ in fs.errors)
+            for loader in learner.image_loaders():
+                bad.update(loader.errors)
+        return bad
 
     def _refresh(self) -> None:
         """Buttons and form follow the run, the data and the file jobs (never writes the model)."""
         running, busy = self.running, self.files.busy
-        has_model = self._learner is not None and self._learner.model is not None
+        learner = self.state.learner
+        has_model = learner is not None and learner.model is not None
         self.view.show_form(FormState(self.config, self._form.mult_error, running))
+        note = None if running else self.current.new_model_note(self.config)
+        self.view.run_box.show_new_model(note)
         self.view.show_buttons(
             can_start=not running and self.state.dataset is not None and not busy,
             can_cancel=running,
             can_save=not running and has_model and not busy,
             start_tip="" if self.state.dataset is not None else "Open a dataset first",
+            start_text=start_text(has_model and note is None, self.view.processes()),
         )
 
     def _status(self, text: str) -> None:
-        self.view.show_status(text)
-        self.state.status(text)
+        if text:
+            self.view.show_status(text)
+            self.state.status(text)
 
     # ------------------------------------------------------------ view changes -> model
     def _on_view_settings_edited(self) -> None:
@@ -229,81 +295,57 @@ class TrainingController(QObject):
             return
         self.state.set_lr(lr)
 
-    def _on_view_compared(self, runs: list[dict]) -> None:
-        self.view.charts.show_compared(runs)
-        self._fit_x_ranges()
-
-    # ------------------------------------------------------------ the run's charts
-    def _begin_charts(self, config: TrainConfig) -> None:
-        self.view.show_weights(None)
-        self._curves, self._clock = RunCurves(), RunClock(time.monotonic(), config.total_epochs())
-        self.view.charts.clear_run()
-        self.view.epoch_table.setRowCount(0)
-        self._set_planned_schedule()
-
-    def _set_planned_schedule(self) -> None:
-        try:
-            planned = list(self._learner.schedule())
-        except Exception:  # the engine may need prepare() first; the first batch sets it then
-            planned = []
-        self._curves.set_planned(planned)
-        self._clock.set_plan(len(planned))
-        self._fit_x_ranges()
-
-    def _fit_x_ranges(self) -> None:
-        """The whole planned run (and any compared runs) from the start, so progress is visible."""
-        epochs = [self._run_config.total_epochs()] if self._run_config is not None else []
-        iterations = [self._clock.total_iters] if self._clock.total_iters else []
-        for run in self.view.history.compared_runs():
-            if run["epochs"]:
-                epochs.append(max(e["epoch"] for e in run["epochs"]))
-            if run["batches"]["iteration"]:
-                iterations.append(max(run["batches"]["iteration"]) + 1)
-        self.view.charts.fit_x_ranges(epochs, iterations)
-
-    def _redraw(self) -> None:
-        """Push what changed to the charts (each setData repaints a plot: unchanged ones are left alone,
-        so the UI thread stays free for the user while the job's thread holds the GIL)."""
-        dirty, curves, charts = self._curves.take_dirty(), self._curves, self.view.charts
-        if "planned" in dirty and curves.planned:
-            charts.show_planned(curves.planned)
-        if "batches" in dirty and curves.loss:
-            charts.show_batches(curves.x, curves.loss, curves.smoothed, curves.iteration, curves.lr)
-        if "epochs" in dirty and curves.epochs:
-            charts.show_epochs(curves.epochs)
-
-    # ------------------------------------------------------------ the fit job -> view
+    # ------------------------------------------------------------ the run -> view
     def _on_job_progress(self, rec) -> None:
         if not isinstance(rec, dict):
             return
-        kind = rec.get("type")
-        if kind == "batch":
-            if not self._clock.first_batch_seen:  # the features are ready: the engine's batch count is exact
-                self._set_planned_schedule()
-            value, caption, eta = self._clock.batch(self._curves.add_batch(rec), time.monotonic())
-        elif kind == "epoch":
-            self.view.epoch_table.add_epoch(self._curves.add_epoch(rec))
+        if rec.get("type") == "run":
+            error = rec.get("error") or ""
+            if error and error not in self._store_errors:  # once each: the run goes on, unrecorded
+                self._store_errors.add(error)
+                self._status(f"Training goes on, but it is not being recorded: {error}")
+                self.view.history_box.show_note(error)
             return
-        else:
-            value, caption, eta = record_text(rec)
-        if caption:
-            self.view.show_progress(value, caption)
-        if eta is not None:
-            self.view.show_eta(eta)
+        self.charts.add(rec)
 
     def _on_job_finished(self, result) -> None:
         if isinstance(result, WeightsMissing):
             self.files.weights_missing(result.arch, result.message)
             self._status("Training did not start: pretrained weights missing.")
             return
+        if isinstance(result, DivergedRun):
+            self._on_diverged(result.message)
+            return
         result = result if isinstance(result, dict) else {}
-        seconds = time.monotonic() - self._clock.started
         self.view.show_progress(1000, "Done")
-        self.view.show_eta(f"Finished in {format_seconds(seconds)}")
+        self.view.show_eta(f"Finished in {format_seconds(self.charts.seconds)}")
+        if self._learner is None:  # trained in other processes: continue from the run they stored
+            self._adopt_launched(result)
+        else:
+            self.current.adopt(self._learner, "last")
         self._status("Trained: " + ", ".join(result_parts(result)) + ". The Classify tab now uses this model.")
-        self._record_run("done", result, seconds)
-        if self._learner.model is not None:
-            self.state.set_model(self._learner.model)
+
+    def _adopt_launched(self, result: dict) -> None:
+        from engine.run_training import learner_from_run
+
+        if result.get("run") is None:
+            return
+        try:
+            learner = learner_from_run(self.store, result["run"], self.state.dataset, which="last")
+        except ValueError as exc:
+            self._status(f"Trained, but the model could not be loaded: {exc}")
+            return
+        self.current.adopt(learner, "last")
+
+    def _on_diverged(self, message: str) -> None:
+        self.view.show_progress(None, "Diverged")
+        self.view.show_eta("")
+        self._status(f"{message} The previous model is still the current one.")
+        self.view.show_error(
+            "Training diverged",
+            f"{message}\n\nNothing was lost: the model from before this run is still the current one. "
+            f"{DIVERGED_ADVICE}",
+        )
 
     def _on_job_failed(self, message: str) -> None:
         self.view.show_progress(None, "Failed")
@@ -313,65 +355,40 @@ class TrainingController(QObject):
     def _on_job_cancelled(self) -> None:
         self.view.show_progress(None, "Cancelled")
         self.view.show_eta("")
-        epochs, kept = self._curves.epochs, ""
-        if epochs:
-            last = {k: epochs[-1].get(k) for k in ("accuracy", "valid_loss")}
-            self._record_run("cancelled", {"history": list(epochs), **last}, time.monotonic() - self._clock.started)
+        epochs, kept = self.charts.curves.epochs, ""
+        if epochs and self._learner is not None and self._learner.model is not None:
             kept = f" after {len(epochs)} epoch{'s' if len(epochs) != 1 else ''}"
-            if self._learner.model is not None:
-                self.state.set_model(self._learner.model)
-        self._status(f"Cancelled{kept}. The model keeps its last completed step.")
+            self.current.adopt(self._learner, "last")
+        self._status(f"Cancelled{kept}. The model keeps its last finished epoch.")
 
     def _on_job_ended(self, _kind: str) -> None:
-        self._timer.stop()
-        self._redraw()
+        self.charts.end()
+        self.current.busy = False
+        self.current.refresh()
+        self.reload_history()
         self._refresh()
-
-    def _record_run(self, status: str, result: dict, seconds: float) -> None:
-        from engine.models import device_name
-
-        ds = self._learner.dataset
-        run = new_run(
-            self._run_config,
-            status,
-            result,
-            seconds,
-            dataset=ds.root,
-            classes=ds.classes,
-            device=device_name(self._learner.device),
-            continued=self._continued,
-            epochs=self._curves.epochs,
-            batches=self._curves.batches(),
-        )
-        self.history.record(run)
+        if self.state.dataset is not None and self.view.run_box.status_label.text() == "":
+            self.show_ready()
 
     # ------------------------------------------------------------ saving
-    def default_model_path(self):
-        ds = self._learner.dataset if self._learner is not None else self.state.dataset
+    def default_model_name(self, onnx: bool = False) -> str:
+        learner = self.state.learner
+        ds = learner.dataset if learner is not None else self.state.dataset
         name = ds.root.name if ds is not None else "model"
-        arch = self._run_config.arch if self._run_config is not None else self.config.arch
-        return data_dir("models") / f"{name}-{arch}.pth"
+        arch = learner.config.arch if learner is not None else self.config.arch
+        return f"{name}-{arch}{'.onnx' if onnx else '.pth'}"
 
-    def choose_save_path(self) -> None:
-        path = ask_model_path(self.view, self.default_model_path())
+    def default_model_path(self):
+        return data_dir("models") / self.default_model_name()
+
+    def choose_save_path(self, onnx: bool = False) -> None:
+        path = dialogs.ask_model_path(self.view, self.default_model_name(onnx), onnx)
         if path:
             self.save_model(path)
 
     def save_model(self, path) -> None:
-        """Write the trained model on a job thread: a Fovea model file, or ONNX when ``path`` ends in .onnx."""
-        if self._learner is None or self._learner.model is None or self.running:
+        """Write the current model on a job thread: a Fovea model file, or ONNX when ``path`` ends in .onnx."""
+        learner = self.state.learner
+        if learner is None or learner.model is None or self.running:
             return
-        self.files.save(self._learner, str(path))
-
-
-def result_parts(result: dict) -> list[str]:
-    """The final metrics as the status line says them."""
-    parts = []
-    acc, vloss = result.get("accuracy"), result.get("valid_loss")
-    if isinstance(acc, (int, float)):
-        parts.append(f"accuracy {100 * acc:.1f} %")
-        if result.get("tta") and isinstance(result.get("accuracy_without_tta"), (int, float)):
-            parts[-1] += f" with TTA (without: {100 * result['accuracy_without_tta']:.1f} %)"
-    if isinstance(vloss, (int, float)):
-        parts.append(f"valid loss {vloss:.4f}")
-    return parts
+        self.files.save(learner, str(path))

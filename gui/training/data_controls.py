@@ -1,11 +1,15 @@
-"""The form's Data group: precompute and augmentation (off while precompute is on)."""
+"""The form's Data group: precompute and augmentation (off while precompute is on), with the
+augmentation preview (gui.augment_preview) under the choice, folded away until asked for."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel
+from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QToolButton, QWidget
 
 from engine.config import AUGMENTATIONS, TrainConfig
+from gui import theme
 from gui.training.settings import FormState
 
 AUG_LABELS = {"none": "None", "side_on": "Side-on photos", "top_down": "Top-down (satellite, microscope)"}
@@ -19,26 +23,50 @@ AUG_TIPS = {
 class DataControls(QGroupBox):
     edited = Signal()
 
-    def __init__(self):
+    def __init__(self, make_preview: Callable[[], QWidget] | None = None):
         super().__init__("Data")
         self.precompute_check = QCheckBox("Precompute activations")
         self.precompute_check.setToolTip(
-            "Run the frozen network once over every image and cache the result; "
-            "then only the new head trains, in seconds"
+            "Precompute: run the pretrained network once over every image and keep its activations; "
+            "then only the new last layers train, in seconds (no augmentation while it is on)"
         )
         self.aug_combo = QComboBox()
         for aug in AUGMENTATIONS:
             self.aug_combo.addItem(AUG_LABELS.get(aug, aug), aug)
             self.aug_combo.setItemData(self.aug_combo.count() - 1, AUG_TIPS.get(aug, ""), Qt.ToolTipRole)
+        self.aug_combo.setToolTip(
+            "Augmentation: each epoch, train on randomly changed copies (mirrored, turned, zoomed) so the model "
+            "learns what stays the same; choose the kind that fits your photos"
+        )
         self.aug_note = QLabel()
         self.aug_note.setWordWrap(True)
-        self.aug_note.setStyleSheet("color: #8a5a00;")
+        self.aug_note.setStyleSheet(f"color: {theme.css(theme.muted_text())};")
+        self.make_preview = make_preview  # built when first unfolded: it decodes images in a job
+        self.preview: QWidget | None = None
+        self.preview_button = QToolButton()
+        self.preview_button.setText("Preview augmented images")
+        self.preview_button.setCheckable(True)
+        self.preview_button.setToolButtonStyle(Qt.ToolButtonTextBesideIcon)
+        self.preview_button.setArrowType(Qt.RightArrow)
+        self.preview_button.setToolTip("Show a few training images as the chosen augmentation changes them")
         form = QFormLayout(self)
         form.addRow(self.precompute_check)
         form.addRow("Augmentation", self.aug_combo)
         form.addRow(self.aug_note)
+        form.addRow(self.preview_button)
+        self.preview_button.setVisible(make_preview is not None)
+        self._form = form
+        self.preview_button.toggled.connect(self._show_preview)
         self.precompute_check.toggled.connect(self.edited)
         self.aug_combo.currentIndexChanged.connect(self.edited)
+
+    def _show_preview(self, shown: bool) -> None:
+        self.preview_button.setArrowType(Qt.DownArrow if shown else Qt.RightArrow)
+        if shown and self.preview is None and self.make_preview is not None:
+            self.preview = self.make_preview()
+            self._form.addRow(self.preview)
+        if self.preview is not None:
+            self.preview.setVisible(shown)
 
     def set_values(self, config: TrainConfig) -> None:
         with QSignalBlocker(self):

@@ -6,6 +6,7 @@ from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QFrame, QGroupBox, QLabel, QPushButton, QSpinBox, QVBoxLayout
 
 from engine.config import ARCHITECTURES, TrainConfig
+from gui import theme
 
 ARCH_LABELS = {
     "efficientnet_lite0": "EfficientNet-Lite0",
@@ -27,7 +28,8 @@ class WeightsBox(QFrame):
     def __init__(self):
         super().__init__()
         self.setObjectName("weightsBox")
-        self.setStyleSheet("#weightsBox { background: #fff4e5; border: 1px solid #f0b429; border-radius: 4px; }")
+        edge = theme.css(theme.muted_text())
+        self.setStyleSheet(f"#weightsBox {{ background: {theme.css(theme.pane())}; border: 1px solid {edge}; }}")
         self.label = QLabel()
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -55,17 +57,20 @@ class ModelControls(QGroupBox):
         for arch in ARCHITECTURES:
             self.arch_combo.addItem(ARCH_LABELS.get(arch, arch), arch)
             self.arch_combo.setItemData(self.arch_combo.count() - 1, ARCH_TIPS.get(arch, ""), Qt.ToolTipRole)
-        self.arch_combo.setToolTip("The ImageNet-pretrained network to fine-tune")
+        self.arch_combo.setToolTip("The network to fine-tune, pretrained on ImageNet; changing it starts a new model")
         self.size_spin = QSpinBox()
         self.size_spin.setRange(32, 512)
         self.size_spin.setSingleStep(32)
         self.size_spin.setSuffix(" px")
-        self.size_spin.setToolTip("Images are resized and centre-cropped to this square size")
+        self.size_spin.setToolTip(
+            "Images are resized and centre-cropped to this square size; changing it starts a new model"
+        )
         self.bs_spin = QSpinBox()
         self.bs_spin.setRange(2, 1024)
         self.bs_spin.setToolTip("Images per training step; lower it if the GPU runs out of memory")
         self.device_label = QLabel("…")  # filled when the tab is first shown (it needs torch)
         self.device_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        self.device_label.setToolTip("Where training runs: the GPU when there is one, else the CPU")
         self.weights_box = WeightsBox()
         form = QFormLayout(self)
         form.addRow("Architecture", self.arch_combo)

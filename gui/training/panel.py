@@ -2,18 +2,25 @@
 (gui.training.controller), the File-menu actions, and ``shutdown``.
 
 The tab turns its form into a ``TrainConfig`` (kept in ``AppState.train_config`` for the LR finder),
-runs ``Learner.fit`` in the learner slot it shares with the LR finder, and draws the plain-data
-records the fit yields.
+runs ``engine.run_training.train_run`` in the learner slot it shares with the LR finder (every run is
+recorded in the run store), and draws the plain-data records the run yields.
+
+Injected: ``store`` (the run store; default: the per-user one), ``lr_range`` (a callable giving the LR
+finder's last tested (low, high) range, or None: Start warns above it). ``set_bad_files(paths)`` takes
+what the Data tab's verification found unreadable (left out of the counts shown).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from engine.config import TrainConfig
+from engine.runs import RunStore
+from gui.augment_preview import AugmentPreview
 from gui.jobs import JobSlot
 from gui.training.controller import TrainingController
 from gui.training.view import TrainingView
@@ -22,13 +29,22 @@ from gui.training.view import TrainingView
 class TrainingPanel(QWidget):
     """Settings form on the left; charts, epoch table and run history on the right."""
 
-    def __init__(self, state, learner_slot: JobSlot | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        state,
+        learner_slot: JobSlot | None = None,
+        parent: QWidget | None = None,
+        store: RunStore | None = None,
+        lr_range: Callable[[], tuple[float, float] | None] | None = None,
+    ):
         super().__init__(parent)
         self.state = state
         # shared with the other tab that trains the learner (a panel on its own gets its own)
         self.learner_slot = learner_slot or JobSlot("learner", self)
-        self.view = TrainingView(self)
-        self.controller = TrainingController(state, self.view, self.learner_slot, self)
+        self.store = store if store is not None else RunStore()
+        self.augment_preview: AugmentPreview | None = None  # built when the user first unfolds it
+        self.view = TrainingView(self, self._make_preview)
+        self.controller = TrainingController(state, self.view, self.learner_slot, self.store, lr_range, self)
         self.file_actions = [self.view.import_action, self.view.save_action]  # the window's File menu
         # the widgets other tabs' tests and the UI bench drive
         self.lr_edit = self.view.schedule_box.lr_edit
@@ -41,6 +57,7 @@ class TrainingPanel(QWidget):
         self.controller.set_config(dataclasses.replace(initial, lr=state.lr))
         self.controller.reload_history()
         self.controller.show_ready()
+        self.controller.current.refresh()
         self._device_shown = False
 
     def showEvent(self, event) -> None:
@@ -48,6 +65,10 @@ class TrainingPanel(QWidget):
             self._device_shown = True
             self.controller.show_device()
         super().showEvent(event)
+
+    def _make_preview(self) -> AugmentPreview:
+        self.augment_preview = AugmentPreview(self.state)
+        return self.augment_preview
 
     @property
     def running(self) -> bool:
@@ -67,6 +88,11 @@ class TrainingPanel(QWidget):
 
     def shutdown(self) -> None:
         self.controller.shutdown()
+        if self.augment_preview is not None:
+            self.augment_preview.shutdown()
+
+    def set_bad_files(self, paths) -> None:
+        self.controller.set_bad_files(paths)
 
     def save_model(self, path) -> None:
         self.controller.save_model(path)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 
 from engine.lr_curves import LossSmoother
-from engine.run_history import EPOCH_KEYS
+
+EPOCH_KEYS = ("epoch", "train_loss", "valid_loss", "accuracy", "seconds")
 
 
 def format_seconds(s: float) -> str:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.config import SCHEDULES, TrainConfig
+from gui import theme
 from gui.training.settings import FormState
 
 SCHEDULE_LABELS = {"sgdr": "SGDR (cosine, restarts)", "one_cycle": "One-cycle", "constant": "Constant"}
@@ -37,22 +38,44 @@ class ScheduleControls(QGroupBox):
     def __init__(self):
         super().__init__("Schedule")
         self.lr_edit = QLineEdit()
-        self.lr_edit.setToolTip("Learning rate (shared with the LR finder tab), e.g. 0.01 or 1e-2")
+        self.lr_edit.setToolTip(
+            "The learning rate: how big a step the weights take each batch, e.g. 0.01 or 1e-2 (shared with the "
+            "LR finder tab, which helps you choose it)"
+        )
         self.lr_edit.setMaximumWidth(110)
         self.schedule_combo = QComboBox()
         for s in SCHEDULES:
             self.schedule_combo.addItem(SCHEDULE_LABELS.get(s, s), s)
+        self.schedule_combo.setToolTip(
+            "How the learning rate changes during training. SGDR (stochastic gradient descent with restarts): "
+            "it falls along a cosine curve and jumps back up at each restart, which helps find a flatter minimum"
+        )
         self.epochs_radio = QRadioButton("Epochs")
+        self.epochs_radio.setToolTip("Train for a number of epochs (one epoch: every training image once)")
         self.cycles_radio = QRadioButton("Cycles")
+        self.cycles_radio.setToolTip("Train in SGDR cycles: the learning rate restarts at the start of each cycle")
         self._length_group = QButtonGroup(self)
         self._length_group.addButton(self.epochs_radio)
         self._length_group.addButton(self.cycles_radio)
-        self.epochs_spin = _spin(1, 500)
-        self.cycles_spin = _spin(1, 20, tip="SGDR restarts: number of cosine cycles")
-        self.cycle_len_spin = _spin(1, 100, "len ", "Epochs in the first cycle (cycle_len)")
-        self.cycle_mult_spin = _spin(1, 4, "× ", "Each cycle is this many times longer than the previous (cycle_mult)")
+        self.epochs_spin = _spin(1, 500, tip="How many times training goes through every training image")
+        self.cycles_spin = _spin(
+            1, 20, tip="How many SGDR cycles: the learning rate restarts high at the start of each"
+        )
+        self.cycle_len_spin = _spin(
+            1,
+            100,
+            "len ",
+            "Cycle length (cycle_len, the “len”): how many epochs the first SGDR cycle lasts before the rate restarts",
+        )
+        self.cycle_mult_spin = _spin(
+            1,
+            4,
+            "× ",
+            "Cycle multiplier (cycle_mult): each cycle lasts this many times longer than the one before; "
+            "len 1 × 2 gives cycles of 1, 2, 4… epochs",
+        )
         self.length_note = QLabel()
-        self.length_note.setStyleSheet("color: #555;")
+        self.length_note.setStyleSheet(f"color: {theme.css(theme.muted_text())};")
         self._lay_out()
         for spin in (self.epochs_spin, self.cycles_spin, self.cycle_len_spin, self.cycle_mult_spin):
             spin.valueChanged.connect(self.edited)
@@ -102,7 +125,7 @@ class ScheduleControls(QGroupBox):
         self.show_lr_valid(valid)
 
     def show_lr_valid(self, valid: bool) -> None:
-        self.lr_edit.setStyleSheet("" if valid else "color: #c0392b;")
+        self.lr_edit.setStyleSheet("" if valid else f"color: {theme.css(theme.error_text())};")
 
     def show_state(self, state: FormState) -> None:
         """Cycles only with SGDR; say how many epochs the cycles make (must not modify the backing model)."""

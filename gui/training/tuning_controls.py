@@ -7,10 +7,11 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
 
 from engine.config import MAX_FROZEN_VIEWS, TrainConfig
 from engine.lr_curves import format_lr
+from gui import theme
 from gui.training.settings import FormState, layer_lrs
 
 VIEWS_TIP = (
-    "With the early layers kept frozen (first multiplier 0) and precompute off: run "
+    "Cached views: with the early layers kept frozen (first multiplier 0) and precompute off: run "
     "them once on this many augmented copies of each training image and keep the "
     "results in memory, so each epoch only runs the later layers — about twice as "
     "fast. Each epoch picks one copy per image."
@@ -25,10 +26,14 @@ class FineTuningControls(QGroupBox):
         super().__init__("Fine-tuning")
         self.unfreeze_check = QCheckBox("Unfreeze all layers")
         self.unfreeze_check.setToolTip(
-            "Train the pretrained layers too, each layer group with its own learning rate (differential learning rates)"
+            "Unfreeze: train the pretrained layers too, not only the new head, each layer group with its own "
+            "learning rate (differential learning rates). Needs precompute off"
         )
         self.mult_edit = QLineEdit()
-        self.mult_edit.setToolTip("Learning-rate multipliers for early layers, later layers, head")
+        self.mult_edit.setToolTip(
+            "LR multipliers: the learning rate is multiplied by these for the early layers, the later layers and "
+            "the head, e.g. 0.01, 0.1, 1 — early layers (edges, textures) need the smallest changes"
+        )
         self.mult_note = QLabel()
         self.mult_note.setWordWrap(True)
         self.opt_combo = QComboBox()
@@ -42,14 +47,14 @@ class FineTuningControls(QGroupBox):
         self.wd_spin.setDecimals(4)
         self.wd_spin.setRange(0.0, 1.0)
         self.wd_spin.setSingleStep(0.01)
-        self.wd_spin.setToolTip("Weight decay: pulls weights towards zero each step (regularisation)")
+        self.wd_spin.setToolTip("Weight decay pulls the weights a little towards zero each step, against overfitting")
         self.views_spin = QSpinBox()
         self.views_spin.setRange(0, MAX_FROZEN_VIEWS)
         self.views_spin.setSpecialValueText("off")
         self.tta_check = QCheckBox("Test-time augmentation (TTA)")
         self.tta_check.setToolTip(
-            "Measure the final accuracy on the average prediction over flipped and "
-            "zoomed copies of each validation image"
+            "TTA (test-time augmentation): measure the final accuracy on the average prediction over flipped "
+            "and zoomed copies of each validation image, usually a little better"
         )
         form = QFormLayout(self)
         form.addRow(self.unfreeze_check)
@@ -102,7 +107,8 @@ class FineTuningControls(QGroupBox):
         if c.unfreeze and c.precompute:
             note += "\nUnfreezing needs the full network: untick precompute to train the pretrained layers."
         self.mult_note.setText(note)
-        self.mult_note.setStyleSheet("color: #c0392b;" if state.mult_error else "color: #555;")
+        ink = theme.error_text() if state.mult_error else theme.muted_text()
+        self.mult_note.setStyleSheet(f"color: {theme.css(ink)};")
         self.views_spin.setEnabled(state.views_apply)
         needs = "" if state.views_apply else "\nNeeds: Unfreeze on, precompute off, first LR multiplier 0."
         self.views_spin.setToolTip(VIEWS_TIP + needs)

@@ -1,20 +1,23 @@
-"""The Train tab's view: the settings form and run controls on the left; charts, epoch table and run
-history on the right. It shows what the controller gives it and emits what the user asks for; its
+"""The Train tab's view: the current model on top; the settings form and run controls on the left;
+charts, epoch table and run history on the right. It shows what the controller gives it and emits what the user asks for; its
 ``set_*``/``show_*`` methods never write AppState or the controller's state."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFrame, QLabel, QMessageBox, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
 from engine.config import TrainConfig
 from gui.training.charts import TrainingCharts
 from gui.training.data_controls import DataControls
 from gui.training.epoch_table import EpochTable
-from gui.training.history_list import RunHistoryList
+from gui.training.history_list import RunHistoryBox
+from gui.training.model_bar import ModelBar
 from gui.training.model_controls import ModelControls
-from gui.training.run_controls import RunControls
+from gui.training.run_controls import SAVE_KEYS, START_KEYS, RunControls
 from gui.training.schedule_controls import ScheduleControls
 from gui.training.settings import FormState, FormValues
 from gui.training.tuning_controls import FineTuningControls
@@ -39,30 +42,32 @@ class TrainingView(QWidget):
     startRequested = Signal()
     cancelRequested = Signal()
     saveRequested = Signal()
+    onnxRequested = Signal()
+    clusterRequested = Signal()
     importRequested = Signal(bool)  # True: for the network a start failed for, then start again
-    comparedChanged = Signal(list)  # history runs to overlay
-    deleteRunsRequested = Signal(list)  # history file paths
+    comparedChanged = Signal(list)  # ids of the history runs to overlay
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, parent: QWidget | None = None, make_preview: Callable[[], QWidget] | None = None):
         super().__init__(parent)
-        self.model_box, self.data_box = ModelControls(), DataControls()
+        self.model_bar = ModelBar()
+        self.model_box, self.data_box = ModelControls(), DataControls(make_preview)
         self.schedule_box, self.tuning_box = ScheduleControls(), FineTuningControls()
         self.settings_boxes = [self.model_box, self.data_box, self.schedule_box, self.tuning_box]
         self.run_box = RunControls()
         self.charts = TrainingCharts()
         self.epoch_table = EpochTable()
-        self.history = RunHistoryList()
-        self.history_note = QLabel()  # damaged history files, when there are any
-        self.history_note.setWordWrap(True)
-        self.history_note.setStyleSheet("color: #8a5a00;")
-        self.history_note.hide()
+        self.history_box = RunHistoryBox()
+        self.history = self.history_box.list
         self.error_box: QMessageBox | None = None
+        self.cluster_dialog = None  # the last "Copy cluster command…" dialog
         self.import_action = QAction("Import weights…", self)
         self.import_action.setToolTip(
             "Use a local .pth file as the pretrained weights of the "
             "architecture chosen in the Train tab (for offline computers)"
         )
-        self.save_action = QAction("Save trained model (or export ONNX)…", self)
+        self.save_action = QAction("Save trained model…", self)
+        self.save_action.setShortcut(QKeySequence(SAVE_KEYS))
+        self.save_action.setToolTip("Write the current model to a .pth file the Classify tab can open")
         splitter = QSplitter(Qt.Horizontal)
         splitter.addWidget(self._left_column())
         splitter.addWidget(self._right_column())
@@ -71,7 +76,8 @@ class TrainingView(QWidget):
         splitter.setSizes([splitter.widget(0).minimumWidth(), 1000])
         lay = QVBoxLayout(self)
         lay.setContentsMargins(6, 6, 6, 6)
-        lay.addWidget(splitter)
+        lay.addWidget(self.model_bar)
+        lay.addWidget(splitter, 1)
         self._connect()
 
     def _left_column(self) -> QWidget:
@@ -91,12 +97,9 @@ class TrainingView(QWidget):
 
     def _right_column(self) -> QWidget:
         table = _column(QLabel("<b>Epochs</b> — this run"), self.epoch_table)
-        heading = QLabel("<b>Run history</b> — select runs (Ctrl/Shift-click) to overlay their curves, dashed")
-        heading.setWordWrap(True)
-        history = _column(heading, self.history, self.history_note)
         bottom = QSplitter(Qt.Horizontal)
         bottom.addWidget(table)
-        bottom.addWidget(history)
+        bottom.addWidget(self.history_box)
         bottom.setSizes([420, 480])
         right = QSplitter(Qt.Vertical)
         right.addWidget(self.charts)
@@ -118,8 +121,12 @@ class TrainingView(QWidget):
         self.run_box.startRequested.connect(self.startRequested)
         self.run_box.cancelRequested.connect(self.cancelRequested)
         self.run_box.saveRequested.connect(self.saveRequested)
+        self.run_box.onnxRequested.connect(self.onnxRequested)
+        self.run_box.clusterRequested.connect(self.clusterRequested)
+        self.run_box.procs_spin.valueChanged.connect(self.settingsEdited)
+        self.start_shortcut = QShortcut(QKeySequence(START_KEYS), self, context=Qt.WidgetWithChildrenShortcut)
+        self.start_shortcut.activated.connect(self.run_box.start_if_enabled)
         self.history.comparedChanged.connect(self.comparedChanged)
-        self.history.deleteRequested.connect(self.deleteRunsRequested)
 
     # ------------------------------------------------------------ the form (must not modify the backing model)
     def set_values(self, config: TrainConfig) -> None:
@@ -161,8 +168,14 @@ class TrainingView(QWidget):
         self.model_box.weights_box.import_button.setEnabled(not busy)
 
     # ------------------------------------------------------------ the run
-    def show_buttons(self, can_start: bool, can_cancel: bool, can_save: bool, start_tip: str = "") -> None:
-        self.run_box.show_buttons(can_start, can_cancel, can_save, start_tip)
+    def processes(self) -> int:
+        """Processes to train in (1 unless this computer has 2+ GPUs and the user chose more)."""
+        return self.run_box.procs_spin.value() if not self.run_box.procs_spin.isHidden() else 1
+
+    def show_buttons(
+        self, can_start: bool, can_cancel: bool, can_save: bool, start_tip: str = "", start_text: str = ""
+    ) -> None:
+        self.run_box.show_buttons(can_start, can_cancel, can_save, start_tip, start_text)
         self.save_action.setEnabled(can_save)
 
     def show_progress(self, value: int | None, caption: str | None = None) -> None:
@@ -173,10 +186,6 @@ class TrainingView(QWidget):
 
     def show_status(self, text: str) -> None:
         self.run_box.status_label.setText(text)
-
-    def show_skipped(self, text: str) -> None:
-        self.history_note.setText(text)
-        self.history_note.setVisible(bool(text))
 
     def show_error(self, title: str, message: str) -> None:
         box = QMessageBox(QMessageBox.Warning, title, message, QMessageBox.Ok, self)
