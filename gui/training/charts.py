@@ -51,7 +51,7 @@ def _plot(title: str, x_label: str, y_label: str, units: str = "") -> pg.PlotWid
         w.getAxis(side).enableAutoSIPrefix(False)
     w.showGrid(x=True, y=True, alpha=0.2)
     w.setMenuEnabled(False)
-    w.setMinimumHeight(150)
+    w.setMinimumHeight(128)  # two rows of charts still leave a 1024×576 screen room for the rest
     return w
 
 
