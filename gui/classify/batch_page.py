@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.classify.batch_table import BatchTableModel
-from gui.classify.display import NOTE_STYLE, REC_ROLE
+from gui.classify.display import REC_ROLE, note_style
 from gui.classify.image_detail import ImageDetail
 
 KAGGLE_TIP = "Kaggle Dogs vs Cats submission: id,label with label = P(dog)"
@@ -39,11 +39,10 @@ class BatchPage(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.batch_folder = QLabel("Choose a folder, or use the dataset's test/ images.")
-        self.batch_folder.setStyleSheet("color: #374151;")
         self.batch_folder.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.batch_table = self._build_table()
         self.batch_summary = QLabel("")
-        self.batch_summary.setStyleSheet(NOTE_STYLE)
+        self.batch_summary.setStyleSheet(note_style())
         self.detail = ImageDetail()
         split = QSplitter(Qt.Horizontal)
         split.addWidget(self.batch_table)

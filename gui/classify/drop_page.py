@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.classify.display import NOTE_STYLE, REC_ROLE, THUMB
+from gui.classify.display import REC_ROLE, THUMB, note_style
 from gui.classify.image_detail import ImageDetail
 from gui.classify.prediction_list import PlaceholderList, PredictionDelegate
 from gui.images import pixmap_for
@@ -56,7 +56,7 @@ class DropPage(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         self.drop_status = QLabel("")
-        self.drop_status.setStyleSheet(NOTE_STYLE)
+        self.drop_status.setStyleSheet(note_style())
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
