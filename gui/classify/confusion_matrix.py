@@ -45,7 +45,11 @@ def cell_colour(count: int, frac: float, diagonal: bool) -> QColor:
 
 class _CellDelegate(QStyledItemDelegate):
     """Counts in a font that fits the cell; a chosen cell keeps its colour (a selection would hide it)
-    and is framed instead."""
+    and is framed instead. Colours are taken when it is made, not while painting."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.frame = QColor(theme.plot_ink())
 
     def initStyleOption(self, option, index) -> None:
         super().initStyleOption(option, index)
@@ -62,7 +66,7 @@ class _CellDelegate(QStyledItemDelegate):
         super().paint(painter, option, index)
         if selected:
             painter.save()
-            painter.setPen(QPen(theme.plot_ink(), 3))
+            painter.setPen(QPen(self.frame, 3))
             painter.drawRect(option.rect.adjusted(1, 1, -2, -2))
             painter.restore()
 

@@ -49,7 +49,10 @@ class LossPlot(pg.PlotWidget):
             pen=pg.mkPen(translucent(ink, 60)),
         )
         self.raw_curve = pi.plot(
-            [], [], pen=pg.mkPen(translucent(loss_colour(), 70), width=1), name="loss of each batch"
+            [],
+            [],
+            pen=pg.mkPen(translucent(loss_colour(), 120 if theme.is_dark() else 80), width=1),
+            name="loss of each batch",
         )
         self.smooth_curve = pi.plot([], [], pen=pg.mkPen(loss_colour(), width=2.5), name="smoothed loss")
         self.markers = pg.ScatterPlotItem(
