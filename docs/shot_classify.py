@@ -1,6 +1,9 @@
 """Screenshots of the Classify tab: docs/classify.png and docs/evaluation.png.
 
-    QT_QPA_PLATFORM=offscreen python docs/shot_classify.py
+    QT_QPA_PLATFORM=offscreen python docs/shot_classify.py [--dark]
+
+--dark writes docs/classify_dark.png and docs/evaluation_dark.png under gui.theme.dark_palette().
+Both at 1366×768, on a run store of their own (a temporary FOVEA_HOME).
 
 classify.png: the pretrained ImageNet model on resources/photos (cat and espresso), Grad-CAM on.
 evaluation.png: a model trained for a few seconds on resources/sample, evaluated on valid/,
@@ -11,10 +14,12 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("FOVEA_HOME", tempfile.mkdtemp(prefix="fovea-shot-"))
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -26,7 +31,7 @@ from gui.state import AppState  # noqa: E402
 
 PHOTOS = ROOT / "resources" / "photos"
 SAMPLE = ROOT / "resources" / "sample"
-SIZE = (1240, 780)
+SIZE = (1366, 768)
 
 
 def wait_for(app, condition, timeout=120.0) -> None:
@@ -73,8 +78,14 @@ def train_sample_model(dataset):
 
 
 def main() -> int:
+    dark = "--dark" in sys.argv[1:]
     app = make_app()
+    if dark:
+        from gui.theme import dark_palette
+
+        app.setPalette(dark_palette())
     out = ROOT / "docs"
+    suffix = "_dark" if dark else ""
 
     # ---- classify.png: ImageNet predictions with Grad-CAM
     state = AppState()
@@ -97,8 +108,8 @@ def main() -> int:
         app,
         lambda: panel.view.drop.detail.showing_overlay() and not panel.running,
     )
-    panel.grab().save(str(out / "classify.png"))
-    print("wrote docs/classify.png:", [r["top"][0] for r in panel.result_records()])
+    panel.grab().save(str(out / f"classify{suffix}.png"))
+    print(f"wrote docs/classify{suffix}.png:", [r["top"][0] for r in panel.result_records()])
     panel.shutdown()
 
     # ---- evaluation.png: after a quick training on the sample
@@ -133,8 +144,8 @@ def main() -> int:
         panel2.view.evaluate.detail.cam.setChecked(True)
         wait_for(app, lambda: panel2.view.evaluate.detail.showing_overlay())
     wait_for(app, lambda: not panel2.running)
-    panel2.grab().save(str(out / "evaluation.png"))
-    print(f"wrote docs/evaluation.png: {ev.summary()}")
+    panel2.grab().save(str(out / f"evaluation{suffix}.png"))
+    print(f"wrote docs/evaluation{suffix}.png: {ev.summary()}")
     panel2.shutdown()
     return 0
 

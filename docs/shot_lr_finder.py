@@ -1,6 +1,8 @@
 """Save docs/lr_finder.png: the LR finder tab after a real run on the built-in sample (offscreen).
 
-Usage: python docs/shot_lr_finder.py [DATASET] [-o docs/lr_finder.png] [--size 128] [--panel-only]
+Usage: python docs/shot_lr_finder.py [DATASET] [-o docs/lr_finder.png] [--size 128] [--panel-only] [--dark]
+
+--dark: under gui.theme.dark_palette() (docs/lr_finder_dark.png). The window is 1366×768.
 """
 
 import argparse
@@ -22,6 +24,7 @@ def main() -> int:
     ap.add_argument("-o", "--out", default=str(ROOT / "docs" / "lr_finder.png"))
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--panel-only", action="store_true", help="grab the panel without the main window")
+    ap.add_argument("--dark", action="store_true", help="under a dark palette")
     a = ap.parse_args()
     from PySide6.QtCore import QSettings
 
@@ -30,6 +33,10 @@ def main() -> int:
     from gui.app import make_app
 
     app = make_app()
+    if a.dark:
+        from gui.theme import dark_palette
+
+        app.setPalette(dark_palette())
     if a.panel_only:
         from gui.lr_finder.panel import LRFinderPanel
         from gui.state import AppState
@@ -37,7 +44,7 @@ def main() -> int:
         state = AppState()
         panel = LRFinderPanel(state)
         shown = panel
-        shown.resize(1280, 800)
+        shown.resize(1366, 768)
     else:
         from gui.main_window import MainWindow
 
@@ -47,7 +54,7 @@ def main() -> int:
         panel = win.panels["LR finder"]
         win.tabs.setCurrentWidget(panel)
         shown = win
-        shown.resize(1280, 820)
+        shown.resize(1366, 768)
     shown.show()
     train = getattr(state, "train_config", None)
     from dataclasses import replace

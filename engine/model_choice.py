@@ -94,3 +94,32 @@ def model_choices(store: RunStore, dataset=None) -> list[dict]:
         if os.path.isfile(path):
             out.append({"ref": {"path": path}, "label": Path(path).name, "dataset": "", "state": "file"})
     return out
+
+
+def load_choice_job(store: RunStore, ref: dict, opened: bool = False, warm_up: bool = True, stop=None):
+    """Job: the model ``ref`` names, ready to predict (Classify's model list). ``opened``: a file the user
+    just chose, remembered in the model list. ValueError (one line) when it cannot load."""
+    from engine.inference import warm_up_model
+    from engine.jobs import check
+
+    yield {"type": "loading", "what": ref.get("path") or f"run {ref.get('run')}"}
+    model = open_model_file(store, ref["path"]) if opened else load_model_ref(store, ref)
+    check(stop)
+    if warm_up:
+        warm_up_model(model, None)
+    return model
+
+
+def current_model_job(store: RunStore, warm_up: bool = True, stop=None):
+    """Job: (the current model's reference, its model) at start-up, or (None, None) for the pretrained
+    model — also when the current one is gone or damaged (reported in ``store.problems``)."""
+    yield {"type": "loading", "what": "current model"}
+    ref = current_model(store)
+    if ref is None:
+        return None, None
+    try:
+        model = yield from load_choice_job(store, ref, warm_up=warm_up, stop=stop)
+    except ValueError as exc:
+        store.report(f"{exc}: using the pretrained model")
+        return None, None
+    return ref, model

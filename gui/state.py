@@ -25,6 +25,7 @@ class AppState(QObject):
     imagesDropped = Signal(list)  # image file paths/urls dropped on the window, to classify
     learnerChanged = Signal(object)  # Learner | None, shared by Train and the LR finder
     trainConfigChanged = Signal(object)  # TrainConfig: the Train panel's settings
+    lrTestRangeChanged = Signal(object)  # (lowest, highest) LR the LR finder's last test reached, or None
     statusMessage = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
@@ -34,6 +35,7 @@ class AppState(QObject):
         self._model: FoveaModel | None = None
         self._learner: Learner | None = None
         self._train_config: TrainConfig | None = None
+        self._lr_test_range: tuple[float, float] | None = None
 
     @property
     def dataset(self) -> Dataset | None:
@@ -81,6 +83,19 @@ class AppState(QObject):
     def set_train_config(self, config: TrainConfig) -> None:
         self._train_config = config
         self.trainConfigChanged.emit(config)
+
+    @property
+    def lr_test_range(self) -> tuple[float, float] | None:
+        """The (lowest, highest) learning rate the LR finder's last finished test reached on this dataset,
+        or None before any (Train warns before an LR above it: engine.run_rules.lr_warning)."""
+        return self._lr_test_range
+
+    def set_lr_test_range(self, lr_range: tuple[float, float] | None) -> None:
+        lr_range = None if lr_range is None else (float(lr_range[0]), float(lr_range[1]))
+        if lr_range == self._lr_test_range:
+            return
+        self._lr_test_range = lr_range
+        self.lrTestRangeChanged.emit(lr_range)
 
     def status(self, message: str) -> None:
         """Show a passing message in the window's status bar."""

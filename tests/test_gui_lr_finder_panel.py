@@ -282,7 +282,7 @@ def test_new_dataset_while_running_cancels_and_clears_once_ended(qtbot, panel, s
     qtbot.wait(100)
     assert panel.controller.curve.lrs == [] and panel.controller.curve.dataset is state.dataset
     assert len(panel.view.plot.smooth_curve.xData or []) == 0
-    assert "Press Run" in panel.view.controls.status.text()
+    assert "press Run" in panel.view.controls.status.text()
     assert not panel.view.export_buttons["csv"].isEnabled()
 
 

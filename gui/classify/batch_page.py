@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -18,11 +18,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui import dialogs
 from gui.classify.batch_table import BatchTableModel
-from gui.classify.display import NOTE_STYLE, REC_ROLE
+from gui.classify.display import REC_ROLE, note_style
 from gui.classify.image_detail import ImageDetail
 
 KAGGLE_TIP = "Kaggle Dogs vs Cats submission: id,label with label = P(dog)"
+DIALOG_KIND = "predictions"  # gui.dialogs remembers the last folder per kind of file
+EMPTY = "Try it on many images: choose a folder, or use the dataset's test/ images. Then export the predictions."
 KAGGLE_NEEDS_DOG = "Kaggle Dogs vs Cats format: needs predictions from a model with a class named 'dog' or 'dogs'"
 
 
@@ -38,12 +41,12 @@ class BatchPage(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.batch_folder = QLabel("Choose a folder, or use the dataset's test/ images.")
-        self.batch_folder.setStyleSheet("color: #374151;")
+        self.batch_folder = QLabel(EMPTY)
+        self.batch_folder.setWordWrap(True)
         self.batch_folder.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.batch_table = self._build_table()
         self.batch_summary = QLabel("")
-        self.batch_summary.setStyleSheet(NOTE_STYLE)
+        self.batch_summary.setStyleSheet(note_style())
         self.detail = ImageDetail()
         split = QSplitter(Qt.Horizontal)
         split.addWidget(self.batch_table)
@@ -58,6 +61,7 @@ class BatchPage(QWidget):
 
     def _build_controls(self) -> QHBoxLayout:
         choose = QPushButton("Choose folder…")
+        choose.setToolTip("Predict every image in a folder (and its subfolders).")
         choose.clicked.connect(self._choose_folder)
         self.use_test_btn = QPushButton("Dataset test/")
         self.use_test_btn.setToolTip("Predict the open dataset's test/ folder")
@@ -67,6 +71,7 @@ class BatchPage(QWidget):
             "Test-time augmentation: average of 6 views per image (centre, mirrored, 4 zoomed corners) — about 6× slower"
         )
         self.batch_stop = QPushButton("Stop")
+        self.batch_stop.setToolTip("Stop predicting; the rows so far stay.")
         self.batch_stop.setEnabled(False)
         self.batch_stop.clicked.connect(self.stopRequested)
         self.batch_progress = QProgressBar()
@@ -74,7 +79,9 @@ class BatchPage(QWidget):
         self.batch_progress.setMaximumWidth(220)
         self.batch_progress.hide()
         self.export_btn = QPushButton("Export CSV…")
-        self.export_btn.setToolTip("file,class,probability — one row per image")
+        self.export_btn.setToolTip(
+            "Save the predictions as a CSV file: file, class, probability — one row per image (Ctrl+S)."
+        )
         self.export_btn.clicked.connect(
             lambda: self._choose_export(self.csvChosen, "Export predictions", "predictions.csv")
         )
@@ -89,6 +96,9 @@ class BatchPage(QWidget):
         row.addStretch(1)
         row.addWidget(self.export_btn)
         row.addWidget(self.kaggle_btn)
+        save = QShortcut(QKeySequence.Save, self)
+        save.setContext(Qt.WidgetWithChildrenShortcut)
+        save.activated.connect(lambda: self.export_btn.isEnabled() and self.export_btn.click())
         return row
 
     def _build_table(self) -> QTableView:
@@ -149,11 +159,11 @@ class BatchPage(QWidget):
             self.rowSelected.emit(index)
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of images to predict")
+        folder = dialogs.existing_folder(self, "Folder of images to predict", "predict_folder")
         if folder:
             self.folderChosen.emit(folder)
 
     def _choose_export(self, signal, title: str, suggested: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, title, suggested, "CSV (*.csv)")
+        path, _ = dialogs.save_file_name(self, title, DIALOG_KIND, suggested, "CSV (*.csv)")
         if path:
             signal.emit(path)

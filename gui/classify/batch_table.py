@@ -5,7 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
 from PySide6.QtGui import QBrush
 
-from gui.classify.display import ERROR, REC_ROLE, SORT_ROLE, natural_key, percent
+from gui import theme
+from gui.classify.display import REC_ROLE, SORT_ROLE, natural_key, percent
 
 KEYS = ("name", "label", "prob", "note")
 
@@ -53,7 +54,7 @@ class BatchTableModel(QAbstractTableModel):
         if role == Qt.ToolTipRole:
             return r["source"] if c == 0 else (r["note"] or None)
         if role == Qt.ForegroundRole and c == 3 and r["note"]:
-            return QBrush(ERROR)
+            return QBrush(theme.error_text())
         if role == Qt.TextAlignmentRole and c == 2:
             return int(Qt.AlignRight | Qt.AlignVCenter)
         if role == REC_ROLE:

@@ -8,6 +8,8 @@ import re
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
+from gui import theme
+
 REC_ROLE = Qt.UserRole + 1  # the engine's result record of a row (or a gallery image's index)
 ITEM_ROLE = Qt.UserRole + 2  # what to load again for the large view (path, URL or array)
 SORT_ROLE = Qt.UserRole + 3  # the value a batch-table column sorts by
@@ -15,13 +17,30 @@ THUMB = 76  # side of a drop-list thumbnail
 CARD_H = 92  # height of a drop-list card
 GALLERY_ICON = 104  # side of an Evaluate-gallery thumbnail
 
-BAR = QColor("#3d7bd9")
-BAR_SECOND = QColor("#8fb2ea")
-BAR_BG = QColor("#e6ecf5")
-ERROR = QColor("#c0392b")
-MUTED = QColor("#6b7280")
-TEXT = QColor("#1f2937")
-NOTE_STYLE = "color: #4b5563;"
+
+# colours: asked of gui.theme when drawn, so they follow the palette (light or dark)
+def bar() -> QColor:
+    """The most likely class's probability bar."""
+    return theme.series_colour(0)
+
+
+def bar_second() -> QColor:
+    return theme.blend(theme.plot_background(), theme.series_colour(0), 0.5)
+
+
+def bar_track() -> QColor:
+    """Behind a probability bar."""
+    return theme.pane()
+
+
+def card_ink() -> QColor:
+    """Text on a list's cards (drawn on the list's base colour)."""
+    return theme.plot_ink()
+
+
+def note_style() -> str:
+    """Style sheet of secondary notes (muted, still readable)."""
+    return f"color: {theme.css(theme.muted_text())};"
 
 
 def percent(p: float | None) -> str:

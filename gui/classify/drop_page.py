@@ -6,7 +6,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidgetItem,
@@ -16,13 +15,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.classify.display import NOTE_STYLE, REC_ROLE, THUMB
+from gui import dialogs
+from gui.classify.display import REC_ROLE, THUMB, note_style
 from gui.classify.image_detail import ImageDetail
 from gui.classify.prediction_list import PlaceholderList, PredictionDelegate
 from gui.images import pixmap_for
 
 HINT = (
-    "Drop photos, a folder, or an image dragged from your browser anywhere on this window — "
+    "Try it: drop photos, a folder, or an image dragged from your browser anywhere on this window — "
     "or paste one with Ctrl+V.\n\nPredictions appear here as they finish."
 )
 IMAGE_FILES = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
@@ -45,10 +45,10 @@ class DropPage(QWidget):
         self.results.currentRowChanged.connect(lambda row: row >= 0 and self.rowSelected.emit(row))
         buttons = QHBoxLayout()
         for text, slot, tip in (
-            ("Add images…", self._choose_files, ""),
-            ("Add folder…", self._choose_folder, ""),
-            ("Paste", self.pasteRequested.emit, "Classify the image (or image link) on the clipboard (Ctrl+V)"),
-            ("Clear", self.clearRequested.emit, ""),
+            ("Add images…", self._choose_files, "Choose image files to classify."),
+            ("Add folder…", self._choose_folder, "Classify every image in a folder."),
+            ("Paste", self.pasteRequested.emit, "Classify the image (or image link) on the clipboard (Ctrl+V)."),
+            ("Clear", self.clearRequested.emit, "Empty the list of predictions."),
         ):
             button = QPushButton(text)
             button.setToolTip(tip)
@@ -56,7 +56,7 @@ class DropPage(QWidget):
             buttons.addWidget(button)
         buttons.addStretch(1)
         self.drop_status = QLabel("")
-        self.drop_status.setStyleSheet(NOTE_STYLE)
+        self.drop_status.setStyleSheet(note_style())
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
@@ -109,11 +109,11 @@ class DropPage(QWidget):
         self.drop_status.setText(text)
 
     def _choose_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Images to classify", "", IMAGE_FILES)
+        files = dialogs.open_file_names(self, "Images to classify", "images", IMAGE_FILES)
         if files:
             self.sourcesChosen.emit(files)
 
     def _choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of images to classify")
+        folder = dialogs.existing_folder(self, "Folder of images to classify", "images")
         if folder:
             self.sourcesChosen.emit([folder])

@@ -4,7 +4,7 @@ losses) of which class, as thumbnails with their prediction."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
+from PySide6.QtGui import QBrush, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from gui.classify.display import ERROR, GALLERY_ICON, REC_ROLE
+from gui import theme
+from gui.classify.display import GALLERY_ICON, REC_ROLE
 from gui.images import pixmap_for
 
 MODES = (
@@ -52,7 +53,7 @@ class Gallery(QWidget):
         self.gallery.setMovement(QListView.Static)
         self.gallery.setWordWrap(True)
         blank = QPixmap(GALLERY_ICON, GALLERY_ICON)
-        blank.fill(QColor("#eef1f5"))
+        blank.fill(theme.pane())
         self.blank_icon = QIcon(blank)  # same size as the thumbnails: the layout never jumps
         self.gallery.currentItemChanged.connect(lambda item, _prev: item is not None and self._chosen(item))
         row = QHBoxLayout()
@@ -100,7 +101,7 @@ class Gallery(QWidget):
             item.setData(REC_ROLE, k)
             item.setToolTip(tooltip)
             if wrong:
-                item.setForeground(QBrush(ERROR))
+                item.setForeground(QBrush(theme.error_text()))
             self.gallery.addItem(item)
         self.gallery.scrollToTop()
 

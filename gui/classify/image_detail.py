@@ -11,7 +11,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from gui.classify.display import NOTE_STYLE, bold, percent
+from gui import theme
+from gui.classify.display import bold, note_style, percent
 from gui.images import qimage_from_array
 from gui.jobs import JobSlot
 
@@ -33,7 +34,10 @@ class ImageDetail(QWidget):
         self.image.setAlignment(Qt.AlignCenter)
         self.image.setMinimumSize(200, 110)
         self.image.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
-        self.image.setStyleSheet("background: #f4f6f9; border: 1px solid #dde2ea; border-radius: 4px;")
+        self.image.setStyleSheet(
+            f"background: {theme.css(theme.pane())}; border: 1px solid {theme.css(theme.blend(theme.pane(), theme.text(), 0.15))}; "
+            "border-radius: 4px;"
+        )
         self.cam = QCheckBox("Why this class? Show Grad-CAM")
         self.cam.setToolTip(
             "Grad-CAM colours the regions whose features pushed the model's score for the "
@@ -44,7 +48,7 @@ class ImageDetail(QWidget):
         self.cam_class.setMinimumWidth(120)
         self.explain = QLabel()
         self.explain.setWordWrap(True)
-        self.explain.setStyleSheet(NOTE_STYLE)
+        self.explain.setStyleSheet(note_style())
         row = QHBoxLayout()
         row.addWidget(self.cam)
         row.addStretch(1)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui.classify.confusion_matrix import ConfusionMatrix
-from gui.classify.display import NOTE_STYLE, bold, percent
+from gui.classify.display import bold, note_style, percent
 
 GUIDE = (
     "<b>Reading the galleries</b> (the lesson's plots): <i>most correct</i> — what the model finds "
@@ -28,10 +28,10 @@ GUIDE = (
 )
 
 
-def note_label(text: str = "", style: str = NOTE_STYLE) -> QLabel:
+def note_label(text: str = "", style: str | None = None) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
-    label.setStyleSheet(style)
+    label.setStyleSheet(note_style() if style is None else style)
     return label
 
 

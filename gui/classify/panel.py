@@ -29,13 +29,15 @@ from gui.state import AppState
 class ClassifyPanel(QWidget):
     """The "Classify" tab."""
 
-    def __init__(self, state: AppState, parent: QWidget | None = None):
+    def __init__(self, state: AppState, store=None, parent: QWidget | None = None):
+        """``store``: the run store (engine.runs.RunStore) whose models and current model it lists;
+        default: the per-user one."""
         super().__init__(parent)
         self.state = state
         self._closed = False
         self.setAcceptDrops(True)
         self.view = ClassifyView()
-        self.models = ModelChoice(state, self.view.model_bar, self)
+        self.models = ModelChoice(state, self.view.model_bar, store, self)
         self.drop = DropController(state, self.view.drop, self.models, self)
         self.batch = BatchController(state, self.view.batch, self.models, self)
         self.evaluate = EvalController(state, self.view.evaluate, self.models, self)

@@ -6,11 +6,24 @@ from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QStyle, QStyledItemDelegate
 
-from gui.classify.display import BAR, BAR_BG, BAR_SECOND, CARD_H, ERROR, MUTED, REC_ROLE, TEXT, THUMB, percent
+from gui import theme
+from gui.classify.display import CARD_H, REC_ROLE, THUMB, bar, bar_second, bar_track, card_ink, percent
 
 
 class PredictionDelegate(QStyledItemDelegate):
     """A card: thumbnail, file name, time taken, and top-3 probability bars (or the error)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.colours()
+
+    def colours(self) -> None:
+        """Take the palette's colours now (again after a palette change), not while painting."""
+        base = QColor(theme.plot_background())
+        self.base, self.ink, self.bar, self.second = base, QColor(card_ink()), QColor(bar()), QColor(bar_second())
+        self.track, self.pane = QColor(bar_track()), QColor(theme.pane())
+        self.error, self.muted = QColor(theme.error_text()), QColor(theme.muted_text())
+        self.border, self.chosen = QColor(theme.blend(base, self.ink, 0.18)), QColor(theme.blend(base, self.bar, 0.12))
 
     def sizeHint(self, option, index) -> QSize:
         return QSize(320, CARD_H)
@@ -21,50 +34,52 @@ class PredictionDelegate(QStyledItemDelegate):
         painter.setRenderHint(QPainter.Antialiasing)
         r = option.rect.adjusted(4, 3, -4, -3)
         selected = bool(option.state & QStyle.State_Selected)
-        painter.setPen(QPen(BAR if selected else QColor("#d9dee7")))
-        painter.setBrush(QColor("#eef4ff") if selected else QColor("white"))
+        painter.setPen(QPen(self.bar if selected else self.border))
+        painter.setBrush(self.chosen if selected else self.base)
         painter.drawRoundedRect(r, 6, 6)
         thumb = QRect(r.left() + 6, r.top() + (r.height() - THUMB) // 2, THUMB, THUMB)
         pm = index.data(Qt.DecorationRole)
         if isinstance(pm, QPixmap) and not pm.isNull():
             painter.drawPixmap(thumb.left() + (THUMB - pm.width()) // 2, thumb.top() + (THUMB - pm.height()) // 2, pm)
         else:
-            painter.fillRect(thumb, QColor("#eef1f5"))
+            painter.fillRect(thumb, self.pane)
         left, right = thumb.right() + 10, r.right() - 8
-        y = self._paint_header(painter, option, rec, left, right, r.top())
+        y = self._paint_header(painter, option, rec, left, right, r.top(), (self.ink, self.muted))
         if rec.get("error"):
-            painter.setPen(ERROR)
+            painter.setPen(self.error)
             body = QRect(left, y, right - left, r.bottom() - y - 4)
             painter.drawText(body, Qt.TextWordWrap | Qt.AlignTop, "Could not classify: " + rec["error"])
         elif not rec.get("top"):
-            painter.setPen(MUTED)
+            painter.setPen(self.muted)
             line = painter.fontMetrics().height()
             painter.drawText(QRect(left, y, right - left, line), Qt.AlignLeft, rec.get("waiting", "waiting…"))
         else:
-            self._paint_bars(painter, rec["top"][:3], left, right, y)
+            self._paint_bars(painter, rec["top"][:3], left, right, y, (self.ink, self.track, self.bar, self.second))
         painter.restore()
 
     @staticmethod
-    def _paint_header(painter: QPainter, option, rec: dict, left: int, right: int, top: int) -> int:
+    def _paint_header(painter: QPainter, option, rec: dict, left: int, right: int, top: int, colours) -> int:
         """File name (bold, elided) and the time taken; returns the y where the body starts."""
         fm = painter.fontMetrics()
         line = fm.height()
         name_font = QFont(painter.font())
         name_font.setBold(True)
         painter.setFont(name_font)
-        painter.setPen(TEXT)
+        ink, muted = colours
+        painter.setPen(ink)
         ms_text = rec.get("ms_text", "")
         ms_w = fm.horizontalAdvance(ms_text) + 12
         name = fm.elidedText(rec.get("name", ""), Qt.ElideMiddle, max(40, right - left - ms_w))
         painter.drawText(QRect(left, top + 5, right - left - ms_w, line), Qt.AlignLeft | Qt.AlignVCenter, name)
         painter.setFont(option.font)
-        painter.setPen(MUTED)
+        painter.setPen(muted)
         painter.drawText(QRect(right - ms_w, top + 5, ms_w, line), Qt.AlignRight | Qt.AlignVCenter, ms_text)
         return top + 8 + line
 
     @staticmethod
-    def _paint_bars(painter: QPainter, top: list, left: int, right: int, y: int) -> None:
+    def _paint_bars(painter: QPainter, top: list, left: int, right: int, y: int, colours) -> None:
         """One row per class: its name, a bar as long as its probability, the percentage."""
+        ink, track, first, second = colours
         fm = painter.fontMetrics()
         line = fm.height()
         label_w = min(170, max(90, (right - left) // 2))
@@ -72,17 +87,17 @@ class PredictionDelegate(QStyledItemDelegate):
         pct_w = fm.horizontalAdvance("100.0 %") + 8
         for k, (cls, p) in enumerate(top):
             yy = y + k * (line + 3)
-            painter.setPen(TEXT if k == 0 else QColor("#374151"))
+            painter.setPen(ink)
             name = fm.elidedText(cls, Qt.ElideRight, label_w - 6)
             painter.drawText(QRect(left, yy, label_w - 6, line), Qt.AlignLeft | Qt.AlignVCenter, name)
             bar_w = max(20, right - (left + label_w) - pct_w)
             bar = QRect(left + label_w, yy + (line - bar_h) // 2, bar_w, bar_h)
             painter.setPen(Qt.NoPen)
-            painter.setBrush(BAR_BG)
+            painter.setBrush(track)
             painter.drawRoundedRect(bar, 3, 3)
-            painter.setBrush(BAR if k == 0 else BAR_SECOND)
+            painter.setBrush(first if k == 0 else second)
             painter.drawRoundedRect(QRect(bar.left(), bar.top(), max(2, round(bar_w * p)), bar_h), 3, 3)
-            painter.setPen(TEXT)
+            painter.setPen(ink)
             painter.drawText(QRect(bar.right() + 4, yy, pct_w, line), Qt.AlignRight | Qt.AlignVCenter, percent(p))
 
 
@@ -100,7 +115,7 @@ class PlaceholderList(QListWidget):
         super().paintEvent(event)
         if self.count() == 0 and self.hint:
             p = QPainter(self.viewport())
-            p.setPen(MUTED)
+            p.setPen(QColor(theme.muted_text()))
             f = QFont(self.font())
             f.setPointSizeF(f.pointSizeF() * 1.15)
             p.setFont(f)

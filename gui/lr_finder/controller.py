@@ -16,10 +16,11 @@ from PySide6.QtCore import QObject, QTimer
 from engine.config import TrainConfig, can_continue
 from engine.lr_curves import DEFAULT_SUGGESTION, format_lr, round_lr
 from engine.paths import atomic_file
+from engine.run_rules import lr_finder_notice
 from gui.jobs import JobSlot
 from gui.lr_finder.curve import LRCurve, RangeSettings, write_csv
 from gui.lr_finder.schedule_plot import TEST
-from gui.lr_finder.view import LRFinderView
+from gui.lr_finder.view import FRESH, LRFinderView
 from gui.state import AppState
 
 OWNER = "LR finder"  # how the learner slot names this tab to the Train tab
@@ -32,6 +33,7 @@ class LRFinderController(QObject):
         self.state, self.view, self.slot = state, view, slot
         self.settings = settings
         self.curve = LRCurve(dataset=state.dataset)
+        self.tested = ""  # "" | "fresh copy" | "trained model": what the curve on show was measured on
         self.planned: list[float] = []  # the LR of every step of the last test started
         self.schedule_view = TEST
         self._live = QTimer(self)
@@ -57,6 +59,7 @@ class LRFinderController(QObject):
         self._show_lr(state.lr)
         self._show_running()
         self._show_schedule()
+        self._show_idle_status()
 
     @property
     def running(self) -> bool:
@@ -81,15 +84,20 @@ class LRFinderController(QObject):
 
     def _clear_curve(self) -> None:
         self.curve = LRCurve(dataset=self.state.dataset)
+        self.tested = ""
+        self.state.set_lr_test_range(None)  # a new dataset: the last test says nothing about it
         self.view.show_curve(self.curve)
         self.view.show_suggestions(self.curve)
-        self.view.show_status(
-            "Press Run to test learning rates on this dataset."
-            if self.state.dataset is not None
-            else "Open a dataset, then press Run."
-        )
+        self._show_idle_status()
         self._show_running()
         self._show_schedule()
+
+    def _show_idle_status(self) -> None:
+        """The one next step, before any test on this dataset."""
+        if self.state.dataset is None:
+            self.view.show_status("Open a dataset (Data tab), then find a learning rate here.")
+        else:
+            self.view.show_status("Find a learning rate: press Run (Ctrl+R) to test rates on this dataset.")
 
     def _show_lr(self, lr: float) -> None:
         self.view.show_lr(lr)
@@ -161,6 +169,25 @@ class LRFinderController(QObject):
         self.state.set_learner(learner)
         return learner
 
+    def _learner_to_test(self, learner):
+        """``learner``, or a fresh copy from the pretrained weights when it is already trained and the user
+        says so (its curve is flat near a minimum); None when the user cancels. The shared learner is never
+        replaced here: the trained model stays current, and the finder restores its weights anyway."""
+        notice = lr_finder_notice(learner)
+        if notice is None:
+            self.tested = ""
+            return learner
+        answer = self.view.ask_trained(notice)
+        if answer is None:
+            return None
+        if answer != FRESH:
+            self.tested = "trained model"
+            return learner
+        from engine.run_training import untrained_copy
+
+        self.tested = "fresh copy"
+        return untrained_copy(learner)
+
     def run(self) -> None:
         if self.running or self.state.dataset is None:
             return
@@ -176,8 +203,12 @@ class LRFinderController(QObject):
             return
         try:
             learner = self._learner()
+            learner = self._learner_to_test(learner)
         except Exception as exc:  # bad settings from the Train panel: say so, keep the app alive
             self.view.show_status(f"Cannot start: {exc}")
+            return
+        if learner is None:
+            self.view.show_status("Not run: the trained model is unchanged.")
             return
         from engine.lr_finder import lr_find_job
 
@@ -256,7 +287,10 @@ class LRFinderController(QObject):
             if best is not None
             else " No clear descent: try a wider range or more steps."
         )
-        self.view.show_status(f"{len(curve)} steps in {result.get('seconds', 0):.1f} s, {how}.{tip}")
+        on = f" on a {self.tested}" if self.tested else ""
+        self.view.show_status(f"{len(curve)} steps{on} in {result.get('seconds', 0):.1f} s, {how}.{tip} Next: Train.")
+        if curve.lrs:  # what Train's warning compares the chosen LR with
+            self.state.set_lr_test_range((min(curve.lrs), max(curve.lrs)))
 
     def _on_job_failed(self, message: str) -> None:
         self.view.show_status(f"The LR finder failed: {message}")

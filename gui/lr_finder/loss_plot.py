@@ -11,15 +11,17 @@ import math
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QColor
 
 from engine.lr_curves import DEFAULT_SUGGESTION, SUGGESTION_COLORS, SUGGESTION_LABELS, format_lr, loss_view_range
+from gui import theme
 from gui.lr_finder.curve import LRCurve
+from gui.lr_finder.plot_style import loss_colour, lr_colour, style_plot, translucent
 
-SMOOTH_PEN = pg.mkPen("#1f5fa8", width=2.5)
-RAW_PEN = pg.mkPen(QColor(31, 95, 168, 70), width=1)
-LINE_PEN = pg.mkPen("#c0392b", width=2)
-LINE_HOVER_PEN = pg.mkPen("#e74c3c", width=4)
+TIP = (
+    "Loss against learning rate, on a log scale. The finder trains briefly while the rate grows: "
+    "choose a rate where the loss still falls steeply, well before the lowest point. "
+    "Drag the red line, or click a coloured dot (a suggestion)."
+)
 
 
 class LossPlot(pg.PlotWidget):
@@ -30,6 +32,7 @@ class LossPlot(pg.PlotWidget):
     def __init__(self, lr: float, parent=None):
         super().__init__(parent)
         pi = self.getPlotItem()
+        self.setToolTip(TIP)
         pi.setLogMode(x=True, y=False)
         pi.showGrid(x=True, y=True, alpha=0.15)
         pi.setLabel("bottom", "learning rate (log scale)")
@@ -37,13 +40,23 @@ class LossPlot(pg.PlotWidget):
         pi.setMenuEnabled(False)
         pi.hideButtons()
         pi.setMouseEnabled(x=False, y=False)  # dragging is for the line, not for panning
+        style_plot(self)
+        back, ink = theme.plot_background(), theme.plot_ink()
         self.legend = pi.addLegend(
-            offset=(-10, 10), labelTextColor="#333333", brush=pg.mkBrush(255, 255, 255, 225), pen=pg.mkPen("#d0d5dc")
+            offset=(-10, 10),
+            labelTextColor=ink,
+            brush=pg.mkBrush(translucent(back, 225)),
+            pen=pg.mkPen(translucent(ink, 60)),
         )
-        self.raw_curve = pi.plot([], [], pen=RAW_PEN, name="loss of each batch")
-        self.smooth_curve = pi.plot([], [], pen=SMOOTH_PEN, name="smoothed loss")
+        self.raw_curve = pi.plot(
+            [],
+            [],
+            pen=pg.mkPen(translucent(loss_colour(), 120 if theme.is_dark() else 80), width=1),
+            name="loss of each batch",
+        )
+        self.smooth_curve = pi.plot([], [], pen=pg.mkPen(loss_colour(), width=2.5), name="smoothed loss")
         self.markers = pg.ScatterPlotItem(
-            size=13, pen=pg.mkPen("w", width=1.5), hoverable=True, hoverSize=17, tip=self._marker_tip
+            size=13, pen=pg.mkPen(back, width=1.5), hoverable=True, hoverSize=17, tip=self._marker_tip
         )
         self.markers.setZValue(20)
         pi.addItem(self.markers)
@@ -60,16 +73,21 @@ class LossPlot(pg.PlotWidget):
             pos=math.log10(lr),
             angle=90,
             movable=True,
-            pen=LINE_PEN,
-            hoverPen=LINE_HOVER_PEN,
+            pen=pg.mkPen(lr_colour(), width=2),
+            hoverPen=pg.mkPen(lr_colour(), width=4),
             label="",
-            labelOpts={"position": 0.93, "color": "#c0392b", "fill": (255, 255, 255, 230), "movable": True},
+            labelOpts={
+                "position": 0.93,
+                "color": lr_colour(),
+                "fill": translucent(theme.plot_background(), 230),
+                "movable": True,
+            },
         )
         font = line.label.textItem.font()
         font.setBold(True)
         line.label.textItem.setFont(font)
         line.setZValue(30)
-        line.setToolTip("Drag to choose the learning rate")
+        line.setToolTip("Drag the red line to choose the learning rate Train will use.")
         return line
 
     def line_lr(self) -> float:

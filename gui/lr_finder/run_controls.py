@@ -6,9 +6,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QWidget
 
+from gui import theme
 from gui.lr_finder.curve import RangeSettings
 
-BAD_FIELD = "border: 1px solid #c0392b;"
+RUN_KEYS = "Ctrl+R"  # also Ctrl+Return while the tab is shown (the view's shortcuts)
+
+
+def bad_field_style() -> str:
+    return f"border: 1px solid {theme.css(theme.error_text())};"
 
 
 class RunControls(QWidget):
@@ -19,31 +24,42 @@ class RunControls(QWidget):
     def __init__(self, settings: RangeSettings, parent: QWidget | None = None):
         super().__init__(parent)
         self.run_button = QPushButton(QIcon.fromTheme("media-playback-start"), "Run")
-        self.run_button.setToolTip("Run the learning-rate range test on the open dataset")
+        self.run_button.setToolTip(
+            f"Test learning rates on the open dataset: a short training while the rate grows ({RUN_KEYS})."
+        )
         self.cancel_button = QPushButton(QIcon.fromTheme("process-stop"), "Cancel")
+        self.cancel_button.setToolTip("Stop the test; the model is left as it was.")
         self.cancel_button.setEnabled(False)
         self.start_edit = QLineEdit(settings.start_text)
         self.end_edit = QLineEdit(settings.end_text)
         for edit, tip in (
-            (self.start_edit, "First learning rate of the test"),
-            (self.end_edit, "Last learning rate of the test"),
+            (self.start_edit, "The smallest learning rate the test tries first, e.g. 1e-7."),
+            (
+                self.end_edit,
+                "The largest learning rate the test grows to, e.g. 10 (it stops sooner if the loss blows up).",
+            ),
         ):
             edit.setMaximumWidth(70)
             edit.setToolTip(tip)
         self.iters_spin = QSpinBox()
         self.iters_spin.setRange(5, 2000)
         self.iters_spin.setValue(settings.iters)
-        self.iters_spin.setToolTip("Number of mini-batches; the test stops early once the loss blows up")
+        self.iters_spin.setToolTip(
+            "How many mini-batches the test trains on, one learning rate each; more steps give a smoother curve."
+        )
         self.mode_combo = QComboBox()
         self.mode_combo.addItem("exponential", "exp")
         self.mode_combo.addItem("linear", "linear")
         self.mode_combo.setCurrentIndex(self.mode_combo.findData(settings.mode))
-        self.mode_combo.setToolTip("How the learning rate grows from step to step")
+        self.mode_combo.setToolTip(
+            "How the rate grows from step to step: exponential (the lesson's choice) gives every power of ten "
+            "the same number of steps."
+        )
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(True)
         self.progress.hide()
-        self.status = QLabel("Open a dataset, then press Run.")
+        self.status = QLabel("Open a dataset, then find a learning rate here.")
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.status.setWordWrap(True)  # a long message wraps instead of widening the window
         self.status.setMinimumWidth(120)
@@ -80,7 +96,7 @@ class RunControls(QWidget):
     # ---- setters (show state; never write it)
     def show_range_valid(self, ok: bool) -> None:
         for edit in (self.start_edit, self.end_edit):
-            edit.setStyleSheet("" if ok else BAD_FIELD)
+            edit.setStyleSheet("" if ok else bad_field_style())
 
     def show_running(self, running: bool, can_run: bool) -> None:
         self.run_button.setEnabled(can_run)

@@ -10,8 +10,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from engine.lr_curves import format_lr
+from gui import theme
+from gui.lr_finder.plot_style import loss_colour, lr_colour, style_plot
 
 TEST, TRAIN = "test", "train"
+PLOT_LR_TIP = (
+    "The learning rate at each iteration — the lesson's plot_lr. During the LR test it grows step by step; "
+    "in a training plan it follows the schedule Train will use (SGDR restarts show as repeated curves)."
+)
 
 
 class SchedulePlot(QWidget):
@@ -29,20 +35,23 @@ class SchedulePlot(QWidget):
         sp.hideButtons()
         for side in ("left", "bottom"):  # plain learning rates, never "(x0.001)" prefixes
             sp.getAxis(side).enableAutoSIPrefix(False)
-        self.plot.setMinimumHeight(130)
-        self.planned = sp.plot([], [], pen=pg.mkPen("#9aa5b1", width=1.5, style=Qt.DashLine))
-        self.done = sp.plot([], [], pen=pg.mkPen("#1f5fa8", width=2.5))
+        self.plot.setMinimumHeight(110)
+        self.plot.setToolTip(PLOT_LR_TIP)
+        style_plot(self.plot)
+        self.planned = sp.plot([], [], pen=pg.mkPen(theme.muted_text(), width=1.5, style=Qt.DashLine))
+        self.done = sp.plot([], [], pen=pg.mkPen(loss_colour(), width=2.5))
         # y is log10(lr) here, like x on the loss plot
-        self.lr_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen("#c0392b", width=1.5, style=Qt.DotLine))
+        self.lr_line = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(lr_colour(), width=1.5, style=Qt.DotLine))
         sp.addItem(self.lr_line, ignoreBounds=True)
         self.view_combo = QComboBox()
         self.view_combo.addItem("This LR test", TEST)
         self.view_combo.addItem("Training plan at the chosen LR", TRAIN)
         self.view_combo.setToolTip(
-            "Learning rate per iteration: during this test, or in the planned training run (the lesson's plot_lr)"
+            "Which learning-rate schedule the plot below shows: this test's, or the training run Train would "
+            "start at the chosen rate (the lesson's plot_lr)."
         )
         self.note = QLabel()
-        self.note.setStyleSheet("color: #4a5568;")
+        self.note.setStyleSheet(f"color: {theme.css(theme.muted_text())};")
         self.row = QHBoxLayout()  # the view adds the export buttons at its end
         self.row.addWidget(QLabel("Schedule:"))
         self.row.addWidget(self.view_combo)
@@ -62,7 +71,7 @@ class SchedulePlot(QWidget):
         self.planned.setData(np.arange(len(planned)), np.asarray(planned, dtype=float))
         self.show_done(done)
         self.plot.getPlotItem().setLabel("bottom", "iteration of the LR test")
-        self.note.setText("dashed: planned, blue: done, red: your LR")
+        self.note.setText("dashed: planned, solid: done, red dots: your LR")
 
     def show_done(self, done: list[float]) -> None:
         self.done.setData(np.arange(len(done)), np.asarray(done, dtype=float))

@@ -4,9 +4,10 @@ emits what the user asks for. Its setters never write the model (AppState or the
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QPushButton, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtGui import QIcon, QKeySequence, QShortcut
+from PySide6.QtWidgets import QLabel, QMessageBox, QPushButton, QSplitter, QVBoxLayout, QWidget
 
+from gui import dialogs, theme
 from gui.lr_finder.curve import LRCurve, RangeSettings
 from gui.lr_finder.loss_plot import LossPlot
 from gui.lr_finder.run_controls import RunControls
@@ -18,10 +19,22 @@ EXPLAIN = (
     "is left unchanged. Pick where the loss is still clearly falling — well before the bottom of "
     "the curve — and drag the red line there (or click a suggestion). Train uses that learning rate."
 )
-EXPORTS = {  # kind: (dialog title, default name, filter)
-    "png": ("Export plot as PNG", "lr_finder.png", "PNG image (*.png)"),
-    "csv": ("Export data as CSV", "lr_finder.csv", "CSV (*.csv)"),
+EXPORTS = {  # kind: (dialog title, default name, filter, tooltip)
+    "png": (
+        "Export plot as PNG",
+        "lr_finder.png",
+        "PNG image (*.png)",
+        "Save the loss plot as a picture, as you see it (Ctrl+S).",
+    ),
+    "csv": (
+        "Export data as CSV",
+        "lr_finder.csv",
+        "CSV (*.csv)",
+        "Save every step of the test (learning rate, loss, smoothed loss) as a spreadsheet file.",
+    ),
 }
+DIALOG_KIND = "lr_plot"  # gui.dialogs remembers the last folder per kind of file
+FRESH, THIS = "fresh", "this"  # answers to ask_trained
 
 
 class LRFinderView(QWidget):
@@ -38,7 +51,7 @@ class LRFinderView(QWidget):
         self.controls = RunControls(settings)
         self.explain = QLabel(EXPLAIN)
         self.explain.setWordWrap(True)
-        self.explain.setStyleSheet("color: #4a5568;")
+        self.explain.setStyleSheet(f"color: {theme.css(theme.muted_text())};")
         self.chips = SuggestionChips()
         self.plot = LossPlot(lr)
         self.schedule = SchedulePlot()
@@ -47,10 +60,12 @@ class LRFinderView(QWidget):
             "csv": QPushButton(QIcon.fromTheme("document-save-as"), "Export CSV…"),
         }
         for kind, button in self.export_buttons.items():
+            button.setToolTip(EXPORTS[kind][3])
             button.setEnabled(False)
             button.clicked.connect(lambda _=False, k=kind: self._ask_export(k))
             self.schedule.row.addWidget(button)  # beside the schedule so the LR row fits a small screen
         self._lay_out()
+        self._add_shortcuts()
 
         self.controls.runRequested.connect(self.runRequested)
         self.controls.cancelRequested.connect(self.cancelRequested)
@@ -76,11 +91,38 @@ class LRFinderView(QWidget):
         lay.addWidget(self.chips)
         lay.addWidget(split, 1)
 
+    def _add_shortcuts(self) -> None:
+        """Run (Ctrl+R, Ctrl+Return) and Save (Ctrl+S: the PNG) while this tab is shown."""
+        for keys, action in (
+            ("Ctrl+R", self._run_shortcut),
+            ("Ctrl+Return", self._run_shortcut),
+            (QKeySequence.Save, lambda: self._ask_export("png")),
+        ):
+            shortcut = QShortcut(QKeySequence(keys), self)
+            shortcut.setContext(Qt.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(action)
+
+    def _run_shortcut(self) -> None:
+        if self.controls.run_button.isEnabled():
+            self.runRequested.emit()
+
     def _ask_export(self, kind: str) -> None:
-        title, name, filters = EXPORTS[kind]
-        path, _ = QFileDialog.getSaveFileName(self, title, name, filters)
+        if not self.export_buttons[kind].isEnabled():
+            return
+        title, name, filters, _tip = EXPORTS[kind]
+        path, _ = dialogs.save_file_name(self, title, DIALOG_KIND, name, filters)
         if path:
             self.exportRequested.emit(kind, path)
+
+    def ask_trained(self, notice: str) -> str | None:
+        """Ask whether to test a fresh copy of an already trained model: FRESH, THIS, or None (cancel)."""
+        box = QMessageBox(QMessageBox.Question, "The model is already trained", notice, parent=self)
+        fresh = box.addButton("Test a fresh copy", QMessageBox.AcceptRole)
+        this = box.addButton("Test this model", QMessageBox.ActionRole)
+        box.addButton(QMessageBox.Cancel)
+        box.setDefaultButton(fresh)
+        box.exec()
+        return {fresh: FRESH, this: THIS}.get(box.clickedButton())
 
     # ---- setters (show state; never write it)
     def show_lr(self, lr: float) -> None:
