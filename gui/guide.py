@@ -108,33 +108,22 @@ class GuideBanner(QFrame):
 
 
 class GuideController(QObject):
-    """Keeps the banner on the next step: follows AppState's dataset and model, and the learner slot
-    Train and the LR finder share (an LR test that ran, whoever ``lr_owner`` names). The window tells it
-    when Classify is shown (``classify_shown``) and acts on ``stepRequested``."""
+    """Keeps the banner on the next step: follows AppState's dataset, model and the LR finder's tested
+    range. The window tells it when Classify is shown (``classify_shown``) and acts on ``stepRequested``."""
 
     stepRequested = Signal(str)
 
-    def __init__(self, state, banner: GuideBanner, learner_slot, lr_owner: str, parent: QObject | None = None):
+    def __init__(self, state, banner: GuideBanner, parent: QObject | None = None):
         super().__init__(parent)
-        self.state, self.banner, self.slot, self.lr_owner = state, banner, learner_slot, lr_owner
-        self.lr_tested = False  # an LR range test ran on this dataset
+        self.state, self.banner = state, banner
         self.tried = False  # Classify was shown with a model current
         # model changes -> view
-        state.datasetChanged.connect(self._on_model_dataset_changed)
+        state.datasetChanged.connect(lambda _dataset: self.refresh())
         state.modelChanged.connect(lambda _model: self.refresh())
-        learner_slot.runningChanged.connect(self._on_learner_running)
+        state.lrTestRangeChanged.connect(lambda _range: self.refresh())  # the LR finder clears it per dataset
         # view -> window
         banner.stepRequested.connect(self.stepRequested)
         self.refresh()
-
-    def _on_model_dataset_changed(self, _dataset) -> None:
-        self.lr_tested = False  # a new dataset's path starts again at the LR finder
-        self.refresh()
-
-    def _on_learner_running(self, running: bool) -> None:
-        if not running and self.slot.owner == self.lr_owner:
-            self.lr_tested = True
-            self.refresh()
 
     def classify_shown(self) -> None:
         if self.state.model is not None and not self.tried:
@@ -142,6 +131,9 @@ class GuideController(QObject):
             self.refresh()
 
     def refresh(self) -> Step:
-        step = next_step(self.state.dataset is not None, self.lr_tested, self.state.model is not None, self.tried)
+        state = self.state
+        step = next_step(
+            state.dataset is not None, state.lr_test_range is not None, state.model is not None, self.tried
+        )
         self.banner.show_step(step)
         return step

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 from engine.data import scan_job
 from engine.images import is_image_name
 from engine.paths import resources_dir, sample_dataset_dir
+from engine.runs import RunStore
 from engine.warmup import warm_up_job
 from gui.classify import ClassifyPanel
 from gui.dataset import DatasetBrowser
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self.tabs.setDocumentMode(True)
         # Train and the LR finder share the learner: one slot says which of them holds it.
         self.learner_slot = JobSlot("learner", self)
+        self.store = RunStore()  # kept runs and the current model, shared by Train and Classify (no torch)
         self.browser = DatasetBrowser(self.state)
         self.panels = self._make_panels()
         for title, panel in self.panels.items():
@@ -91,6 +93,7 @@ class MainWindow(QMainWindow):
         self.state.statusMessage.connect(lambda m: self.statusBar().showMessage(m, 6000))
         self.state.datasetChanged.connect(self._on_dataset)
         self.browser.verified.connect(self._on_verified)
+        self.browser.badFilesFound.connect(self.panels["Train"].set_bad_files)  # left out of Train's counts
 
         self._build_menus()
         self._connect_guide()
@@ -110,8 +113,10 @@ class MainWindow(QMainWindow):
         return {
             "Data": self.browser,
             "LR finder": LRFinderPanel(self.state, learner_slot=self.learner_slot),
-            "Train": TrainingPanel(self.state, learner_slot=self.learner_slot),
-            "Classify": ClassifyPanel(self.state),
+            "Train": TrainingPanel(
+                self.state, learner_slot=self.learner_slot, store=self.store, lr_range=lambda: self.state.lr_test_range
+            ),
+            "Classify": ClassifyPanel(self.state, store=self.store, restore_current=False),
             "Kernels": KernelPlayground(self.state),
         }
 
@@ -271,7 +276,11 @@ class MainWindow(QMainWindow):
         """Load the model that was current when the app last closed (the run store's, on a job thread):
         it becomes AppState's model unless one was chosen meanwhile."""
         return self.model_slot.start(
-            current_model_job, owner="start-up", on_finished=self._on_current_model, on_failed=self.state.status
+            current_model_job,
+            self.store.root,
+            owner="start-up",
+            on_finished=self._on_current_model,
+            on_failed=self.state.status,
         )
 
     def _on_current_model(self, result) -> None:
@@ -283,7 +292,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------ the next step
     def _connect_guide(self) -> None:
-        self.guide_controller = GuideController(self.state, self.guide, self.learner_slot, LR_FINDER, self)
+        self.guide_controller = GuideController(self.state, self.guide, self)
         self.guide_controller.stepRequested.connect(self._on_guide_step)
         self.guide.hideRequested.connect(lambda: self.act_guide.setChecked(False))
         self.tabs.currentChanged.connect(

@@ -138,8 +138,6 @@ def test_next_step_rule():
 
 
 def test_the_banner_follows_the_path_and_its_button_goes_there(window, qtbot, monkeypatch):
-    from gui.lr_finder.controller import OWNER
-
     banner = window.guide
     assert banner.isVisible() and banner.step.key == "open"
     chosen = []
@@ -151,11 +149,12 @@ def test_the_banner_follows_the_path_and_its_button_goes_there(window, qtbot, mo
     assert banner.step.key == "LR finder" and "learning rate" in banner.label.text()
     qtbot.mouseClick(banner.button, Qt.LeftButton)
     assert window.tabs.currentWidget() is window.panels["LR finder"]
-    job = hold_slot(window.learner_slot, OWNER)  # an LR test runs and ends
-    window.learner_slot.cancel()
-    qtbot.waitUntil(lambda: not window.learner_slot.running, timeout=5000)
-    job.wait(5)
+    window.state.set_lr_test_range((1e-7, 3.0))  # what the LR finder records when a test ends
     assert banner.step.key == "Train"
+    window.open_dataset(SAMPLE.parent / "sample")  # the same folder again: the path starts over
+    window.state.set_lr_test_range(None)  # as the LR finder does for a new dataset
+    assert banner.step.key == "LR finder"
+    window.state.set_lr_test_range((1e-7, 3.0))
     qtbot.mouseClick(banner.close_button, Qt.LeftButton)
     qtbot.waitUntil(lambda: not banner.isVisible())
     assert not window.act_guide.isChecked()
@@ -300,3 +299,22 @@ def test_the_window_fits_a_1024x576_screen(scale, tmp_path):
     assert out["window"] == [1024, 576], out
     for title, (w, h, area_w, area_h) in out["tabs"].items():
         assert w <= area_w and h <= area_h, (title, out["tabs"][title])
+
+
+def test_files_the_data_tab_could_not_decode_are_left_out_of_train_counts(window, qtbot, tmp_path):
+    from tests.training_data import make_dataset
+
+    root = make_dataset(tmp_path / "ds", n_train=6, n_valid=2)
+    bad = root / "train" / sorted(p.name for p in (root / "train").iterdir())[0] / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    window.open_dataset(root)
+    wait_dataset(qtbot, window, "ds")
+    train = window.panels["Train"]
+    qtbot.waitUntil(lambda: str(bad) in train.controller.verified_bad, timeout=30000)
+
+
+def test_train_warns_against_the_range_the_lr_finder_tested_and_shares_the_run_store(window):
+    train, classify = window.panels["Train"], window.panels["Classify"]
+    window.state.set_lr_test_range((1e-6, 0.05))
+    assert train.controller.lr_range() == (1e-6, 0.05)
+    assert train.store is window.store and classify.models.store is window.store

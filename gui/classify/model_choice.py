@@ -45,7 +45,9 @@ class ModelChoice(QObject):
     imagenetFailed = Signal(str)  # the ImageNet network could not be loaded (work waiting for it is dropped)
     fileFailed = Signal(str)  # a model (file or stored run) could not be opened
 
-    def __init__(self, state: AppState, view: ModelBar, store=None, parent: QObject | None = None):
+    def __init__(
+        self, state: AppState, view: ModelBar, store=None, parent: QObject | None = None, restore: bool = True
+    ):
         super().__init__(parent)
         from engine.runs import RunStore  # no torch: the store imports it only to load models
 
@@ -68,7 +70,7 @@ class ModelChoice(QObject):
         self.refresh()
         if state.model is not None:
             self._on_state_model_changed(state.model)
-        elif self.store.state.current() is not None:  # a small JSON read; loading the model is a job
+        elif restore and self.store.state.current() is not None:  # a small JSON read; loading is a job
             self._restore()
 
     def current_entry(self) -> ModelEntry:
@@ -285,7 +287,13 @@ class ModelChoice(QObject):
         run = getattr(model.meta, "run", None) or {}
         names = ", ".join(classes[:3]) + (" …" if len(classes) > 3 else "")
         what = model_label({**run, "which": ""}, model.meta.arch) if run.get("epoch") else names
-        self._add(ModelEntry("trained", f"Trained in this session ({what})", model, ref=trained_ref(model)))
+        ref = trained_ref(model)
+        listed = next((e for e in self.entries if ref is not None and e.ref == ref), None)
+        if listed is not None:  # a stored run's model (the window restored it, or Train's Use): its own name
+            listed.model = model
+            self._add(listed)
+        else:
+            self._add(ModelEntry("trained", f"Trained in this session ({what})", model, ref=ref))
         self.refresh()  # the run it was recorded as is in the store now
         self._show_device()
         self._serve_waiting()

@@ -29,15 +29,16 @@ from gui.state import AppState
 class ClassifyPanel(QWidget):
     """The "Classify" tab."""
 
-    def __init__(self, state: AppState, store=None, parent: QWidget | None = None):
+    def __init__(self, state: AppState, store=None, parent: QWidget | None = None, restore_current: bool = True):
         """``store``: the run store (engine.runs.RunStore) whose models and current model it lists;
-        default: the per-user one."""
+        default: the per-user one. ``restore_current``: load the last session's current model itself
+        (False where the window loads it into AppState, which this tab follows)."""
         super().__init__(parent)
         self.state = state
         self._closed = False
         self.setAcceptDrops(True)
         self.view = ClassifyView()
-        self.models = ModelChoice(state, self.view.model_bar, store, self)
+        self.models = ModelChoice(state, self.view.model_bar, store, self, restore=restore_current)
         self.drop = DropController(state, self.view.drop, self.models, self)
         self.batch = BatchController(state, self.view.batch, self.models, self)
         self.evaluate = EvalController(state, self.view.evaluate, self.models, self)

@@ -107,6 +107,7 @@ class PlaceholderList(QListWidget):
     def __init__(self, hint: str, parent=None):
         super().__init__(parent)
         self.hint = hint
+        self._hint_colour = QColor(theme.muted_text())  # taken once: not from the palette while painting
         self.setAcceptDrops(False)
         self.viewport().setAcceptDrops(False)
         self.setDragDropMode(QAbstractItemView.NoDragDrop)
@@ -115,7 +116,7 @@ class PlaceholderList(QListWidget):
         super().paintEvent(event)
         if self.count() == 0 and self.hint:
             p = QPainter(self.viewport())
-            p.setPen(QColor(theme.muted_text()))
+            p.setPen(self._hint_colour)
             f = QFont(self.font())
             f.setPointSizeF(f.pointSizeF() * 1.15)
             p.setFont(f)

@@ -52,6 +52,7 @@ def rows_for(dataset, split: str, cls: str | None) -> list[Row]:
 
 class DatasetController(QObject):
     verified = Signal(int)  # every image decoded: how many could not be
+    badFilesFound = Signal(list)  # every image decoded: the paths that could not be
 
     def __init__(self, state: AppState, view: DatasetView, parent=None):
         super().__init__(parent)
@@ -148,6 +149,7 @@ class DatasetController(QObject):
             if total
             else "Checked every image: no problems"
         )
+        self.badFilesFound.emit([str(p.path) for p in bad])
         self.verified.emit(n)
 
     def shutdown(self) -> None:

@@ -16,6 +16,7 @@ from gui.state import AppState
 
 class DatasetBrowser(QWidget):
     verified = Signal(int)  # every image decoded: how many could not be
+    badFilesFound = Signal(list)  # every image decoded: the paths that could not be
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -23,6 +24,7 @@ class DatasetBrowser(QWidget):
         self.view = DatasetView()
         self.controller = DatasetController(state, self.view, parent=self)
         self.controller.verified.connect(self.verified)
+        self.controller.badFilesFound.connect(self.badFilesFound)
         QVBoxLayout(self).addWidget(self.view)
 
     def show_error(self, path: str, message: str) -> None:
