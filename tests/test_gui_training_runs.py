@@ -317,3 +317,22 @@ def test_train_and_evaluate_report_the_same_accuracy_for_the_same_weights(qtbot,
     ev = finish(evaluate(panel.state.model, sample.valid, device=panel.state.learner.device))
     assert shown == f"{100 * ev.accuracy:.1f} %"
     assert panel.controller.charts.curves.epochs[-1]["valid_loss"] == pytest.approx(ev.loss, abs=1e-5)
+
+
+def test_after_a_restart_the_train_tab_names_the_restored_current_model(qtbot):
+    """The window restores the store's current model into AppState; with no learner yet, Train names it."""
+    from types import SimpleNamespace
+
+    from engine.data import scan_dataset
+    from gui.state import AppState
+    from gui.training import TrainingPanel
+    from tests.conftest import SAMPLE
+
+    state = AppState()
+    state.set_dataset(scan_dataset(SAMPLE))
+    panel = TrainingPanel(state)
+    qtbot.addWidget(panel)
+    meta = SimpleNamespace(arch="resnet34", run={"run": 7, "epoch": 5, "dataset": "cats", "which": "best"})
+    state.set_model(SimpleNamespace(meta=meta))
+    text = panel.view.model_bar.hint.text()
+    assert "run 7" in text and "epoch 5" in text and "resnet34" in text and "Use" in text

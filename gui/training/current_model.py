@@ -18,8 +18,16 @@ NO_DATASET_HINT = "Next: open a dataset (File ▸ Open)"
 NO_MODEL_HINT = "Next: find a learning rate (LR finder tab), then Train"
 
 
-def current_label(learner, dataset) -> tuple[str, str]:
-    """(the current model in one line, the next step when there is no trained model yet)."""
+IN_USE_HINT = "Classify uses {label}; to train it further, right-click its run in the history ▸ Use"
+
+
+def current_label(learner, dataset, model=None) -> tuple[str, str]:
+    """(the current model in one line, the next step when there is no trained model yet). ``model``:
+    AppState's model, e.g. the stored run restored at start, named while no learner holds one."""
+    run = dict(getattr(getattr(model, "meta", None), "run", None) or {})
+    if (learner is None or learner.model is None) and run.get("epoch") and dataset is not None:
+        in_use = IN_USE_HINT.format(label=model_label(run, model.meta.arch))
+        return "none yet — Start trains one from the ImageNet-pretrained weights", in_use
     if learner is None or learner.model is None:
         if dataset is None:
             return "none yet", NO_DATASET_HINT
@@ -40,11 +48,12 @@ class CurrentModel(QObject):
         bar.revertRequested.connect(self.revert)
         state.learnerChanged.connect(lambda _learner: self.refresh())
         state.datasetChanged.connect(lambda _dataset: self.refresh())
+        state.modelChanged.connect(lambda _model: self.refresh())  # e.g. the last session's, restored
         self.refresh()
 
     def refresh(self) -> None:
         learner = self.state.learner
-        label, hint = current_label(learner, self.state.dataset)
+        label, hint = current_label(learner, self.state.dataset, self.state.model)
         has_model = learner is not None and learner.model is not None
         from_run = has_model and learner.weights_from.get("run") is not None
         self.bar.show_model(label, hint, can_new=has_model and not self.busy, can_revert=from_run and not self.busy)
