@@ -44,12 +44,13 @@ def main() -> int:
 
     import torch
 
+    from engine.config import TrainConfig
     from engine.data import scan_dataset
     from engine.jobs import run_to_end
     from engine.lr_curves import format_lr
     from engine.lr_finder import lr_find_job, lr_range_test
     from engine.models import device_name
-    from engine.training import Learner, TrainConfig
+    from engine.training import Learner
 
     ds = scan_dataset(a.dataset)
     config = TrainConfig(size=a.size, bs=a.bs, precompute=True)

@@ -48,7 +48,8 @@ def wait_for(app, condition, timeout=120.0) -> None:
 def train_sample_model(dataset):
     """A quick model for the sample: the training engine when present, else a head fitted here."""
     try:
-        from engine.training import Learner, TrainConfig
+        from engine.config import TrainConfig
+        from engine.training import Learner
     except ImportError:
         Learner = None
     if Learner is not None:

@@ -31,14 +31,7 @@ from torch import Tensor, nn
 
 from engine.batches import ImageBatches, augment_batch, feature_batches
 from engine.compute import compute_threads, torch_threads
-from engine.config import (  # noqa: F401 (re-exported for the GUI panels until they import engine.config)
-    AUGMENTATIONS,
-    MAX_FROZEN_VIEWS,
-    SCHEDULES,
-    TrainConfig,
-    can_continue,
-    model_key,
-)
+from engine.config import TrainConfig, can_continue, model_key
 from engine.data import Dataset
 from engine.features import FeatureSet, autocast_dtype, fast_inference_copy
 from engine.fitting import Fit, fit_result, train_epoch

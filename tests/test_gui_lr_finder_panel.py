@@ -12,9 +12,10 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtTest import QTest
 from torch import nn
 
+from engine.config import TrainConfig
 from engine.data import scan_dataset
 from engine.jobs import check
-from engine.training import LRFindParts, TrainConfig
+from engine.training import LRFindParts
 from tests.conftest import SAMPLE
 
 

@@ -7,11 +7,12 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
+from engine.config import TrainConfig
 from engine.data import scan_dataset
 from engine.models import _bare_network
 from engine.paths import data_dir, sample_dataset_dir
 from engine.runs import RunStore
-from engine.training import Learner, TrainConfig
+from engine.training import Learner
 from gui import dialogs
 from gui.state import AppState
 from gui.training.panel import TrainingPanel

@@ -12,11 +12,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QApplication, QComboBox, QLineEdit, QWidget
 
+from engine.config import TrainConfig
 from engine.data import scan_dataset
 from engine.paths import sample_dataset_dir
 from engine.run_rules import Diverged
 from engine.runs import RunStore
-from engine.training import Learner, TrainConfig
+from engine.training import Learner
 from gui import theme
 from gui.state import AppState
 from gui.training import dialogs

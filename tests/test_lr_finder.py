@@ -239,7 +239,8 @@ class PreparedLearner:
     """The parts of engine.training.Learner that lr_find_job uses, on the least-squares problem."""
 
     def __init__(self, precompute=True):
-        from engine.training import LRFindParts, TrainConfig
+        from engine.config import TrainConfig
+        from engine.training import LRFindParts
 
         self.config = TrainConfig(precompute=precompute)
         self._parts_cls = LRFindParts

@@ -61,9 +61,9 @@ def register(sub) -> None:
 
 def _checked(args):
     """(config, dataset) after every check that needs no work; ValueError or DatasetError."""
+    from engine.config import TrainConfig
     from engine.data import scan_dataset
     from engine.lr_curves import lr_schedule
-    from engine.training import TrainConfig
 
     config = TrainConfig(
         arch=args.arch,
