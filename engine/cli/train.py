@@ -29,11 +29,11 @@ from engine.distributed import DistributedLearner, Rank, joined, lost_contact, w
 from engine.jobs import Cancelled, describe_error, run_to_end
 from engine.models import ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name, export_onnx
 from engine.paths import check_free_space, check_output_path
+from engine.recipes import DEFAULT_BUDGET_S, PRESETS, preset_configs
 from engine.run_rules import lr_warning
 from engine.run_training import train_run
 from engine.runs import RunStore, UnrecordedStore
 from engine.schedules import staged_configs
-from engine.recipes import DEFAULT_BUDGET_S, PRESETS, preset_configs
 from engine.training import Learner
 
 RECIPES = tuple(name for name in PRESETS if name != "custom")
