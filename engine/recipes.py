@@ -13,8 +13,8 @@ a named preset. ``auto_job(learner_or_dataset, budget_s, stop)`` is Auto as one 
    leaves room for it, epoch by epoch while it fits, and is kept only when it beats the head on
    validation.
 
-It yields the usual training records plus ``{"type": "stage", "name", "why"}`` and returns which
-stages ran and why, the chosen LR, depths and LR-test curve (engine.records.AutoResult).
+It yields the usual training records plus ``{"type": "stage", "name", "why"}`` (engine.records.StageRecord)
+and returns which stages ran and why, the chosen LR, depths and LR-test curve (see auto_job).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ PRESETS = {
 DEFAULT_BUDGET_S = 120.0
 MAX_HEAD_EPOCHS = 30
 PATIENCE = 4  # head epochs without a better validation score before Auto stops
+FINE_TUNE_EPOCHS = 3  # the fine-tune stage runs only when the budget has room for this many epochs
 FALLBACK_LR = 1e-3  # when the LR test finds no valley (a flat or diverging curve)
 # Settings that say where and on what a run trains, not how: a preset keeps them from ``base``.
 _KEPT = ("arch", "size", "bs", "seed", "weights_file", "device", "threads", "workers")
@@ -185,10 +186,11 @@ def _fine_tune_epoch_seconds(win: Learner) -> float:
 
 
 def _fine_tune(win: Learner, head: dict, deadline: float, stop):
-    """Job: the fine-tune stage when the budget has room for 2 epochs; kept only when validation improves."""
+    """Job: the fine-tune stage when the budget has room for FINE_TUNE_EPOCHS; kept only when validation
+    improves."""
     left = deadline - time.perf_counter()
     epoch_s = _fine_tune_epoch_seconds(win)
-    if left < 2 * epoch_s:
+    if left < FINE_TUNE_EPOCHS * epoch_s:
         yield _stage("fine-tune", f"skipped: about {epoch_s:.0f} s an epoch, {max(0.0, left):.0f} s left of the budget")
         return {"name": "fine-tune", "ran": False, "why": "not enough time left in the budget"}
     yield _stage("fine-tune", f"about {epoch_s:.0f} s an epoch, {left:.0f} s left: the late layers train too")

@@ -159,7 +159,8 @@ RECIPE_FLAGS = {
 
 
 def recipe_of(args) -> str | None:
-    """ "auto", a preset's name, or None: the recipe flags as given (today's behaviour)."""
+    """Which recipe: "auto", a preset's name, or None for the recipe flags as given (today's behaviour).
+    Data-parallel training (engine.cli.launch, torchrun) has no Auto: without flags, today's defaults."""
     given = [flag for dest, flag in RECIPE_FLAGS.items() if getattr(args, dest, None) not in (None, False)]
     if args.recipe and given:
         raise ValueError(f"give either --recipe or recipe flags ({', '.join(given)}), not both")
@@ -208,9 +209,9 @@ def run(args) -> int:
         try:
             launch.check()
             _checked(args, None)  # a bad flag or folder fails here, once, not in every process
-            if recipe_of(args) == "auto":
+            if recipe_of(args) == "auto" and (args.recipe or args.budget is not None):
                 raise ValueError(
-                    "Auto trains in one process: give --recipe lesson1 or recipe flags to train data-parallel"
+                    "Auto trains in one process: leave out --recipe auto and --budget to train data-parallel"
                 )
         except (ValueError, DatasetError, OSError) as exc:
             return fail(str(exc))
@@ -266,8 +267,9 @@ def _run(args, rank: Rank | None) -> int:
     except (ValueError, DatasetError, OSError) as exc:
         return fail(str(exc))
     main = rank is None or rank.is_main  # one process prints, records the run and writes the files
-    recipe = recipe_of(args)
-    stages = preset_configs(recipe, config) if recipe else staged_configs(config, args.head_epochs)
+    recipe = recipe_of(args)  # data-parallel: no Auto (one process's recipe), today's defaults instead
+    presets = recipe not in (None, "auto")
+    stages = preset_configs(recipe, config) if presets else staged_configs(config, args.head_epochs)
     learner = DistributedLearner(ds, stages[0], rank) if rank else Learner(ds, stages[0])
     warning = lr_warning(config.lr)
     if warning and main:
