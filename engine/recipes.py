@@ -25,6 +25,7 @@ from dataclasses import replace
 
 import torch
 
+from engine.compute import compute_threads, torch_threads
 from engine.config import TrainConfig
 from engine.data import Dataset
 from engine.features import FeatureSet
@@ -139,6 +140,11 @@ def _split_last(fs: FeatureSet, width: int) -> FeatureSet:
 
 def _head_candidate(learner: Learner, stop, label: str):
     """Job: LR test (valley) then the head with early stopping; returns a candidate dict."""
+    threads = learner.config.threads
+    if learner.device.type == "cpu" and threads is None:
+        # a head on cached activations is a few small matrix products a step: one thread is faster than
+        # several, far faster when other work keeps the cores busy (engine.lr_finder measured 6×)
+        learner.config = replace(learner.config, threads=1)
     test = yield from lr_find_job(learner, stop=stop)
     valley = test["suggestions"].get("valley")
     lr = float(valley) if valley else FALLBACK_LR
@@ -148,18 +154,20 @@ def _head_candidate(learner: Learner, stop, label: str):
         f"{label}: LR {lr:.2g} from the LR test's valley" if valley else f"{label}: no valley, LR {lr:g}",
     )
     out = yield from fit_keeping_best(learner, stop)
+    learner.config = replace(learner.config, threads=threads)
     return {"learner": learner, "lr": lr, "lr_test": test, "label": label, **out}
 
 
 def _forward_seconds(learner: Learner) -> float:
     """Seconds of one forward pass of a training batch through the whole model (for estimates)."""
     c, model = learner.config, learner.model
-    x = torch.zeros(int(c.bs), 3, int(c.size), int(c.size), device=learner.device)
-    with torch.no_grad():
+    n = min(16, int(c.bs))  # a small batch, scaled: the estimate itself must not cost much
+    x = torch.zeros(n, 3, int(c.size), int(c.size), device=learner.device)
+    with torch.no_grad(), torch_threads(compute_threads(None)):
         model.eval()
         t0 = time.perf_counter()
         model(x.contiguous(memory_format=torch.channels_last))
-        return time.perf_counter() - t0
+        return (time.perf_counter() - t0) * int(c.bs) / n
 
 
 def _fine_tune_config(win: Learner) -> TrainConfig:
@@ -224,7 +232,8 @@ def auto_job(
     fine_tune: bool = True,
 ):
     """Job: the Auto recipe (this module's doc). ``base``: data/device settings (default: the given
-    learner's config). Returns {"learner": the trained Learner, "stages": [{"name", "ran", "why"}],
+    learner's config). Returns {"learner": the trained Learner, "stages": [{"name", "ran", "why", "seconds"
+    (from the start to the stage's end)}],
     "lr", "lr_test", "depths", "accuracy", "valid_loss", "best_epoch", "seconds"}."""
     t0 = time.perf_counter()
     deadline = t0 + float(budget_s)
@@ -237,7 +246,9 @@ def auto_job(
     last.use_features({})
     width = 2 * last.model.n_features
     last.use_features({s: _split_last(fs, width) for s, fs in deep.features.items()})
-    stages = [{"name": "features", "ran": True, "why": f"{len(depths)} depths stored"}]
+    stages = [
+        {"name": "features", "ran": True, "why": f"{len(depths)} depths stored", "seconds": time.perf_counter() - t0}
+    ]
     candidates = []
     for learner, label in ((last, "last layer"), (deep, f"{len(depths)} depths")):
         yield _stage("head", f"{label}: LR test on the cached activations")
@@ -249,13 +260,13 @@ def auto_job(
         f"(vs {lose['best']['accuracy']:.2%} for {lose['label']}); {win['why']}"
     )
     yield _stage("head", why)
-    stages.append({"name": "head", "ran": True, "why": why})
+    stages.append({"name": "head", "ran": True, "why": why, "seconds": time.perf_counter() - t0})
     learner = win["learner"]
     if fine_tune:
         stages.append((yield from _fine_tune(learner, win, deadline, stop)))
     else:
         stages.append({"name": "fine-tune", "ran": False, "why": "off"})
-    learner.metrics["seconds"] = time.perf_counter() - t0
+    stages[-1]["seconds"] = learner.metrics["seconds"] = time.perf_counter() - t0
     return {
         "learner": learner,
         "stages": stages,
