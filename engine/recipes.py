@@ -278,3 +278,19 @@ def auto_job(
         "best_epoch": win["best"]["epoch"],
         "seconds": learner.metrics["seconds"],
     }
+
+
+def record_auto(store, learner: Learner, result: dict) -> tuple[int | None, str]:
+    """Keep the model Auto chose as one run in ``store`` (engine.runs.RunStore): its checkpoint, metrics
+    and the stages in the run's message. Returns (run id, store error or "")."""
+    from engine.run_training import config_dict
+
+    run = store.start_run(learner.dataset, config_dict(learner.config), device=str(learner.device))
+    m = learner.metrics
+    epoch = {"epoch": int(m.get("epochs", 1)), "seconds": result["seconds"]}
+    epoch.update(accuracy=m["accuracy"], valid_loss=m["valid_loss"], train_loss=m.get("train_loss", float("nan")))
+    learner.weights_from = run.record_epoch(epoch, learner.model, config_dict(learner.config))
+    stages = "; ".join(f"{s['name']}: {s['why']}" for s in result["stages"])
+    run.finish("done", f"Auto: {stages}", {"accuracy": m["accuracy"], "valid_loss": m["valid_loss"]})
+    learner.weights_from["state"] = "done"
+    return run.id, run.error or ""

@@ -14,8 +14,7 @@ from engine.cli import fail
 from engine.cli.train_output import collect_problems, report
 from engine.jobs import Cancelled, describe_error, run_to_end
 from engine.models import WeightsUnavailable, device_name, export_onnx
-from engine.recipes import DEFAULT_BUDGET_S, auto_job
-from engine.run_training import config_dict
+from engine.recipes import DEFAULT_BUDGET_S, auto_job, record_auto
 from engine.runs import RunStore
 from engine.training import Learner
 
@@ -46,20 +45,6 @@ def _printer(args):
     return progress
 
 
-def _record(learner, result: dict) -> tuple[int | None, str]:
-    """Keep the model Auto chose as a run in the store; (run id, error)."""
-    store = RunStore()
-    run = store.start_run(learner.dataset, config_dict(learner.config), device=str(learner.device))
-    m = learner.metrics
-    epoch = {"epoch": int(m.get("epochs", 1)), "seconds": result["seconds"]}
-    epoch.update(accuracy=m["accuracy"], valid_loss=m["valid_loss"], train_loss=m.get("train_loss", float("nan")))
-    learner.weights_from = run.record_epoch(epoch, learner.model, config_dict(learner.config))
-    stages = "; ".join(f"{s['name']}: {s['why']}" for s in result["stages"])
-    run.finish("done", f"Auto: {stages}", {"accuracy": m["accuracy"], "valid_loss": m["valid_loss"]})
-    learner.weights_from["state"] = "done"
-    return run.id, run.error or ""
-
-
 def run_auto(args, config, ds) -> int:
     budget = DEFAULT_BUDGET_S if args.budget is None else args.budget
     if not 0 < budget < 7 * 24 * 3600:
@@ -77,7 +62,7 @@ def run_auto(args, config, ds) -> int:
         result = run_to_end(auto_job(ds, budget, stop, base=config), _printer(args))
         learner = result["learner"]
         collect_problems(learner, skipped, cache_problems)
-        run_id, store_error = _record(learner, result)
+        run_id, store_error = record_auto(RunStore(), learner, result)
         path = learner.save(args.output) if args.output else None
         onnx_path = export_onnx(learner.model, args.onnx) if args.onnx else None
         total = time.perf_counter() - t0
