@@ -148,3 +148,17 @@ def test_cli_without_recipe_flags_runs_auto_and_flags_turn_it_off(dataset, tmp_p
     assert main([*common, "--budget", "10", "--precompute"]) == 2
     err = capsys.readouterr().err
     assert "not both" in err and "--budget is Auto's" in err
+
+
+def test_multi_depth_model_exports_to_onnx_with_the_same_outputs(tmp_path):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from engine.models import export_onnx
+
+    model = create_model("tiny_cnn", ["a", "b", "c"], 32, depths=multi_depths("tiny_cnn")).eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    x = torch.randn(4, 3, 32, 32)
+    got = ort.InferenceSession(str(path)).run(None, {"image": x.numpy()})[0]
+    with torch.no_grad():
+        want = torch.softmax(model(x), 1).numpy()
+    assert got.shape == (4, 3) and abs(got - want).max() < 1e-5
