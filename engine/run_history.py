@@ -172,7 +172,10 @@ def _check_setting(name: str, value, kind: str):
     """``value`` if it fits the TrainConfig annotation ``kind`` (e.g. "int | None", "tuple[float, ...]")."""
     if value is None and "None" in kind:
         return None
-    if kind.startswith("tuple") and isinstance(value, list) and 0 < len(value) <= 8:
+    if kind.startswith("tuple[int") and isinstance(value, list) and len(value) <= 16:  # feature depths
+        if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1000 for v in value):
+            return [int(v) for v in value]
+    elif kind.startswith("tuple") and isinstance(value, list) and 0 < len(value) <= 8:
         if all(map(_is_number, value)):
             return [float(v) for v in value]
     elif kind.startswith("bool") and isinstance(value, bool):
