@@ -69,6 +69,9 @@ class TrainConfig:
     # image: 1 the image, 2 also its mirror, more also random augmented copies (``aug``); each epoch
     # sees every image once, in one of its views. 0 = off (the frozen layers run on every batch).
     frozen_views: int = 0
+    # Body layers whose pooled outputs the head takes, side by side (engine.networks.multi_depths);
+    # () = the last layer's only, the lesson's head. Part of the network: a change makes a new model.
+    depths: tuple[int, ...] = ()
 
     def total_epochs(self) -> int:
         """Epochs of the whole fit; past MAX_EPOCHS it stops counting (any larger number is too many)."""
@@ -116,6 +119,10 @@ class TrainConfig:
             raise ValueError(
                 f"cached views of the frozen layers must be 0 (off) to {MAX_FROZEN_VIEWS} (got {self.frozen_views})"
             )
+        if not all(isinstance(d, int) and 0 <= d < 1000 for d in self.depths):
+            raise ValueError(f"feature depths must be body layer numbers (got {self.depths!r})")
+        if self.depths and self.frozen_views:
+            raise ValueError("cached views of the frozen layers need the last layer's head only (no feature depths)")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label smoothing must be from 0 to below 1 (got {self.label_smoothing})")
 
@@ -168,7 +175,7 @@ def parse_lr_multipliers(text: str) -> tuple[float, ...]:
 
 # The settings that define the network. Precompute, augmentation, unfreeze, the schedule… are not:
 # lesson 1 continues the same model with precompute off, then augmentation, then unfreeze.
-MODEL_KEYS = ("arch", "size", "weights_file", "device")
+MODEL_KEYS = ("arch", "size", "weights_file", "device", "depths")
 
 
 def model_key(config: TrainConfig, classes) -> tuple:

@@ -46,7 +46,7 @@ CHUNK_BATCHES = 8  # images decoded together, in batches of the forward pass
 class FeatureSet:
     """Features of one split, in item order (files that failed to decode are left out)."""
 
-    x: torch.Tensor  # (N, 2 × body channels) float32, CPU
+    x: torch.Tensor  # (N, 2 × body channels) float32, CPU (with meta.depths: of every depth, side by side)
     y: torch.Tensor  # (N,) int64
     paths: list[str]
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
@@ -297,7 +297,7 @@ class _Precompute:
                     check(self.stop)
                     part = ok[i : i + bs]
                     x = images_to_input([a for _, _, a in part], self.mean, self.std, self.device, channels_last=True)
-                    out = pooled_features(self.body, x, self.amp)
+                    out = pooled_features(self.body, x, self.amp, self.model.meta.depths)
                     self.outputs.append(([p for p, _, _ in part], [k for _, k, _ in part], out))
                     if cpu:
                         self.keep_outputs()

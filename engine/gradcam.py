@@ -10,7 +10,7 @@ from PIL import Image
 
 from engine.config import DEFAULT_ARCH
 from engine.jobs import check
-from engine.models import center_crop_size, normalisation, resize_center_crop, to_tensor
+from engine.models import AdaptiveConcatPool2d, center_crop_size, normalisation, resize_center_crop, to_tensor
 from engine.predictions import _inference_net, _resolve_device
 from engine.sources import load_source
 
@@ -26,6 +26,9 @@ class GradCam:
 
 def _cam_parts(model) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(body → feature map, head → logits) for FoveaModels and the plain backbones."""
+    if getattr(getattr(model, "meta", None), "depths", ()):
+        body = _DepthsBody(model.body, model.meta.depths)
+        return body, _DepthsHead(body, model.head)
     if hasattr(model, "body") and hasattr(model, "head"):
         return model.body, model.head
     if hasattr(model, "forward_features") and hasattr(model, "forward_head"):  # timm networks
@@ -47,6 +50,35 @@ def _cam_parts(model) -> tuple[torch.nn.Module, torch.nn.Module]:
         body = torch.nn.Sequential(*list(model.children())[:-2])
         return body, torch.nn.Sequential(model.avgpool, torch.nn.Flatten(1), model.fc)
     raise ValueError(f"Grad-CAM does not know where the feature map of {type(model).__name__} is")
+
+
+class _DepthsBody(torch.nn.Module):
+    """A multi-depth model's body: returns the last feature map (the one explained) and keeps the
+    pooled outputs of the earlier depths for the head (constants for the gradient)."""
+
+    def __init__(self, body, depths):
+        super().__init__()
+        self.body, self.depths, self.earlier = body, tuple(depths), []
+
+    def forward(self, x):
+        layers = list(self.body.children())
+        self.earlier = []
+        for i, layer in enumerate(layers):
+            x = layer(x)
+            if i in self.depths and i < len(layers) - 1:
+                self.earlier.append(AdaptiveConcatPool2d()(x).float())
+        return x
+
+
+class _DepthsHead(torch.nn.Module):
+    def __init__(self, body: _DepthsBody, head):
+        super().__init__()
+        self.source, self.head = [body], head  # a list: not registered as a submodule twice
+
+    def forward(self, fmap):
+        body = self.source[0]
+        last = [AdaptiveConcatPool2d()(fmap)] if len(list(body.body.children())) - 1 in body.depths else []
+        return self.head[1:](torch.cat(body.earlier + last, dim=1))
 
 
 def grad_cam(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.networks import AdaptiveConcatPool2d
+from engine.networks import AdaptiveConcatPool2d, pooled_depths
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
@@ -97,8 +97,9 @@ def fast_inference_copy(
     return fast.to(device=device, memory_format=torch.channels_last)
 
 
-def pooled_features(body: torch.nn.Module, x: torch.Tensor, amp: torch.dtype | None = None) -> torch.Tensor:
-    """The body's output, concat-pooled (max ‖ mean) — what head[1:] takes — as float32."""
+def pooled_features(body: torch.nn.Module, x: torch.Tensor, amp: torch.dtype | None = None, depths=()) -> torch.Tensor:
+    """The body's output, concat-pooled (max ‖ mean) — what head[1:] takes — as float32; with
+    ``depths``, those body layers' pooled outputs side by side (engine.networks.pooled_depths)."""
     with torch.autocast(x.device.type, dtype=amp, enabled=amp is not None):
-        out = AdaptiveConcatPool2d()(body(x))
+        out = pooled_depths(body, x, depths) if depths else AdaptiveConcatPool2d()(body(x))
     return out.float()

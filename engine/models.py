@@ -23,6 +23,7 @@ from engine.networks import (  # noqa: F401
     TinyCNN,
     bare_network,
     body_from_network,
+    depth_channels,
     first_conv,
     make_head,
     normalisation,
@@ -65,12 +66,16 @@ def create_model(
     image_size: int = 224,
     weights_file: str | Path | None = None,
     pretrained: bool = True,
+    depths: tuple[int, ...] = (),
 ) -> FoveaModel:
-    """A pretrained body with a fresh head for ``classes``; body frozen (head-only training)."""
+    """A pretrained body with a fresh head for ``classes``; body frozen (head-only training).
+    ``depths``: body layers whose pooled outputs the head takes (() = the last layer's only)."""
     net = pretrained_network(arch, weights_file, pretrained)
     body, n_features = body_from_network(arch, net)
+    if depths:
+        n_features = depth_channels(body, depths)
     mean, std = normalisation(arch)
-    meta = ModelMeta(arch, list(classes), image_size, mean, std)
+    meta = ModelMeta(arch, list(classes), image_size, mean, std, depths=tuple(depths))
     model = FoveaModel(body, make_head(n_features, len(classes)), meta, n_features)
     model.freeze_to(-1)
     return model

@@ -98,6 +98,29 @@ class AdaptiveConcatPool2d(nn.Module):
         return torch.cat([torch.amax(x, dim=(2, 3)), torch.mean(x, dim=(2, 3))], dim=1)
 
 
+def pooled_depths(body: nn.Module, x, depths) -> torch.Tensor:
+    """Concat-pooled outputs of the body layers numbered ``depths`` (the last one always among them),
+    side by side: what a multi-depth head takes."""
+    wanted, out = set(depths), []
+    for i, layer in enumerate(body.children()):
+        x = layer(x)
+        if i in wanted:
+            out.append(AdaptiveConcatPool2d()(x))
+    return torch.cat(out, dim=1)
+
+
+def depth_channels(body: nn.Module, depths) -> int:
+    """Channels of the body layers numbered ``depths``, summed (half the width of pooled_depths)."""
+    was = body.training
+    device = next(body.parameters()).device
+    try:
+        with torch.no_grad():
+            body.eval()
+            return pooled_depths(body, torch.zeros(1, 3, 32, 32, device=device), depths).shape[1] // 2
+    finally:
+        body.train(was)
+
+
 def make_head(n_features: int, n_classes: int, hidden: int = 512, p1: float = 0.25, p2: float = 0.5) -> nn.Sequential:
     """fastai 0.7's custom head: concat-pool → BN → dropout → linear → ReLU → BN → dropout → linear."""
     return nn.Sequential(
@@ -124,9 +147,12 @@ class ModelMeta:
     dataset: str = ""
     settings: dict = field(default_factory=dict)
     run: dict = field(default_factory=dict)  # what the weights are: run id, epoch, its metrics, state (engine.runs)
+    # body layers whose pooled outputs the head takes, concatenated (engine.depths); () = the last only
+    depths: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
         return {
+            "depths": list(self.depths),
             "arch": self.arch,
             "classes": list(self.classes),
             "image_size": int(self.image_size),
@@ -157,6 +183,9 @@ class ModelMeta:
             raise ValueError(f"its normalisation std must be above 0 (got {', '.join(f'{v:g}' for v in std)})")
         text = {k: d.get(k, "") for k in ("created", "dataset")}
         extra = {k: d.get(k) or {} for k in ("metrics", "settings", "run")}
+        depths = d.get("depths") or []
+        if not isinstance(depths, list) or not all(isinstance(v, int) and 0 <= v < 1000 for v in depths):
+            raise ValueError("its feature depths are not a list of layer numbers")
         if not all(isinstance(v, str) for v in text.values()) or not all(isinstance(v, dict) for v in extra.values()):
             raise ValueError("its description has fields of the wrong type (created, dataset, metrics, settings, run)")
         return cls(
@@ -170,6 +199,7 @@ class ModelMeta:
             text["dataset"],
             extra["settings"],
             extra["run"],
+            tuple(depths),
         )
 
 
@@ -189,6 +219,8 @@ class FoveaModel(nn.Module):
         self.body, self.head, self.meta, self.n_features = body, head, meta, n_features
 
     def forward(self, x):
+        if self.meta.depths:  # the head takes pooled outputs of several body layers (engine.depths)
+            return self.head[1:](pooled_depths(self.body, x, self.meta.depths))
         return self.head(self.body(x))
 
     def layer_groups(self) -> list[list[nn.Module]]:
@@ -222,6 +254,18 @@ class FoveaModel(nn.Module):
         return self
 
 
+def multi_depths(arch: str) -> tuple[int, ...]:
+    """The body layers a multi-depth head takes for ``arch``: middle and late stages and the last layer
+    (middle layers carry what transfers to data far from ImageNet)."""
+    if arch == "efficientnet_lite0":
+        return (4, 5, 6, 7, 10)  # blocks 2-5 (40, 80, 112, 192 channels) and bn2 (1280)
+    if arch.startswith("resnet"):
+        return (5, 6, 7)  # layer2, layer3, layer4
+    if arch == "tiny_cnn":
+        return (5, 8)  # the second stage's ReLU and the last
+    raise ValueError(f"no multi-depth layers known for '{arch}'")
+
+
 def _group_cut(arch: str, n_layers: int) -> int:
     if arch == "efficientnet_lite0":
         return 2 + 4  # conv_stem, bn1, blocks 0-3 | blocks 4-6, conv_head, bn2
@@ -236,6 +280,8 @@ def model_skeleton(meta: ModelMeta) -> FoveaModel:
     """An untrained FoveaModel for ``meta`` (its state dict says which tensors a file must hold)."""
     net = bare_network(meta.arch)
     body, n_features = body_from_network(meta.arch, net)
+    if meta.depths:
+        n_features = depth_channels(body, meta.depths)
     return FoveaModel(body, make_head(n_features, len(meta.classes)), meta, n_features)
 
 

@@ -71,6 +71,14 @@ class StepRecord(TypedDict):
 TrainingRecord = PrecomputeRecord | BatchRecord | EpochRecord
 
 
+class StageRecord(TypedDict):
+    """The Auto recipe (engine.recipes) says which stage starts or ended, and why."""
+
+    type: Literal["stage"]
+    name: str  # features | head | fine-tune
+    why: str
+
+
 class AddingRecord(TypedDict):
     """Images copied into a dataset made in the app (engine.dataset_maker.add_images)."""
 

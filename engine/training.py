@@ -86,7 +86,8 @@ class Learner:
         if self.model is not None and self._built_for == self._model_key():
             return
         torch.manual_seed(self.config.seed)  # the new head's initial weights
-        self._use(create_model(self.config.arch, self.dataset.classes, self.config.size, self.config.weights_file))
+        c = self.config
+        self._use(create_model(c.arch, self.dataset.classes, c.size, c.weights_file, depths=tuple(c.depths)))
 
     def _use(self, model: FoveaModel) -> None:
         """Make ``model`` this learner's, on its device; forget what was built for the previous one."""
@@ -110,8 +111,8 @@ class Learner:
         this config's and this dataset's."""
         self.config.check()
         self.device = pick_device(self.config.device)
-        have = (model.meta.arch, int(model.meta.image_size), list(model.meta.classes))
-        want = (self.config.arch, int(self.config.size), list(self.dataset.classes))
+        have = (model.meta.arch, int(model.meta.image_size), list(model.meta.classes), tuple(model.meta.depths))
+        want = (self.config.arch, int(self.config.size), list(self.dataset.classes), tuple(self.config.depths))
         if have != want:
             raise ValueError(
                 f"this model ({have[0]}, {have[1]} px, classes {', '.join(have[2])}) cannot continue here "
@@ -186,6 +187,12 @@ class Learner:
                 return None
             yield from precompute_learner_features(self, stop)
         return None
+
+    def use_features(self, features: dict[str, FeatureSet]) -> None:
+        """Build the model and train its head on these precomputed activations (e.g. some columns of
+        another learner's multi-depth set) instead of computing them."""
+        self._ensure_model()
+        self.features = dict(features)
 
     def cache_frozen_layers(self, stop: threading.Event | None = None):
         """Job: the frozen early group's activations for every training view and valid image, kept in
@@ -269,6 +276,8 @@ class Learner:
         groups = self.model.layer_groups()
         if frozen is not None:
             return nn.Sequential(*[m for g in groups[1:] for m in g])
+        if self.model.meta.depths:  # the head takes earlier layers' outputs too: the whole forward runs
+            return self.model
         k = 0
         while k < len(groups) - 1 and not any(p.requires_grad for m in groups[k] for p in m.parameters()):
             k += 1

@@ -29,11 +29,14 @@ from engine.distributed import DistributedLearner, Rank, joined, lost_contact, w
 from engine.jobs import Cancelled, describe_error, run_to_end
 from engine.models import ARCHITECTURES, DEFAULT_ARCH, TEST_ARCHITECTURES, WeightsUnavailable, device_name, export_onnx
 from engine.paths import check_free_space, check_output_path
+from engine.recipes import DEFAULT_BUDGET_S, PRESETS, preset_configs
 from engine.run_rules import lr_warning
 from engine.run_training import train_run
 from engine.runs import RunStore, UnrecordedStore
 from engine.schedules import staged_configs
 from engine.training import Learner
+
+RECIPES = tuple(name for name in PRESETS if name != "custom")
 
 
 def _mults(text: str) -> tuple[float, ...]:
@@ -71,12 +74,26 @@ def register(sub) -> None:
     )
     p.add_argument("--size", type=int, default=d.size, help=f"input pixels (default {d.size})")
     p.add_argument("--bs", type=int, default=d.bs, help=f"batch size, per process (default {d.bs})")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr:g})")
+    p.add_argument(
+        "--recipe",
+        choices=RECIPES,
+        help="auto (the default without recipe flags: LR test, head with early stopping, fine-tuning "
+        "when it helps within --budget), lesson1 (fit(0.01, 3) on precomputed activations) or "
+        "lesson1-unfreeze (then augmentation, then unfrozen with SGDR). Any recipe flag below turns Auto off",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"Auto's time budget (default {DEFAULT_BUDGET_S:g} s): fine-tuning runs only while it fits",
+    )
+    p.add_argument("--lr", type=float, default=None, help=f"learning rate (default {d.lr:g})")
     p.add_argument("--epochs", type=int, default=None, help=f"epochs, one cosine cycle (default {d.epochs})")
     p.add_argument("--cycles", type=int, default=None, help="SGDR: number of cycles")
-    p.add_argument("--cycle-len", type=int, default=1, help="SGDR: epochs in the first cycle (default 1)")
-    p.add_argument("--cycle-mult", type=int, default=1, help="SGDR: each cycle is this many times longer")
-    p.add_argument("--schedule", default=d.schedule, choices=SCHEDULES)
+    p.add_argument("--cycle-len", type=int, default=None, help="SGDR: epochs in the first cycle (default 1)")
+    p.add_argument("--cycle-mult", type=int, default=None, help="SGDR: each cycle is this many times longer")
+    p.add_argument("--schedule", default=None, choices=SCHEDULES, help=f"default {d.schedule}")
     p.add_argument(
         "--precompute", action="store_true", help="train the head on precomputed activations first (cached per file)"
     )
@@ -87,12 +104,12 @@ def register(sub) -> None:
         help="with --precompute and --aug/--unfreeze: epochs on the activations before the "
         "full-model stage (default: the same schedule)",
     )
-    p.add_argument("--aug", default="none", choices=AUGMENTATIONS, help="data augmentation (off while precomputed)")
+    p.add_argument("--aug", default=None, choices=AUGMENTATIONS, help="data augmentation (off while precomputed)")
     p.add_argument("--unfreeze", action="store_true", help="train every layer (differential learning rates)")
     p.add_argument(
         "--lr-mult",
         type=_mults,
-        default=d.lr_mult,
+        default=None,
         metavar="A,B,C",
         help="LR multipliers for early body, late body, head when unfrozen; 0 keeps that group "
         "frozen (default 0.01,0.1,1)",
@@ -100,15 +117,15 @@ def register(sub) -> None:
     p.add_argument(
         "--frozen-views",
         type=int,
-        default=d.frozen_views,
+        default=None,
         metavar="N",
         help="with --unfreeze and a first multiplier of 0 (early layers frozen): run the frozen "
         "layers once per image and view and train the rest on their cached activations; "
         "views: 1 the image, 2 also its mirror, more also random --aug copies "
         f"(0 = off, the default; at most {MAX_FROZEN_VIEWS})",
     )
-    p.add_argument("--opt", default=d.opt, choices=("sgd", "adamw"), help="optimizer (default sgd, momentum 0.9)")
-    p.add_argument("--wd", type=float, default=d.wd, help=f"weight decay (default {d.wd:g})")
+    p.add_argument("--opt", default=None, choices=("sgd", "adamw"), help="optimizer (default sgd, momentum 0.9)")
+    p.add_argument("--wd", type=float, default=None, help=f"weight decay (default {d.wd:g})")
     p.add_argument("--tta", action="store_true", help="final accuracy with test-time augmentation")
     p.add_argument("--weights", metavar="FILE", help="pretrained weights file (.pth state dict) for --arch")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -121,30 +138,67 @@ def register(sub) -> None:
     p.set_defaults(run=run)
 
 
+# The flags that say how to train (not on what, where or where to): any of them turns Auto off.
+RECIPE_FLAGS = {
+    "lr": "--lr",
+    "epochs": "--epochs",
+    "cycles": "--cycles",
+    "cycle_len": "--cycle-len",
+    "cycle_mult": "--cycle-mult",
+    "schedule": "--schedule",
+    "precompute": "--precompute",
+    "head_epochs": "--head-epochs",
+    "aug": "--aug",
+    "unfreeze": "--unfreeze",
+    "lr_mult": "--lr-mult",
+    "frozen_views": "--frozen-views",
+    "opt": "--opt",
+    "wd": "--wd",
+    "tta": "--tta",
+}
+
+
+def recipe_of(args) -> str | None:
+    """Which recipe: "auto", a preset's name, or None for the recipe flags as given (today's behaviour).
+    Data-parallel training (engine.cli.launch, torchrun) has no Auto: without flags, today's defaults."""
+    given = [flag for dest, flag in RECIPE_FLAGS.items() if getattr(args, dest, None) not in (None, False)]
+    if args.recipe and given:
+        raise ValueError(f"give either --recipe or recipe flags ({', '.join(given)}), not both")
+    if args.budget is not None and (given or args.recipe not in (None, "auto")):
+        raise ValueError("--budget is Auto's: it goes with no recipe flags (or --recipe auto)")
+    return args.recipe or (None if given else "auto")
+
+
 def _config(args) -> TrainConfig:
     if args.epochs is not None and args.cycles is not None:
         raise ValueError("give either --epochs or --cycles, not both")
+    d = TrainConfig()
+
+    def given(name, default=None):
+        value = getattr(args, name)
+        return value if value is not None else (getattr(d, name) if default is None else default)
+
     return TrainConfig(
         arch=args.arch,
         size=args.size,
         bs=args.bs,
-        lr=args.lr,
-        epochs=args.epochs if args.epochs is not None else TrainConfig.epochs,
+        lr=given("lr"),
+        epochs=given("epochs"),
         cycles=args.cycles,
-        cycle_len=args.cycle_len,
-        cycle_mult=args.cycle_mult,
-        schedule=args.schedule,
+        cycle_len=given("cycle_len"),
+        cycle_mult=given("cycle_mult"),
+        schedule=given("schedule"),
         precompute=args.precompute,
-        aug=args.aug,
+        aug=given("aug"),
         unfreeze=args.unfreeze,
-        lr_mult=args.lr_mult,
+        lr_mult=given("lr_mult"),
         tta=args.tta,
         seed=args.seed,
         weights_file=args.weights,
         device=args.device,
-        opt=args.opt,
-        wd=args.wd,
-        frozen_views=args.frozen_views,
+        opt=given("opt"),
+        wd=given("wd"),
+        frozen_views=given("frozen_views"),
     )
 
 
@@ -155,10 +209,26 @@ def run(args) -> int:
         try:
             launch.check()
             _checked(args, None)  # a bad flag or folder fails here, once, not in every process
+            if recipe_of(args) == "auto" and (args.recipe or args.budget is not None):
+                raise ValueError(
+                    "Auto trains in one process: leave out --recipe auto and --budget to train data-parallel"
+                )
         except (ValueError, DatasetError, OSError) as exc:
             return fail(str(exc))
         return relaunch(getattr(args, "argv", sys.argv[1:]), launch, args.output)
     if rank is None:
+        try:
+            recipe = recipe_of(args)
+        except ValueError as exc:
+            return fail(str(exc))
+        if recipe == "auto":
+            from engine.cli.train_auto import run_auto
+
+            try:
+                config, ds = _checked(args, None)
+            except (ValueError, DatasetError, OSError) as exc:
+                return fail(str(exc))
+            return run_auto(args, config, ds)
         return _run(args, None)
     with worker_process(rank):  # only rank 0 prints; SIGTERM from torchrun unwinds
         return _run(args, rank)
@@ -197,7 +267,9 @@ def _run(args, rank: Rank | None) -> int:
     except (ValueError, DatasetError, OSError) as exc:
         return fail(str(exc))
     main = rank is None or rank.is_main  # one process prints, records the run and writes the files
-    stages = staged_configs(config, args.head_epochs)
+    recipe = recipe_of(args)  # data-parallel: no Auto (one process's recipe), today's defaults instead
+    presets = recipe not in (None, "auto")
+    stages = preset_configs(recipe, config) if presets else staged_configs(config, args.head_epochs)
     learner = DistributedLearner(ds, stages[0], rank) if rank else Learner(ds, stages[0])
     warning = lr_warning(config.lr)
     if warning and main:

@@ -1,0 +1,296 @@
+"""Training recipes: the lesson's presets, one click away, and Auto, the default.
+
+``preset_configs(name, base)`` gives the stages (TrainConfigs, for engine.run_training.train_run) of
+a named preset. ``auto_job(learner_or_dataset, budget_s, stop)`` is Auto as one job:
+
+1. features: pooled activations of several depths of the frozen body, computed once and cached
+   (engine.features; the cache key names the depths);
+2. heads: for each candidate input — the last layer only, and several depths side by side — a short
+   LR test on the cached activations (the LR is its valley suggestion), then the head trains with
+   early stopping (``PATIENCE`` epochs without a better validation score) and its best epoch is kept;
+   the candidate with the better validation score wins (the held-out data is never looked at);
+3. fine-tune: the late body trains too (differential LRs, augmentation) only when the time budget
+   leaves room for it, epoch by epoch while it fits, and is kept only when it beats the head on
+   validation.
+
+It yields the usual training records plus ``{"type": "stage", "name", "why"}`` (engine.records.StageRecord)
+and returns which stages ran and why, the chosen LR, depths and LR-test curve (see auto_job).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+
+import torch
+
+from engine.compute import compute_threads, torch_threads
+from engine.config import TrainConfig
+from engine.data import Dataset
+from engine.features import FeatureSet
+from engine.lr_finder import lr_find_job
+from engine.networks import multi_depths
+from engine.training import Learner
+
+PRESETS = {
+    "auto": "Auto, up to {budget}",
+    "lesson1": "Lesson 1: fit(0.01, 3)",
+    "lesson1-unfreeze": "Lesson 1 + unfreeze + SGDR",
+    "custom": "Custom",
+}
+DEFAULT_BUDGET_S = 120.0
+MAX_HEAD_EPOCHS = 30
+PATIENCE = 4  # head epochs without a better validation score before Auto stops
+FINE_TUNE_EPOCHS = 3  # the fine-tune stage runs only when the budget has room for this many epochs
+FALLBACK_LR = 1e-3  # when the LR test finds no valley (a flat or diverging curve)
+# Settings that say where and on what a run trains, not how: a preset keeps them from ``base``.
+_KEPT = ("arch", "size", "bs", "seed", "weights_file", "device", "threads", "workers")
+
+
+def preset_label(name: str, budget_s: float = DEFAULT_BUDGET_S) -> str:
+    minutes = budget_s / 60
+    return PRESETS[name].format(budget=f"{minutes:g} min" if minutes >= 1 else f"{budget_s:g} s")
+
+
+def _kept(base: TrainConfig | None) -> TrainConfig:
+    base = base or TrainConfig()
+    return TrainConfig(**{k: getattr(base, k) for k in _KEPT})
+
+
+def preset_configs(name: str, base: TrainConfig | None = None) -> list[TrainConfig]:
+    """The stages of a lesson preset, keeping ``base``'s data/device settings (_KEPT).
+
+    "lesson1": fit(0.01, 3) on precomputed activations — exactly ``train --precompute --lr 0.01
+    --epochs 3``. "lesson1-unfreeze": then augmentation on the images, 3 cycles of 1 epoch, then
+    unfrozen with differential LRs, 3 SGDR cycles from 1 epoch doubling (the lesson's sequence).
+    """
+    start = replace(_kept(base), precompute=True, lr=0.01, epochs=3)
+    if name == "lesson1":
+        return [start]
+    if name == "lesson1-unfreeze":
+        aug = replace(start, precompute=False, aug="side_on", cycles=3, cycle_len=1)
+        deep = replace(aug, unfreeze=True, lr_mult=(0.01, 0.1, 1.0), cycle_mult=2)
+        return [start, aug, deep]
+    raise ValueError(f"unknown recipe '{name}' (choose {', '.join(n for n in PRESETS if n != 'custom')})")
+
+
+def auto_head_config(base: TrainConfig | None = None, depths: tuple[int, ...] = ()) -> TrainConfig:
+    """Auto's head stage: AdamW on the precomputed activations, one cosine cycle over MAX_HEAD_EPOCHS
+    (early stopping ends it sooner)."""
+    return replace(
+        _kept(base), precompute=True, opt="adamw", wd=1e-2, epochs=MAX_HEAD_EPOCHS, schedule="sgdr", depths=depths
+    )
+
+
+def _stage(name: str, why: str) -> dict:
+    return {"type": "stage", "name": name, "why": why}
+
+
+def _score(record: dict) -> tuple[float, float]:
+    """Validation score of an epoch: accuracy first, then the lower loss."""
+    return (float(record["accuracy"]), -float(record["valid_loss"]))
+
+
+def _cpu_state(module: torch.nn.Module) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+# ---------------------------------------------------------------- stages
+
+
+def fit_keeping_best(learner: Learner, stop=None, patience: int = PATIENCE, deadline: float | None = None):
+    """Job: ``learner.fit()`` until validation has not improved for ``patience`` epochs (or the next
+    epoch would pass ``deadline``, a perf_counter time), then the best epoch's weights are put back.
+    Returns {"best": its epoch record, "epochs": epochs run, "why": why it stopped}."""
+    best, best_state, since, epochs, why = None, None, 0, 0, "ran every planned epoch"
+    t_last = time.perf_counter()
+    gen = learner.fit(stop)
+    try:
+        for rec in gen:
+            yield rec
+            if rec.get("type") != "epoch":
+                continue
+            epochs += 1
+            now = time.perf_counter()
+            if best is None or _score(rec) > _score(best):
+                best, best_state, since = rec, _cpu_state(learner.model), 0
+            else:
+                since += 1
+            if since >= patience:
+                why = f"validation did not improve for {patience} epochs"
+                break
+            if deadline is not None and now + (now - t_last) > deadline:
+                why = "the time budget would run out during the next epoch"
+                break
+            t_last = now
+    finally:
+        gen.close()
+    if best_state is not None:
+        learner.model.load_state_dict(best_state)
+        learner.model.eval()
+        learner.metrics = {k: best[k] for k in ("accuracy", "valid_loss", "train_loss")} | {"epochs": best["epoch"]}
+    return {"best": best, "epochs": epochs, "why": why}
+
+
+def _split_last(fs: FeatureSet, width: int) -> FeatureSet:
+    """The last layer's columns of a multi-depth FeatureSet (the last depth is stored last)."""
+    return replace(fs, x=fs.x[:, -width:].contiguous())
+
+
+def _head_candidate(learner: Learner, stop, label: str):
+    """Job: LR test (valley) then the head with early stopping; returns a candidate dict."""
+    threads = learner.config.threads
+    if learner.device.type == "cpu" and threads is None:
+        # a head on cached activations is a few small matrix products a step: one thread is faster than
+        # several, far faster when other work keeps the cores busy (engine.lr_finder measured 6×)
+        learner.config = replace(learner.config, threads=1)
+    test = yield from lr_find_job(learner, stop=stop)
+    valley = test["suggestions"].get("valley")
+    lr = float(valley) if valley else FALLBACK_LR
+    learner.config = replace(learner.config, lr=lr)
+    yield _stage(
+        "head",
+        f"{label}: LR {lr:.2g} from the LR test's valley" if valley else f"{label}: no valley, LR {lr:g}",
+    )
+    out = yield from fit_keeping_best(learner, stop)
+    learner.config = replace(learner.config, threads=threads)
+    return {"learner": learner, "lr": lr, "lr_test": test, "label": label, **out}
+
+
+def _forward_seconds(learner: Learner) -> float:
+    """Seconds of one forward pass of a training batch through the whole model (for estimates)."""
+    c, model = learner.config, learner.model
+    n = min(16, int(c.bs))  # a small batch, scaled: the estimate itself must not cost much
+    x = torch.zeros(n, 3, int(c.size), int(c.size), device=learner.device)
+    with torch.no_grad(), torch_threads(compute_threads(None)):
+        model.eval()
+        t0 = time.perf_counter()
+        model(x.contiguous(memory_format=torch.channels_last))
+        return (time.perf_counter() - t0) * int(c.bs) / n
+
+
+def _fine_tune_config(win: Learner) -> TrainConfig:
+    """The fine-tune stage: late body and head on augmented images, early body frozen (its outputs
+    cached per view when the head takes the last layer only)."""
+    c = win.config
+    views = 0 if c.depths else 4
+    return replace(
+        c,
+        precompute=False,
+        unfreeze=True,
+        lr_mult=(0.0, 0.1, 1.0),
+        aug="side_on",
+        lr=min(c.lr, 1e-3),
+        frozen_views=views,
+        epochs=MAX_HEAD_EPOCHS,
+    )
+
+
+def _fine_tune_epoch_seconds(win: Learner) -> float:
+    """A rough, pessimistic estimate: forward, backward and update ≈ 3 forwards of every batch."""
+    n = len(win.dataset.train) + len(win.dataset.valid) / 3
+    return 3.0 * _forward_seconds(win) * n / max(1, int(win.config.bs))
+
+
+def _fine_tune(win: Learner, head: dict, deadline: float, stop):
+    """Job: the fine-tune stage when the budget has room for FINE_TUNE_EPOCHS; kept only when validation
+    improves."""
+    left = deadline - time.perf_counter()
+    epoch_s = _fine_tune_epoch_seconds(win)
+    if left < FINE_TUNE_EPOCHS * epoch_s:
+        yield _stage("fine-tune", f"skipped: about {epoch_s:.0f} s an epoch, {max(0.0, left):.0f} s left of the budget")
+        return {"name": "fine-tune", "ran": False, "why": "not enough time left in the budget"}
+    yield _stage("fine-tune", f"about {epoch_s:.0f} s an epoch, {left:.0f} s left: the late layers train too")
+    head_config, before, metrics = win.config, _cpu_state(win.model), dict(win.metrics)
+    win.config = _fine_tune_config(win)
+    out = yield from fit_keeping_best(win, stop, patience=2, deadline=deadline)
+    best = out["best"]
+    if best is not None and _score(best) > _score(head["best"]):
+        why = f"validation {best['accuracy']:.2%} > head's {head['best']['accuracy']:.2%}: kept ({out['why']})"
+        return {"name": "fine-tune", "ran": True, "kept": True, "why": why}
+    win.model.load_state_dict(before)
+    win.model.eval()
+    win.config, win.metrics, win.features = head_config, metrics, {}
+    got = f"{best['accuracy']:.2%}" if best else "no epoch"
+    why = f"validation {got} did not beat the head's {head['best']['accuracy']:.2%}: the head's model is kept"
+    yield _stage("fine-tune", why)
+    return {"name": "fine-tune", "ran": True, "kept": False, "why": why}
+
+
+def _learner_from(learner_or_dataset, base: TrainConfig | None) -> tuple[Dataset, TrainConfig]:
+    if isinstance(learner_or_dataset, Learner):
+        return learner_or_dataset.dataset, base or learner_or_dataset.config
+    return learner_or_dataset, base or TrainConfig()
+
+
+def auto_job(
+    learner_or_dataset,
+    budget_s: float = DEFAULT_BUDGET_S,
+    stop: threading.Event | None = None,
+    base: TrainConfig | None = None,
+    fine_tune: bool = True,
+):
+    """Job: the Auto recipe (this module's doc). ``base``: data/device settings (default: the given
+    learner's config). Returns {"learner": the trained Learner, "stages": [{"name", "ran", "why", "seconds"
+    (from the start to the stage's end)}],
+    "lr", "lr_test", "depths", "accuracy", "valid_loss", "best_epoch", "seconds"}."""
+    t0 = time.perf_counter()
+    deadline = t0 + float(budget_s)
+    dataset, base = _learner_from(learner_or_dataset, base)
+    depths = multi_depths(base.arch)
+    deep = Learner(dataset, auto_head_config(base, depths))
+    yield _stage("features", f"pooled activations of body layers {', '.join(map(str, depths))}, cached per file")
+    yield from deep.prepare(stop)
+    last = Learner(dataset, auto_head_config(base))
+    last.use_features({})
+    width = 2 * last.model.n_features
+    last.use_features({s: _split_last(fs, width) for s, fs in deep.features.items()})
+    stages = [
+        {"name": "features", "ran": True, "why": f"{len(depths)} depths stored", "seconds": time.perf_counter() - t0}
+    ]
+    candidates = []
+    for learner, label in ((last, "last layer"), (deep, f"{len(depths)} depths")):
+        yield _stage("head", f"{label}: LR test on the cached activations")
+        candidates.append((yield from _head_candidate(learner, stop, label)))
+    win = max(candidates, key=lambda c: _score(c["best"]))
+    lose = next(c for c in candidates if c is not win)
+    why = (
+        f"{win['label']}: validation {win['best']['accuracy']:.2%} at epoch {win['best']['epoch']} "
+        f"(vs {lose['best']['accuracy']:.2%} for {lose['label']}); {win['why']}"
+    )
+    yield _stage("head", why)
+    stages.append({"name": "head", "ran": True, "why": why, "seconds": time.perf_counter() - t0})
+    learner = win["learner"]
+    if fine_tune:
+        stages.append((yield from _fine_tune(learner, win, deadline, stop)))
+    else:
+        stages.append({"name": "fine-tune", "ran": False, "why": "off"})
+    stages[-1]["seconds"] = learner.metrics["seconds"] = time.perf_counter() - t0
+    return {
+        "learner": learner,
+        "stages": stages,
+        "lr": win["lr"],
+        "lr_test": win["lr_test"],
+        "depths": list(learner.config.depths),
+        "accuracy": learner.metrics.get("accuracy"),
+        "valid_loss": learner.metrics.get("valid_loss"),
+        "best_epoch": win["best"]["epoch"],
+        "seconds": learner.metrics["seconds"],
+    }
+
+
+def record_auto(store, learner: Learner, result: dict) -> tuple[int | None, str]:
+    """Keep the model Auto chose as one run in ``store`` (engine.runs.RunStore): its checkpoint, metrics
+    and the stages in the run's message. Returns (run id, store error or "")."""
+    from engine.run_training import config_dict
+
+    run = store.start_run(learner.dataset, config_dict(learner.config), device=str(learner.device))
+    m = learner.metrics
+    epoch = {"epoch": int(m.get("epochs", 1)), "seconds": result["seconds"]}
+    epoch.update(accuracy=m["accuracy"], valid_loss=m["valid_loss"], train_loss=m.get("train_loss", float("nan")))
+    learner.weights_from = run.record_epoch(epoch, learner.model, config_dict(learner.config))
+    stages = "; ".join(f"{s['name']}: {s['why']}" for s in result["stages"])
+    run.finish("done", f"Auto: {stages}", {"accuracy": m["accuracy"], "valid_loss": m["valid_loss"]})
+    learner.weights_from["state"] = "done"
+    return run.id, run.error or ""
