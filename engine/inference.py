@@ -121,8 +121,18 @@ def load_model_job(path: str | Path | None = None, device=None, warm_up: bool = 
 
 
 def copy_model_job(model, stop=None):
-    """Job: an independent copy of a model, so later training does not change what is being used."""
+    """Job: an independent copy of a model, so later training does not change what is being used.
+    Made by engine.inference_copy's clone (``copy.deepcopy`` walks every attribute of every module in
+    Python, holding the GIL long enough to pause the window)."""
     import copy
 
+    from engine.inference_copy import module_clone
+
     yield {"type": "copying"}
-    return copy.deepcopy(model).eval()
+    with torch.no_grad():
+        clone = module_clone(model)
+    for mine, theirs in zip(clone.parameters(), model.parameters(), strict=True):
+        mine.requires_grad_(theirs.requires_grad)
+    if hasattr(model, "meta"):  # what the model is (run, epoch…) must not follow later training
+        clone.__dict__["meta"] = copy.deepcopy(model.meta)
+    return clone.eval()

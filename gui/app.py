@@ -28,9 +28,10 @@ def import_pyqtgraph():
 def configure_pyqtgraph() -> None:
     """pyqtgraph's global options; its background and ink come from the palette (gui.theme), so plots
     made afterwards follow a light or dark theme. Call it again after changing the palette."""
-    from gui import theme
+    from gui import plot_speed, theme
 
     pg = import_pyqtgraph()
+    plot_speed.install()
     pg.setConfigOptions(
         imageAxisOrder="row-major", antialias=True, background=theme.plot_background(), foreground=theme.plot_ink()
     )

@@ -518,3 +518,23 @@ def test_engine_inference_does_not_import_qt():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_copy_model_job_is_independent_equal_and_keeps_what_it_is():
+    model = create_model("tiny_cnn", ["cats", "dogs"], image_size=32)
+    model.meta.run = {"run": 3, "epoch": 2}
+    for p in list(model.parameters())[:2]:
+        p.requires_grad_(False)
+    copy = run_to_end(inf.copy_model_job(model))
+    x = torch.randn(2, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(copy(x), model(x))
+    assert [p.requires_grad for p in copy.parameters()] == [p.requires_grad for p in model.parameters()]
+    assert not any(a.data_ptr() == b.data_ptr() for a, b in zip(copy.parameters(), model.parameters(), strict=True))
+    with torch.no_grad():  # later training changes the original only
+        next(model.parameters()).add_(1.0)
+    model.meta.run["epoch"] = 5
+    assert not torch.equal(next(copy.parameters()), next(model.parameters()))
+    assert copy.meta.run == {"run": 3, "epoch": 2} and copy.meta.classes == ["cats", "dogs"]
+    assert not copy.training
