@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui import theme
+from gui.training.stage_log import StageLog
 
 STATUS_LINES = 3
 START_KEYS, SAVE_KEYS = "Ctrl+Return", "Ctrl+S"
@@ -88,6 +89,7 @@ class RunControls(QWidget):
         self.progress.setFormat("")
         self.progress.setToolTip("Progress of the run (features, then batches)")
         self.eta_label = QLabel()
+        self.stage_log = StageLog()  # Auto's stages
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -121,6 +123,7 @@ class RunControls(QWidget):
         col.addLayout(procs)
         col.addWidget(self.progress)
         col.addWidget(self.eta_label)
+        col.addWidget(self.stage_log)
         col.addWidget(self.status_label)
         col.addWidget(self.export_box)
 
