@@ -22,6 +22,7 @@ from gui import theme
 from gui.state import AppState
 from gui.training import dialogs
 from gui.training.panel import TrainingPanel
+from gui.training.recipes import Recipe
 from tests.contrast import low_contrast_texts
 
 SAMPLE = sample_dataset_dir()
@@ -265,6 +266,7 @@ def test_shortcuts_start_and_save_and_say_so(qtbot, panel):
 
 
 def test_augmentation_preview_unfolds_next_to_the_choice(qtbot, panel):
+    panel.set_recipe(Recipe("custom"))  # augmentation is Custom's setting (Auto chooses its own)
     box = panel.view.data_box
     assert panel.augment_preview is None  # nothing decoded until asked
     box.preview_button.setChecked(True)

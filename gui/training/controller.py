@@ -23,8 +23,10 @@ from gui.jobs import JobSlot
 from gui.training import dialogs
 from gui.training.current_model import CurrentModel
 from gui.training.history import RunHistoryController
-from gui.training.model_files import ModelFiles
-from gui.training.recipes import AUTO, CUSTOM, Recipe, auto_summary, preset_configs, recipe_note
+from gui.training.model_files import ModelFiles, model_file_name
+from gui.training.processes import Processes
+from gui.training.readiness import bad_files, ready_text
+from gui.training.recipes import AUTO, CUSTOM, Recipe, auto_lr_test, auto_summary, preset_configs, recipe_note
 from gui.training.run_charts import RunCharts
 from gui.training.run_jobs import DivergedRun, WeightsMissing, fit_job, result_parts, start_text
 from gui.training.run_progress import format_seconds
@@ -52,7 +54,7 @@ class TrainingController(QObject):
         self._auto = False  # the current/last run is Auto's
         self._store_errors: set[str] = set()  # shown once each
         self.verified_bad: set[str] = set()  # what the Data tab's verification found (set_bad_files)
-        self.gpus = 1  # GPUs on this computer (engine.distributed.local_gpu_count, asked when shown)
+        self.processes = Processes(view, self)
         self._connect()
         view.show_lr(format_lr(state.lr))
 
@@ -81,7 +83,7 @@ class TrainingController(QObject):
         v.onnxRequested.connect(lambda: self.choose_save_path(onnx=True))
         v.importRequested.connect(self.files.choose_weights_file)
         v.comparedChanged.connect(lambda _ids: self.charts.show_compared())
-        v.clusterRequested.connect(self.show_cluster_commands)
+        v.clusterRequested.connect(lambda: self.processes.show_cluster_commands(self.config, self.state.dataset))
 
     # ------------------------------------------------------------ public
     @property
@@ -191,18 +193,12 @@ class TrainingController(QObject):
 
     def _start_launched(self, nproc: int) -> None:
         """Train in ``nproc`` processes through torchrun; the result comes back as a stored run."""
-        from engine.cli.launch import train_command
         from gui.training.launched import launched_fit
 
-        config, ds = self.config, self.state.dataset
-        output = str(data_dir("models") / f"{ds.root.name}-{config.arch}-parallel.pth")
-        try:
-            command = train_command(config, str(ds.root), output, nproc)
-        except ValueError as exc:
-            self.view.show_error("Cannot train in several processes", str(exc))
-            return
-        self._begin(None, config, launched_fit, command)
-        self._status(f"Training {config.arch} in {nproc} processes (one per GPU)…")
+        command = self.processes.command(self.config, self.state.dataset, nproc)
+        if command is not None:
+            self._begin(None, self.config, launched_fit, command)
+            self._status(f"Training {self.config.arch} in {nproc} processes (one per GPU)…")
 
     def cancel(self) -> None:
         if self.running:
@@ -222,27 +218,7 @@ class TrainingController(QObject):
         return self.history.reload(self.state.dataset)
 
     def show_device(self) -> None:
-        """Name the device training will use; offer Processes with 2+ GPUs (imports torch: once shown)."""
-        from engine.distributed import local_gpu_count
-        from engine.models import device_name, pick_device
-
-        self.view.show_device(device_name(pick_device()))
-        self.gpus = local_gpu_count()
-        self.view.run_box.show_processes(self.gpus)
-
-    def show_cluster_commands(self) -> None:
-        from gui.training.cluster_dialog import ClusterDialog
-
-        ds = self.state.dataset
-        dataset = str(ds.root) if ds is not None else "DATASET"
-        output = f"{ds.root.name if ds is not None else 'model'}-{self.config.arch}.pth"
-        try:
-            dialog = ClusterDialog(self.config, dataset, output, max(2, self.view.processes()), self.view)
-        except ValueError as exc:
-            self.view.show_error("No cluster command for these settings", str(exc))
-            return
-        self.view.cluster_dialog = dialog
-        dialog.open()
+        self.processes.show_device()
 
     # ------------------------------------------------------------ model changes -> view
     def _on_state_lr(self, lr: float) -> None:
@@ -269,28 +245,10 @@ class TrainingController(QObject):
         self.set_config(dataclasses.replace(config, lr=self.state.lr))
 
     def show_ready(self) -> None:
-        self.view.show_status(self._ready_text())
-
-    def _ready_text(self) -> str:
-        ds = self.state.dataset
-        if ds is None:
-            return "No dataset yet. Next: open one (File ▸ Open), then find a learning rate, then Train."
-        usable = ds.without(self.bad_files())
-        return (
-            f"Ready to train on {ds.root.name}: {len(ds.classes)} classes, {len(usable.train)} training and "
-            f"{len(usable.valid)} validation images."
-        )
+        self.view.show_status(ready_text(self.state.dataset, self.bad_files()))
 
     def bad_files(self) -> set[str]:
-        """Files found unreadable (by the Data tab's verification, or while training): not counted."""
-        bad = set(self.verified_bad)
-        learner = self.state.learner
-        if learner is not None and learner.dataset is self.state.dataset:
-            for fs in learner.features.values():
-                bad.update(path for path, _ in fs.errors)
-            for loader in learner.image_loaders():
-                bad.update(loader.errors)
-        return bad
+        return bad_files(self.verified_bad, self.state.learner, self.state.dataset)
 
     def _refresh(self) -> None:
         """Buttons and form follow the run, the data and the file jobs (never writes the model)."""
@@ -381,13 +339,8 @@ class TrainingController(QObject):
 
     def _adopt_auto(self, result: dict) -> None:
         """Auto's model becomes the current one (stored as one run), its LR test goes to the LR finder."""
-        from gui.state import AutoLRTest
-
-        learner = result["learner"]
-        self.current.adopt(learner, "last")
-        depths = result.get("depths") or []
-        label = f"head on {len(depths)} depths" if depths else "head on the last layer"
-        self.state.set_auto_lr_test(AutoLRTest(result["lr_test"], float(result["lr"]), label, learner.dataset))
+        self.current.adopt(result["learner"], "last")
+        self.state.set_auto_lr_test(auto_lr_test(result))
         if result.get("store_error"):
             self.view.history_box.show_note(result["store_error"])
         self._status(auto_summary(result) + " The Classify tab now uses this model.")
@@ -441,18 +394,12 @@ class TrainingController(QObject):
             self.show_ready()
 
     # ------------------------------------------------------------ saving
-    def default_model_name(self, onnx: bool = False) -> str:
-        learner = self.state.learner
-        ds = learner.dataset if learner is not None else self.state.dataset
-        name = ds.root.name if ds is not None else "model"
-        arch = learner.config.arch if learner is not None else self.config.arch
-        return f"{name}-{arch}{'.onnx' if onnx else '.pth'}"
-
     def default_model_path(self):
-        return data_dir("models") / self.default_model_name()
+        return data_dir("models") / model_file_name(self.state.learner, self.state.dataset, self.config.arch)
 
     def choose_save_path(self, onnx: bool = False) -> None:
-        path = dialogs.ask_model_path(self.view, self.default_model_name(onnx), onnx)
+        name = model_file_name(self.state.learner, self.state.dataset, self.config.arch, onnx)
+        path = dialogs.ask_model_path(self.view, name, onnx)
         if path:
             self.save_model(path)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from engine.config import TrainConfig
 from engine.lr_curves import format_lr
 from engine.presets import DEFAULT_BUDGET_S, PRESETS, preset_configs, preset_label
+from gui.state import AutoLRTest
 from gui.training.run_jobs import DivergedRun, WeightsMissing
 
 AUTO, CUSTOM = "auto", "custom"
@@ -105,6 +106,13 @@ def auto_summary(result: dict) -> str:
         else:
             parts.append(f"{stage['name']} skipped: {stage.get('why', '')}")
     return f"Auto trained: {head} at LR {format_lr(result.get('lr') or 0)}. Stages: {'; '.join(parts)}."
+
+
+def auto_lr_test(result: dict) -> AutoLRTest:
+    """Auto's LR test and chosen LR as the LR finder shows them."""
+    depths = result.get("depths") or []
+    tested = f"head on {len(depths)} depths" if depths else "head on the last layer"
+    return AutoLRTest(result["lr_test"], float(result["lr"]), tested, result["learner"].dataset)
 
 
 def section_name(stage: dict) -> str:
