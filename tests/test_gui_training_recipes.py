@@ -141,6 +141,8 @@ def test_auto_runs_shows_its_stages_keeps_one_run_and_marks_its_lr(qtbot, datase
     table = panel.view.epoch_table
     sections = [table.item(r, 0).text() for r in range(table.rowCount()) if table.columnSpan(r, 0) > 1]
     assert sections[:2] == ["head · last layer", f"head · {len(recipes.multi_depths('tiny_cnn'))} depths"]
+    marks = [m.label.toPlainText() for m in panel.view.charts.section_lines if m.isVisible()]
+    assert marks[:2] == ["last layer", sections[1].split(" · ")[1]]  # the charts name the parts too
     epochs = [int(table.item(r, 0).text()) for r in range(table.rowCount()) if table.columnSpan(r, 0) == 1]
     assert epochs == list(range(1, len(epochs) + 1))  # numbered on across the heads, not from 1 again
     runs = store.list_runs()
@@ -156,7 +158,7 @@ def test_auto_runs_shows_its_stages_keeps_one_run_and_marks_its_lr(qtbot, datase
     assert isinstance(test, AutoLRTest) and test.lr == test.lr_test["suggestions"]["valley"]
     line = finder.view.plot.auto_line
     assert line.isVisible() and line.value() == pytest.approx(math.log10(test.lr))
-    assert line.label.format == f"Auto's LR {format_lr(test.lr)} (valley)"
+    assert line.label.toPlainText() == f"Auto's LR {format_lr(test.lr)} (valley)"
     assert len(finder.controller.curve.lrs) == len(test.lr_test["lrs"]) and "Auto's LR test" in (
         finder.view.controls.status.text()
     )
@@ -241,7 +243,7 @@ def test_lr_finder_shows_autos_lr_until_the_dataset_changes(qtbot, dataset):
     state.set_auto_lr_test(AutoLRTest(test, lrs[20], "head on the last layer", dataset))
     line = finder.view.plot.auto_line
     assert line.isVisible() and line.value() == pytest.approx(math.log10(lrs[20]))
-    assert line.label.format == "Auto's LR 1e-4 (valley)"
+    assert line.label.toPlainText() == "Auto's LR 1e-4 (valley)"
     assert finder.view.plot.smooth_curve.xData is not None and len(finder.view.plot.smooth_curve.xData) == 50
     assert state.lr == 1e-2  # Auto's LR is shown, not made the LR the form trains Custom with
     state.set_dataset(scan_dataset(dataset.root))

@@ -193,8 +193,9 @@ def test_processes_with_two_gpus_run_the_launcher_into_the_charts(qtbot, sample,
     )
     p = make_panel(qtbot, sample)
     spin = p.view.run_box.procs_spin
-    assert spin.isVisibleTo(p) and spin.maximum() == 2
+    assert not spin.isVisibleTo(p)  # Auto (the default) trains in the window: processes are Custom's
     p.set_config(TrainConfig(epochs=2, lr=1e-2, **FAST))
+    assert spin.isVisibleTo(p) and spin.maximum() == 2
     spin.setValue(2)
     assert "(2 processes)" in p.start_button.text()
     run_to_end(qtbot, p, timeout=30_000)

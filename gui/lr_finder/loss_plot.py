@@ -130,10 +130,10 @@ class LossPlot(pg.PlotWidget):
 
     def show_auto_lr(self, lr: float | None, text: str = "") -> None:
         """Auto's chosen LR as a dashed line labelled ``text``; None hides it."""
+        self.auto_line.setVisible(lr is not None)  # first: a hidden line's label does not update
         if lr is not None:
             self.auto_line.setValue(math.log10(lr))
             self.auto_line.label.setFormat(text)
-        self.auto_line.setVisible(lr is not None)
 
     def show_x_range(self, start: float, end: float) -> None:
         self.getPlotItem().setXRange(math.log10(start), math.log10(end), padding=0.02)

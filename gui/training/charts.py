@@ -121,20 +121,26 @@ class TrainingCharts(QWidget):
             movable=False,
             pen=_pen(theme.blend(ink, theme.plot_background(), 0.5), 1, Qt.DotLine),
             label="",
-            labelOpts={"position": 0.96, "color": ink, "anchors": [(0, 0), (0, 0)]},
+            labelOpts={
+                "position": 0.04,
+                "color": ink,
+                "anchors": [(0, 1), (0, 1)],
+                "fill": theme.blend(theme.plot_background(), ink, 0.08),
+            },
         )
         line.hide()
         self.acc_plot.addItem(line, ignoreBounds=True)
         return line
 
     def show_sections(self, sections: list[tuple[float, str]]) -> None:
-        """Mark where each part of the run starts (x in epochs), named (Auto's stages)."""
+        """Mark where each part of the run starts (x in epochs), named (Auto's heads and fine-tuning)."""
         for i, line in enumerate(self.section_lines):
+            line.setVisible(i < len(sections))  # first: a hidden line's label does not update
             if i < len(sections):
                 x, name = sections[i]
                 line.setValue(x + 0.5)
-                line.label.setFormat(f" {name}")
-            line.setVisible(i < len(sections))
+                line.label.setFormat(name.split(" · ")[-1])  # "2 depths": the table names the stage in full
+                line.label.setPosition(0.04 + 0.16 * i)  # stepped: parts a few epochs long keep readable names
 
     def auto_x_ranges(self) -> None:
         """Runs of unknown length (Auto): the x axes follow the data."""

@@ -20,9 +20,8 @@ from gui.training.run_jobs import DivergedRun, WeightsMissing
 AUTO, CUSTOM = "auto", "custom"
 RECIPES = tuple(PRESETS)  # auto, the lesson presets, custom: the chooser's order
 AUTO_NOTE = (
-    "Tests learning rates, trains the new head on precomputed activations until validation stops "
-    "improving (keeping the best epoch), then fine-tunes deeper layers only when the time left allows "
-    "and it does better. Model settings below stay yours."
+    "Picks the LR with a short LR test, trains the new head until validation stops improving (keeping the "
+    "best epoch), and fine-tunes deeper only when the budget allows and it helps."
 )
 
 

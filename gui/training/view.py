@@ -163,6 +163,7 @@ class TrainingView(QWidget):
         self.recipe_box.set_recipe(recipe, note)
         for box in self.recipe_boxes:
             box.setVisible(recipe.custom)
+        self.run_box.show_custom(recipe.custom)
 
     def lr_text(self) -> str:
         return self.schedule_box.lr_edit.text()
