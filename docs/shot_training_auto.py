@@ -22,6 +22,25 @@ def option(args: list[str], name: str, default: str | None = None) -> str | None
     return args[args.index(name) + 1] if name in args else default
 
 
+def panels(width: int, height: int):
+    """The Train and LR finder tabs on the sample, sharing one AppState and learner slot."""
+    from engine.data import scan_dataset
+    from engine.paths import sample_dataset_dir
+    from gui.jobs import JobSlot
+    from gui.lr_finder.panel import LRFinderPanel
+    from gui.state import AppState
+    from gui.training.panel import TrainingPanel
+
+    state = AppState()
+    state.set_dataset(scan_dataset(sample_dataset_dir()))
+    slot = JobSlot("learner")
+    out = TrainingPanel(state, learner_slot=slot), LRFinderPanel(state, learner_slot=slot)
+    for w in out:
+        w.resize(width, height)
+        w.show()
+    return out
+
+
 def main() -> None:
     args = sys.argv[1:]
     dark = "--dark" in args
@@ -38,21 +57,9 @@ def main() -> None:
         app.setPalette(dark_palette())
         configure_pyqtgraph()
     from engine.config import TrainConfig
-    from engine.data import scan_dataset
-    from engine.paths import sample_dataset_dir
-    from gui.jobs import JobSlot
-    from gui.lr_finder.panel import LRFinderPanel
-    from gui.state import AppState
-    from gui.training.panel import TrainingPanel
     from gui.training.recipes import Recipe
 
-    state = AppState()
-    state.set_dataset(scan_dataset(sample_dataset_dir()))
-    slot = JobSlot("learner")
-    panel, finder = TrainingPanel(state, learner_slot=slot), LRFinderPanel(state, learner_slot=slot)
-    for w in (panel, finder):
-        w.resize(width, height)
-        w.show()
+    panel, finder = panels(width, height)
 
     def settle(n: int = 10) -> None:
         for _ in range(n):

@@ -20,13 +20,13 @@ from engine.paths import data_dir
 from engine.run_rules import DIVERGED_ADVICE, lr_warning
 from engine.runs import RunStore
 from gui.jobs import JobSlot
-from gui.training import dialogs
+from gui.training import dialogs, recipes
 from gui.training.current_model import CurrentModel
 from gui.training.history import RunHistoryController
 from gui.training.model_files import ModelFiles, model_file_name
 from gui.training.processes import Processes
 from gui.training.readiness import bad_files, ready_text
-from gui.training.recipes import AUTO, CUSTOM, Recipe, auto_lr_test, auto_summary, preset_configs, recipe_note
+from gui.training.recipes import AUTO, CUSTOM, Recipe, recipe_note
 from gui.training.run_charts import RunCharts
 from gui.training.run_jobs import DivergedRun, WeightsMissing, fit_job, result_parts, start_text
 from gui.training.run_progress import format_seconds
@@ -127,7 +127,7 @@ class TrainingController(QObject):
             self._start_auto()
             return
         if not self.recipe.custom:
-            self._start_stages(self._stages())
+            self._start_stages(recipes.preset_stages(self.recipe.name, self.config))  # as `train --recipe NAME`
             return
         if self._form.mult_error and self.config.unfreeze:
             self.view.show_error("Invalid learning-rate multipliers", self._form.mult_error)
@@ -140,14 +140,6 @@ class TrainingController(QObject):
             self._start_launched(self.view.processes())
             return
         self._start_stages([self.config])
-
-    def _stages(self) -> list[TrainConfig]:
-        """The configs Start trains, one stage each: the form's (Custom) or a preset's (engine.recipes)."""
-        if self.recipe.custom:
-            return [self.config]
-        from gui.training.recipes import preset_stages
-
-        return preset_stages(self.recipe.name, self.config)
 
     def _start_stages(self, stages: list[TrainConfig]) -> None:
         from engine.training import learner_for
@@ -165,10 +157,8 @@ class TrainingController(QObject):
     def _start_auto(self) -> None:
         """Auto (engine.recipes.auto_job) on the dataset with the form's data and device settings; it trains
         a new model, kept as one stored run."""
-        from gui.training.recipes import auto_job
-
         config, budget = self.config, self.recipe.budget_s
-        self._begin(None, config, auto_job, self.state.dataset, budget, self.store, config, budget_s=budget)
+        self._begin(None, config, recipes.auto_job, self.state.dataset, budget, self.store, config, budget_s=budget)
         self._status(f"{self.recipe.label()}: training a new {config.arch} at {config.size} px…")
 
     def _begin(self, learner, config: TrainConfig, fn, *args, epochs: int = 0, budget_s: float | None = None) -> None:
@@ -269,7 +259,7 @@ class TrainingController(QObject):
     def _new_model_note(self, has_model: bool) -> str | None:
         if self.recipe.name == AUTO:
             return "Auto trains a new model (the current one stays in the history)." if has_model else None
-        first = self.config if self.recipe.custom else preset_configs(self.recipe.name, self.config)[0]
+        first = self.config if self.recipe.custom else recipes.preset_configs(self.recipe.name, self.config)[0]
         return self.current.new_model_note(first)
 
     def _status(self, text: str) -> None:
@@ -340,10 +330,10 @@ class TrainingController(QObject):
     def _adopt_auto(self, result: dict) -> None:
         """Auto's model becomes the current one (stored as one run), its LR test goes to the LR finder."""
         self.current.adopt(result["learner"], "last")
-        self.state.set_auto_lr_test(auto_lr_test(result))
+        self.state.set_auto_lr_test(recipes.auto_lr_test(result))
         if result.get("store_error"):
             self.view.history_box.show_note(result["store_error"])
-        self._status(auto_summary(result) + " The Classify tab now uses this model.")
+        self._status(recipes.auto_summary(result) + " The Classify tab now uses this model.")
 
     def _adopt_launched(self, result: dict) -> None:
         from engine.run_training import learner_from_run
