@@ -37,6 +37,7 @@ class LossPlot(pg.PlotWidget):
         pi.showGrid(x=True, y=True, alpha=0.15)
         pi.setLabel("bottom", "learning rate (log scale)")
         pi.setLabel("left", "loss")
+        pi.getAxis("left").enableAutoSIPrefix(False)  # losses are plain numbers: no "loss (x0.001)"
         pi.setMenuEnabled(False)
         pi.hideButtons()
         pi.setMouseEnabled(x=False, y=False)  # dragging is for the line, not for panning
