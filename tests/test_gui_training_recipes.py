@@ -141,6 +141,8 @@ def test_auto_runs_shows_its_stages_keeps_one_run_and_marks_its_lr(qtbot, datase
     table = panel.view.epoch_table
     sections = [table.item(r, 0).text() for r in range(table.rowCount()) if table.columnSpan(r, 0) > 1]
     assert sections[:2] == ["head · last layer", f"head · {len(recipes.multi_depths('tiny_cnn'))} depths"]
+    legend = panel.view.charts.lr_legend
+    assert legend.getLabel(panel.view.charts.planned_item) is None  # no plan to show: Auto has none
     marks = [m.label.toPlainText() for m in panel.view.charts.section_lines if m.isVisible()]
     assert marks[:2] == ["last layer", sections[1].split(" · ")[1]]  # the charts name the parts too
     epochs = [int(table.item(r, 0).text()) for r in range(table.rowCount()) if table.columnSpan(r, 0) == 1]
@@ -171,6 +173,7 @@ def test_auto_runs_shows_its_stages_keeps_one_run_and_marks_its_lr(qtbot, datase
     run_to_end(qtbot, panel)
     assert panel.state.learner is learner and list(learner.config.depths) == runs[0]["configs"][-1]["depths"]
     assert panel.state.learner.weights_from["run"] == store.list_runs()[0]["id"] != runs[0]["id"]
+    assert legend.getLabel(panel.view.charts.planned_item) is not None  # a planned run shows its plan again
     # the user's own LR test replaces Auto's curve and marker
     monkeypatch.setattr(finder.view, "ask_trained", lambda notice: lr_view.FRESH)
     finder.run()

@@ -98,7 +98,7 @@ class TrainingCharts(QWidget):
         self.acc_item = self.acc_plot.plot(
             [], [], pen=_pen(colour("acc")), symbol="o", symbolBrush=colour("acc"), name="this run", **marks
         )
-        self.lr_plot.addLegend(offset=(-10, 10), labelTextColor=theme.plot_ink())
+        self.lr_legend = self.lr_plot.addLegend(offset=(-10, 10), labelTextColor=theme.plot_ink())
         # planned: a wide pale band under the actual per-batch line, so both stay visible where they agree
         self.planned_item = self.lr_plot.plot([], [], pen=_pen(colour("planned"), 6), name="planned")
         self.lr_item = self.lr_plot.plot([], [], pen=_pen(colour("lr"), 2), name="actual (per batch)")
@@ -141,6 +141,15 @@ class TrainingCharts(QWidget):
                 line.setValue(x + 0.5)
                 line.label.setFormat(name.split(" · ")[-1])  # "2 depths": the table names the stage in full
                 line.label.setPosition(0.04 + 0.16 * i)  # stepped: parts a few epochs long keep readable names
+
+    def show_planned_entry(self, shown: bool) -> None:
+        """The "planned" LR entry only for runs with a plan (Auto has none: its LR comes from its LR test)."""
+        if shown and self.lr_legend.getLabel(self.planned_item) is None:
+            self.lr_legend.removeItem(self.lr_item)  # keep the order: planned, then actual
+            self.lr_legend.addItem(self.planned_item, "planned")
+            self.lr_legend.addItem(self.lr_item, "actual (per batch)")
+        elif not shown:
+            self.lr_legend.removeItem(self.planned_item)
 
     def auto_x_ranges(self) -> None:
         """Runs of unknown length (Auto): the x axes follow the data."""

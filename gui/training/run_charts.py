@@ -45,6 +45,7 @@ class RunCharts(QObject):
         self.view.charts.clear_run()
         self.view.epoch_table.setRowCount(0)
         self.view.run_box.stage_log.clear_stages(self.auto is not None)
+        self.view.charts.show_planned_entry(self.auto is None)
         if self.auto is not None:
             self.view.charts.auto_x_ranges()
         else:
