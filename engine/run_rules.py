@@ -89,7 +89,13 @@ def lr_warning(lr: float, lr_finder_range: tuple[float, float] | None = None) ->
     return None
 
 
-_KEY_NAMES = {"arch": "architecture", "size": "image size", "weights_file": "pretrained weights", "device": "device"}
+_KEY_NAMES = {
+    "arch": "architecture",
+    "size": "image size",
+    "weights_file": "pretrained weights",
+    "device": "device",
+    "depths": "feature depths",
+}
 
 
 def new_model_reason(learner, dataset, config: TrainConfig) -> str | None:

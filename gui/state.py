@@ -7,6 +7,7 @@ emit only on a real change, which keeps two-way bindings (LR line ↔ LR field) 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
@@ -18,6 +19,16 @@ if TYPE_CHECKING:  # only for annotations: the window starts without importing t
     from engine.training import Learner
 
 
+@dataclass(frozen=True)
+class AutoLRTest:
+    """The LR test Auto ran for the head it kept, and the LR it chose from it (its valley)."""
+
+    lr_test: dict  # engine.lr_finder.lr_find_job's result: lrs, losses, smoothed, suggestions, stopped…
+    lr: float
+    tested: str  # on what, in words: "head on the last layer"
+    dataset: object  # the engine.data.Dataset it ran on
+
+
 class AppState(QObject):
     datasetChanged = Signal(object)  # Dataset | None
     lrChanged = Signal(float)
@@ -26,6 +37,7 @@ class AppState(QObject):
     learnerChanged = Signal(object)  # Learner | None, shared by Train and the LR finder
     trainConfigChanged = Signal(object)  # TrainConfig: the Train panel's settings
     lrTestRangeChanged = Signal(object)  # (lowest, highest) LR the LR finder's last test reached, or None
+    autoLRTestChanged = Signal(object)  # AutoLRTest | None: Auto's LR test, shown by the LR finder
     statusMessage = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
@@ -36,6 +48,7 @@ class AppState(QObject):
         self._learner: Learner | None = None
         self._train_config: TrainConfig | None = None
         self._lr_test_range: tuple[float, float] | None = None
+        self._auto_lr_test: AutoLRTest | None = None
 
     @property
     def dataset(self) -> Dataset | None:
@@ -96,6 +109,15 @@ class AppState(QObject):
             return
         self._lr_test_range = lr_range
         self.lrTestRangeChanged.emit(lr_range)
+
+    @property
+    def auto_lr_test(self) -> AutoLRTest | None:
+        """The LR test of the last Auto run and the LR it chose (None before any)."""
+        return self._auto_lr_test
+
+    def set_auto_lr_test(self, test: AutoLRTest | None) -> None:
+        self._auto_lr_test = test
+        self.autoLRTestChanged.emit(test)
 
     def status(self, message: str) -> None:
         """Show a passing message in the window's status bar."""

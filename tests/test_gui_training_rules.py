@@ -19,6 +19,7 @@ from engine.paths import sample_dataset_dir
 from gui.state import AppState
 from gui.training import settings
 from gui.training.panel import TrainingPanel
+from gui.training.recipes import Recipe
 
 ROOT = Path(__file__).resolve().parent.parent
 MULTIPLIERS = [
@@ -63,6 +64,7 @@ def panel(qtbot, sample):
     state = AppState()
     state.set_dataset(sample)
     p = TrainingPanel(state)
+    p.set_recipe(Recipe("custom"))  # these tests are about the Custom form (hidden under Auto, the default)
     qtbot.addWidget(p)
     p.resize(1280, 820)
     p.show()

@@ -22,6 +22,7 @@ from gui import theme
 from gui.state import AppState
 from gui.training import dialogs
 from gui.training.panel import TrainingPanel
+from gui.training.recipes import Recipe
 from tests.contrast import low_contrast_texts
 
 SAMPLE = sample_dataset_dir()
@@ -192,8 +193,9 @@ def test_processes_with_two_gpus_run_the_launcher_into_the_charts(qtbot, sample,
     )
     p = make_panel(qtbot, sample)
     spin = p.view.run_box.procs_spin
-    assert spin.isVisibleTo(p) and spin.maximum() == 2
+    assert not spin.isVisibleTo(p)  # Auto (the default) trains in the window: processes are Custom's
     p.set_config(TrainConfig(epochs=2, lr=1e-2, **FAST))
+    assert spin.isVisibleTo(p) and spin.maximum() == 2
     spin.setValue(2)
     assert "(2 processes)" in p.start_button.text()
     run_to_end(qtbot, p, timeout=30_000)
@@ -265,6 +267,7 @@ def test_shortcuts_start_and_save_and_say_so(qtbot, panel):
 
 
 def test_augmentation_preview_unfolds_next_to_the_choice(qtbot, panel):
+    panel.set_recipe(Recipe("custom"))  # augmentation is Custom's setting (Auto chooses its own)
     box = panel.view.data_box
     assert panel.augment_preview is None  # nothing decoded until asked
     box.preview_button.setChecked(True)

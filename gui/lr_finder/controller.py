@@ -45,6 +45,7 @@ class LRFinderController(QObject):
         state.lrChanged.connect(self._on_model_lr_changed)
         state.datasetChanged.connect(self._on_model_dataset_changed)
         state.trainConfigChanged.connect(self._on_model_train_config_changed)
+        state.autoLRTestChanged.connect(self._on_model_auto_lr_test_changed)
         slot.runningChanged.connect(self._on_slot_running_changed)  # the Train tab may hold it
         # view changes -> controller callbacks that update the model
         view.runRequested.connect(self.run)
@@ -60,6 +61,8 @@ class LRFinderController(QObject):
         self._show_running()
         self._show_schedule()
         self._show_idle_status()
+        if state.auto_lr_test is not None:
+            self._on_model_auto_lr_test_changed(state.auto_lr_test)
 
     @property
     def running(self) -> bool:
@@ -79,12 +82,31 @@ class LRFinderController(QObject):
     def _on_model_train_config_changed(self, _config) -> None:
         self._show_schedule()
 
+    def _on_model_auto_lr_test_changed(self, test) -> None:
+        """Auto's LR test and the LR it chose, until the user runs a test of their own."""
+        if test is None or self.running or test.dataset is not self.state.dataset or not test.lr_test.get("lrs"):
+            return
+        self.curve = LRCurve(dataset=test.dataset)
+        self.curve.finish(test.lr_test)
+        self.tested = "Auto"
+        self.view.plot.show_x_range(min(self.curve.lrs), max(self.curve.lrs))
+        self.view.show_curve(self.curve)
+        self.view.show_suggestions(self.curve)
+        self.view.plot.show_auto_lr(test.lr, f"Auto's LR {format_lr(test.lr)} (valley)")
+        self._show_running()
+        self._show_schedule()
+        self.view.show_status(
+            f"Auto's LR test ({test.tested}, on cached activations): it trained at {format_lr(test.lr)}, "
+            "the valley of this curve. Run a test of your own to replace it."
+        )
+
     def _on_slot_running_changed(self, _running: bool) -> None:
         self._show_running()
 
     def _clear_curve(self) -> None:
         self.curve = LRCurve(dataset=self.state.dataset)
         self.tested = ""
+        self.view.plot.show_auto_lr(None)
         self.state.set_lr_test_range(None)  # a new dataset: the last test says nothing about it
         self.view.show_curve(self.curve)
         self.view.show_suggestions(self.curve)
@@ -213,6 +235,7 @@ class LRFinderController(QObject):
         from engine.lr_finder import lr_find_job
 
         self.curve = LRCurve(dataset=self.state.dataset)
+        self.view.plot.show_auto_lr(None)  # the user's own test replaces Auto's
         self.planned = self.settings.schedule()
         self.view.plot.show_x_range(*bounds)
         self.view.show_curve(self.curve)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 
 from engine.lr_curves import DEFAULT_SUGGESTION, SUGGESTION_COLORS, SUGGESTION_LABELS, format_lr, loss_view_range
 from gui import theme
@@ -37,6 +37,7 @@ class LossPlot(pg.PlotWidget):
         pi.showGrid(x=True, y=True, alpha=0.15)
         pi.setLabel("bottom", "learning rate (log scale)")
         pi.setLabel("left", "loss")
+        pi.getAxis("left").enableAutoSIPrefix(False)  # losses are plain numbers: no "loss (x0.001)"
         pi.setMenuEnabled(False)
         pi.hideButtons()
         pi.setMouseEnabled(x=False, y=False)  # dragging is for the line, not for panning
@@ -62,6 +63,8 @@ class LossPlot(pg.PlotWidget):
         pi.addItem(self.markers)
         self.line = self._make_line(lr)
         pi.addItem(self.line, ignoreBounds=True)
+        self.auto_line = self._make_auto_line()
+        pi.addItem(self.auto_line, ignoreBounds=True)
         self.markers.sigClicked.connect(self._marker_clicked)
         self.line.sigPositionChanged.connect(self._line_moved)
         self.line.sigPositionChangeFinished.connect(lambda *_: self.lrDropped.emit(self.line_lr()))
@@ -90,6 +93,21 @@ class LossPlot(pg.PlotWidget):
         line.setToolTip("Drag the red line to choose the learning rate Train will use.")
         return line
 
+    @staticmethod
+    def _make_auto_line() -> pg.InfiniteLine:
+        """Where Auto's LR is (the LR it chose from this curve): dashed, fixed, named; hidden until Auto ran."""
+        ink = theme.plot_ink()
+        line = pg.InfiniteLine(
+            angle=90,
+            movable=False,
+            pen=pg.mkPen(ink, width=2, style=Qt.DashLine),
+            label="",
+            labelOpts={"position": 0.08, "color": ink, "fill": translucent(theme.plot_background(), 230)},
+        )
+        line.setZValue(25)
+        line.hide()
+        return line
+
     def line_lr(self) -> float:
         return 10.0 ** self.line.value()
 
@@ -110,6 +128,13 @@ class LossPlot(pg.PlotWidget):
         pos = math.log10(lr)
         if abs(self.line.value() - pos) > 1e-12:  # no move, no sigPositionChanged
             self.line.setValue(pos)
+
+    def show_auto_lr(self, lr: float | None, text: str = "") -> None:
+        """Auto's chosen LR as a dashed line labelled ``text``; None hides it."""
+        self.auto_line.setVisible(lr is not None)  # first: a hidden line's label does not update
+        if lr is not None:
+            self.auto_line.setValue(math.log10(lr))
+            self.auto_line.label.setFormat(text)
 
     def show_x_range(self, start: float, end: float) -> None:
         self.getPlotItem().setXRange(math.log10(start), math.log10(end), padding=0.02)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 from engine.lr_curves import smooth_losses
 from gui import theme
 
+MAX_SECTIONS = 4  # parts of one run marked on the charts (Auto: two heads, then fine-tuning)
 MAX_COMPARE = 5  # history runs overlaid at once (the theme has 8 series colours, 3 are this run's)
 SERIES = {"train": 0, "valid": 1, "acc": 2, "lr": 0}  # this run's series (theme.series_colour)
 
@@ -72,6 +73,7 @@ class TrainingCharts(QWidget):
         self.lr_plot = _plot("Learning rate schedule (plot_lr)", "iteration", "learning rate")
         self._make_run_items()
         self.compare_items = [self._compare_items(compare_colour(i)) for i in range(MAX_COMPARE)]
+        self.section_lines = [self._section_line() for _ in range(MAX_SECTIONS)]
         grid = QGridLayout(self)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(6)
@@ -96,7 +98,7 @@ class TrainingCharts(QWidget):
         self.acc_item = self.acc_plot.plot(
             [], [], pen=_pen(colour("acc")), symbol="o", symbolBrush=colour("acc"), name="this run", **marks
         )
-        self.lr_plot.addLegend(offset=(-10, 10), labelTextColor=theme.plot_ink())
+        self.lr_legend = self.lr_plot.addLegend(offset=(-10, 10), labelTextColor=theme.plot_ink())
         # planned: a wide pale band under the actual per-batch line, so both stay visible where they agree
         self.planned_item = self.lr_plot.plot([], [], pen=_pen(colour("planned"), 6), name="planned")
         self.lr_item = self.lr_plot.plot([], [], pen=_pen(colour("lr"), 2), name="actual (per batch)")
@@ -111,6 +113,49 @@ class TrainingCharts(QWidget):
             "lr": self.lr_plot.plot([], [], pen=_pen(color, 1)),
         }
 
+    def _section_line(self) -> pg.InfiniteLine:
+        """A dotted vertical line, hidden until a part of the run starts there, named at the top."""
+        ink = theme.plot_ink()
+        line = pg.InfiniteLine(
+            angle=90,
+            movable=False,
+            pen=_pen(theme.blend(ink, theme.plot_background(), 0.5), 1, Qt.DotLine),
+            label="",
+            labelOpts={
+                "position": 0.04,
+                "color": ink,
+                "anchors": [(0, 1), (0, 1)],
+                "fill": theme.blend(theme.plot_background(), ink, 0.08),
+            },
+        )
+        line.hide()
+        self.acc_plot.addItem(line, ignoreBounds=True)
+        return line
+
+    def show_sections(self, sections: list[tuple[float, str]]) -> None:
+        """Mark where each part of the run starts (x in epochs), named (Auto's heads and fine-tuning)."""
+        for i, line in enumerate(self.section_lines):
+            line.setVisible(i < len(sections))  # first: a hidden line's label does not update
+            if i < len(sections):
+                x, name = sections[i]
+                line.setValue(x + 0.5)
+                line.label.setFormat(name.split(" · ")[-1])  # "2 depths": the table names the stage in full
+                line.label.setPosition(0.04 + 0.16 * i)  # stepped: parts a few epochs long keep readable names
+
+    def show_planned_entry(self, shown: bool) -> None:
+        """The "planned" LR entry only for runs with a plan (Auto has none: its LR comes from its LR test)."""
+        if shown and self.lr_legend.getLabel(self.planned_item) is None:
+            self.lr_legend.removeItem(self.lr_item)  # keep the order: planned, then actual
+            self.lr_legend.addItem(self.planned_item, "planned")
+            self.lr_legend.addItem(self.lr_item, "actual (per batch)")
+        elif not shown:
+            self.lr_legend.removeItem(self.planned_item)
+
+    def auto_x_ranges(self) -> None:
+        """Runs of unknown length (Auto): the x axes follow the data."""
+        for plot in (self.loss_plot, self.epoch_plot, self.acc_plot, self.lr_plot):
+            plot.enableAutoRange(x=True)
+
     def clear_run(self) -> None:
         for item in (
             self.batch_raw_item,
@@ -122,20 +167,23 @@ class TrainingCharts(QWidget):
             self.lr_item,
         ):
             item.setData([], [])
+        self.show_sections([])
 
     def show_planned(self, lrs: list[float]) -> None:
         self.planned_item.setData(np.arange(len(lrs), dtype=float), np.asarray(lrs, dtype=float))
 
     def show_batches(self, x, loss, smoothed, iterations, lrs) -> None:
         x = np.asarray(x, dtype=float)
-        self.batch_raw_item.setData(x, np.asarray(loss, dtype=float))
-        self.batch_smooth_item.setData(x, np.asarray(smoothed, dtype=float))
-        self.lr_item.setData(np.asarray(iterations, dtype=float), np.asarray(lrs, dtype=float))
+        gaps = dict(connect="finite")  # a NaN point between parts of a run breaks the line there
+        self.batch_raw_item.setData(x, np.asarray(loss, dtype=float), **gaps)
+        self.batch_smooth_item.setData(x, np.asarray(smoothed, dtype=float), **gaps)
+        self.lr_item.setData(np.asarray(iterations, dtype=float), np.asarray(lrs, dtype=float), **gaps)
 
     def show_epochs(self, epochs: list[dict]) -> None:
-        self.train_item.setData(*_epoch_series(epochs, "train_loss"))
-        self.valid_item.setData(*_epoch_series(epochs, "valid_loss"))
-        self.acc_item.setData(*_epoch_series(epochs, "accuracy", 100))
+        gaps = dict(connect="finite")
+        self.train_item.setData(*_epoch_series(epochs, "train_loss"), **gaps)
+        self.valid_item.setData(*_epoch_series(epochs, "valid_loss"), **gaps)
+        self.acc_item.setData(*_epoch_series(epochs, "accuracy", 100), **gaps)
 
     def show_compared(self, runs: list[dict]) -> None:
         """Overlay up to MAX_COMPARE history runs ({"epochs", "batches"} as RunHistoryController.compared gives them), in pool order."""

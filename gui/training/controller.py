@@ -20,14 +20,17 @@ from engine.paths import data_dir
 from engine.run_rules import DIVERGED_ADVICE, lr_warning
 from engine.runs import RunStore
 from gui.jobs import JobSlot
-from gui.training import dialogs
+from gui.training import dialogs, recipes
 from gui.training.current_model import CurrentModel
 from gui.training.history import RunHistoryController
-from gui.training.model_files import ModelFiles
+from gui.training.model_files import ModelFiles, model_file_name
+from gui.training.processes import Processes
+from gui.training.readiness import bad_files, ready_text
+from gui.training.recipes import AUTO, CUSTOM, Recipe, recipe_note
 from gui.training.run_charts import RunCharts
 from gui.training.run_jobs import DivergedRun, WeightsMissing, fit_job, result_parts, start_text
 from gui.training.run_progress import format_seconds
-from gui.training.settings import FormState, config_from_form, parse_lr_text
+from gui.training.settings import FormState, config_from_form, parse_lr_text, with_model_depths
 from gui.training.view import TrainingView
 
 OWNER = "Train"
@@ -47,9 +50,11 @@ class TrainingController(QObject):
         self._fit = None  # the QtJob of this tab's last run
         self._learner = None  # the learner of the current/last run, and its config
         self._run_config: TrainConfig | None = None
+        self.recipe = Recipe()  # Auto by default; the form's config is Custom's
+        self._auto = False  # the current/last run is Auto's
         self._store_errors: set[str] = set()  # shown once each
         self.verified_bad: set[str] = set()  # what the Data tab's verification found (set_bad_files)
-        self.gpus = 1  # GPUs on this computer (engine.distributed.local_gpu_count, asked when shown)
+        self.processes = Processes(view, self)
         self._connect()
         view.show_lr(format_lr(state.lr))
 
@@ -57,7 +62,7 @@ class TrainingController(QObject):
         # model changes -> view
         self.state.lrChanged.connect(self._on_state_lr)
         self.state.datasetChanged.connect(self._on_state_dataset)
-        self.state.learnerChanged.connect(lambda _learner: self._refresh())
+        self.state.learnerChanged.connect(lambda _learner: self._commit_form())  # depths follow the model
         self.learner_slot.runningChanged.connect(lambda _running: self._refresh())
         self.files.slot.runningChanged.connect(lambda _busy: self._refresh())
         self.files.startAgain.connect(self.start)
@@ -68,6 +73,7 @@ class TrainingController(QObject):
         # view changes -> controller callbacks that update the model
         v = self.view
         v.settingsEdited.connect(self._on_view_settings_edited)
+        v.recipeEdited.connect(lambda: self.set_recipe(v.recipe()))
         v.settingsTyping.connect(self._on_view_settings_typing)
         v.lrEdited.connect(self._on_view_lr_edited)
         v.lrTyping.connect(lambda text: v.show_lr_valid(parse_lr_text(text) is not None))
@@ -77,7 +83,7 @@ class TrainingController(QObject):
         v.onnxRequested.connect(lambda: self.choose_save_path(onnx=True))
         v.importRequested.connect(self.files.choose_weights_file)
         v.comparedChanged.connect(lambda _ids: self.charts.show_compared())
-        v.clusterRequested.connect(self.show_cluster_commands)
+        v.clusterRequested.connect(lambda: self.processes.show_cluster_commands(self.config, self.state.dataset))
 
     # ------------------------------------------------------------ public
     @property
@@ -90,7 +96,18 @@ class TrainingController(QObject):
         return self.learner_slot.is_current(self._fit)
 
     def set_config(self, config: TrainConfig) -> None:
-        """Show ``config`` in the form (its LR goes to AppState, the form follows it)."""
+        """Train with ``config``: Custom, ``config`` in the form (its LR goes to AppState, the form follows it)."""
+        self.show_config(config)
+        self.set_recipe(Recipe(CUSTOM, self.recipe.budget_s))
+
+    def set_recipe(self, recipe: Recipe) -> None:
+        """Train with ``recipe`` (Custom: the form's settings, kept while another recipe is chosen)."""
+        self.recipe = recipe
+        self.view.show_recipe(recipe, recipe_note(recipe, self.config))
+        self._refresh()
+
+    def show_config(self, config: TrainConfig) -> None:
+        """``config`` in the form (Custom's settings) without changing the recipe."""
         self.view.set_values(config)
         self._form = FormState(config)  # keeps the settings the form does not show (seed, threads, …)
         self.state.set_lr(config.lr)
@@ -106,6 +123,12 @@ class TrainingController(QObject):
             return
         self._on_view_lr_edited(self.view.lr_text())  # a typed LR counts without Return
         self._commit_form()
+        if self.recipe.name == AUTO:
+            self._start_auto()
+            return
+        if not self.recipe.custom:
+            self._start_stages(recipes.preset_stages(self.recipe.name, self.config))  # as `train --recipe NAME`
+            return
         if self._form.mult_error and self.config.unfreeze:
             self.view.show_error("Invalid learning-rate multipliers", self._form.mult_error)
             return
@@ -116,20 +139,32 @@ class TrainingController(QObject):
         if self.view.processes() > 1:
             self._start_launched(self.view.processes())
             return
+        self._start_stages([self.config])
+
+    def _start_stages(self, stages: list[TrainConfig]) -> None:
         from engine.training import learner_for
 
-        config = self.config
+        config = stages[0]
         learner = learner_for(self.state.learner, self.state.dataset, config)
         continued = learner.model is not None
         self.state.set_learner(learner)
-        self._begin(learner, config, fit_job, learner, self.store)
+        epochs = sum(c.total_epochs() for c in stages)
+        self._begin(learner, config, fit_job, learner, self.store, stages, epochs=epochs)
         what = "Continuing training of" if continued else "Training a new"
-        self._status(f"{what} {config.arch} at {config.size} px on {learner.device.type.upper()}…")
+        recipe = "" if self.recipe.custom else f"{self.recipe.label()}: "
+        self._status(f"{recipe}{what} {config.arch} at {config.size} px on {learner.device.type.upper()}…")
 
-    def _begin(self, learner, config: TrainConfig, fn, *args) -> None:
-        self._learner, self._run_config = learner, config
+    def _start_auto(self) -> None:
+        """Auto (engine.recipes.auto_job) on the dataset with the form's data and device settings; it trains
+        a new model, kept as one stored run."""
+        config, budget = self.config, self.recipe.budget_s
+        self._begin(None, config, recipes.auto_job, self.state.dataset, budget, self.store, config, budget_s=budget)
+        self._status(f"{self.recipe.label()}: training a new {config.arch} at {config.size} px…")
+
+    def _begin(self, learner, config: TrainConfig, fn, *args, epochs: int = 0, budget_s: float | None = None) -> None:
+        self._learner, self._run_config, self._auto = learner, config, budget_s is not None
         self.view.show_weights(None)
-        self.charts.begin(config, learner.schedule if learner is not None else list)
+        self.charts.begin(config, learner.schedule if learner is not None else list, epochs, budget_s)
         self._fit = self.learner_slot.start(
             fn,
             *args,
@@ -148,18 +183,12 @@ class TrainingController(QObject):
 
     def _start_launched(self, nproc: int) -> None:
         """Train in ``nproc`` processes through torchrun; the result comes back as a stored run."""
-        from engine.cli.launch import train_command
         from gui.training.launched import launched_fit
 
-        config, ds = self.config, self.state.dataset
-        output = str(data_dir("models") / f"{ds.root.name}-{config.arch}-parallel.pth")
-        try:
-            command = train_command(config, str(ds.root), output, nproc)
-        except ValueError as exc:
-            self.view.show_error("Cannot train in several processes", str(exc))
-            return
-        self._begin(None, config, launched_fit, command)
-        self._status(f"Training {config.arch} in {nproc} processes (one per GPU)…")
+        command = self.processes.command(self.config, self.state.dataset, nproc)
+        if command is not None:
+            self._begin(None, self.config, launched_fit, command)
+            self._status(f"Training {self.config.arch} in {nproc} processes (one per GPU)…")
 
     def cancel(self) -> None:
         if self.running:
@@ -179,27 +208,7 @@ class TrainingController(QObject):
         return self.history.reload(self.state.dataset)
 
     def show_device(self) -> None:
-        """Name the device training will use; offer Processes with 2+ GPUs (imports torch: once shown)."""
-        from engine.distributed import local_gpu_count
-        from engine.models import device_name, pick_device
-
-        self.view.show_device(device_name(pick_device()))
-        self.gpus = local_gpu_count()
-        self.view.run_box.show_processes(self.gpus)
-
-    def show_cluster_commands(self) -> None:
-        from gui.training.cluster_dialog import ClusterDialog
-
-        ds = self.state.dataset
-        dataset = str(ds.root) if ds is not None else "DATASET"
-        output = f"{ds.root.name if ds is not None else 'model'}-{self.config.arch}.pth"
-        try:
-            dialog = ClusterDialog(self.config, dataset, output, max(2, self.view.processes()), self.view)
-        except ValueError as exc:
-            self.view.show_error("No cluster command for these settings", str(exc))
-            return
-        self.view.cluster_dialog = dialog
-        dialog.open()
+        self.processes.show_device()
 
     # ------------------------------------------------------------ model changes -> view
     def _on_state_lr(self, lr: float) -> None:
@@ -226,28 +235,10 @@ class TrainingController(QObject):
         self.set_config(dataclasses.replace(config, lr=self.state.lr))
 
     def show_ready(self) -> None:
-        self.view.show_status(self._ready_text())
-
-    def _ready_text(self) -> str:
-        ds = self.state.dataset
-        if ds is None:
-            return "No dataset yet. Next: open one (File ▸ Open), then find a learning rate, then Train."
-        usable = ds.without(self.bad_files())
-        return (
-            f"Ready to train on {ds.root.name}: {len(ds.classes)} classes, {len(usable.train)} training and "
-            f"{len(usable.valid)} validation images."
-        )
+        self.view.show_status(ready_text(self.state.dataset, self.bad_files()))
 
     def bad_files(self) -> set[str]:
-        """Files found unreadable (by the Data tab's verification, or while training): not counted."""
-        bad = set(self.verified_bad)
-        learner = self.state.learner
-        if learner is not None and learner.dataset is self.state.dataset:
-            for fs in learner.features.values():
-                bad.update(path for path, _ in fs.errors)
-            for loader in learner.image_loaders():
-                bad.update(loader.errors)
-        return bad
+        return bad_files(self.verified_bad, self.state.learner, self.state.dataset)
 
     def _refresh(self) -> None:
         """Buttons and form follow the run, the data and the file jobs (never writes the model)."""
@@ -255,15 +246,21 @@ class TrainingController(QObject):
         learner = self.state.learner
         has_model = learner is not None and learner.model is not None
         self.view.show_form(FormState(self.config, self._form.mult_error, running))
-        note = None if running else self.current.new_model_note(self.config)
+        note = None if running else self._new_model_note(has_model)
         self.view.run_box.show_new_model(note)
         self.view.show_buttons(
             can_start=not running and self.state.dataset is not None and not busy,
             can_cancel=running,
             can_save=not running and has_model and not busy,
             start_tip="" if self.state.dataset is not None else "Open a dataset first",
-            start_text=start_text(has_model and note is None, self.view.processes()),
+            start_text=start_text(has_model and note is None, self.view.processes() if self.recipe.custom else 1),
         )
+
+    def _new_model_note(self, has_model: bool) -> str | None:
+        if self.recipe.name == AUTO:
+            return "Auto trains a new model (the current one stays in the history)." if has_model else None
+        first = self.config if self.recipe.custom else recipes.preset_configs(self.recipe.name, self.config)[0]
+        return self.current.new_model_note(first)
 
     def _status(self, text: str) -> None:
         if text:
@@ -283,7 +280,9 @@ class TrainingController(QObject):
         self.view.show_form(FormState(preview.config, preview.mult_error, self.running))
 
     def _commit_form(self) -> None:
-        self._form = config_from_form(self.config, self.view.values(), self.state.lr)
+        form = config_from_form(self.config, self.view.values(), self.state.lr)
+        depths = with_model_depths(form.config, self.state.learner, self.state.dataset)
+        self._form = dataclasses.replace(form, config=depths)
         self._refresh()
         if self.config != self.state.train_config:
             self.state.set_train_config(self.config)
@@ -319,11 +318,22 @@ class TrainingController(QObject):
         result = result if isinstance(result, dict) else {}
         self.view.show_progress(1000, "Done")
         self.view.show_eta(f"Finished in {format_seconds(self.charts.seconds)}")
+        if self._auto:
+            self._adopt_auto(result)
+            return
         if self._learner is None:  # trained in other processes: continue from the run they stored
             self._adopt_launched(result)
         else:
             self.current.adopt(self._learner, "last")
         self._status("Trained: " + ", ".join(result_parts(result)) + ". The Classify tab now uses this model.")
+
+    def _adopt_auto(self, result: dict) -> None:
+        """Auto's model becomes the current one (stored as one run), its LR test goes to the LR finder."""
+        self.current.adopt(result["learner"], "last")
+        self.state.set_auto_lr_test(recipes.auto_lr_test(result))
+        if result.get("store_error"):
+            self.view.history_box.show_note(result["store_error"])
+        self._status(recipes.auto_summary(result) + " The Classify tab now uses this model.")
 
     def _adopt_launched(self, result: dict) -> None:
         from engine.run_training import learner_from_run
@@ -355,6 +365,9 @@ class TrainingController(QObject):
     def _on_job_cancelled(self) -> None:
         self.view.show_progress(None, "Cancelled")
         self.view.show_eta("")
+        if self._auto:
+            self._status("Auto cancelled: nothing was stored, the current model is unchanged.")
+            return
         epochs, kept = self.charts.curves.epochs, ""
         if epochs and self._learner is not None and self._learner.model is not None:
             kept = f" after {len(epochs)} epoch{'s' if len(epochs) != 1 else ''}"
@@ -371,18 +384,12 @@ class TrainingController(QObject):
             self.show_ready()
 
     # ------------------------------------------------------------ saving
-    def default_model_name(self, onnx: bool = False) -> str:
-        learner = self.state.learner
-        ds = learner.dataset if learner is not None else self.state.dataset
-        name = ds.root.name if ds is not None else "model"
-        arch = learner.config.arch if learner is not None else self.config.arch
-        return f"{name}-{arch}{'.onnx' if onnx else '.pth'}"
-
     def default_model_path(self):
-        return data_dir("models") / self.default_model_name()
+        return data_dir("models") / model_file_name(self.state.learner, self.state.dataset, self.config.arch)
 
     def choose_save_path(self, onnx: bool = False) -> None:
-        path = dialogs.ask_model_path(self.view, self.default_model_name(onnx), onnx)
+        name = model_file_name(self.state.learner, self.state.dataset, self.config.arch, onnx)
+        path = dialogs.ask_model_path(self.view, name, onnx)
         if path:
             self.save_model(path)
 

@@ -38,6 +38,18 @@ class EpochTable(QTableWidget):
         self.horizontalHeader().setStretchLastSection(True)
         self.setAlternatingRowColors(True)
 
+    def add_section(self, name: str) -> None:
+        """A row across the table naming the part of the run whose epochs follow (Auto's stages)."""
+        row = self.rowCount()
+        self.insertRow(row)
+        item = QTableWidgetItem(name)
+        font = item.font()
+        font.setBold(True)
+        item.setFont(font)
+        self.setItem(row, 0, item)
+        self.setSpan(row, 0, 1, len(COLUMNS))
+        self.scrollToBottom()
+
     def add_epoch(self, rec: dict) -> None:
         row = self.rowCount()
         self.insertRow(row)

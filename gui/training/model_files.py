@@ -33,6 +33,14 @@ def save_job(learner, path: str, stop=None):
     yield  # unreachable: makes this a generator
 
 
+def model_file_name(learner, dataset, arch: str, onnx: bool = False) -> str:
+    """The name a saved model gets by default: its dataset's and network's (the form's before any run)."""
+    ds = learner.dataset if learner is not None else dataset
+    name = ds.root.name if ds is not None else "model"
+    arch = learner.config.arch if learner is not None else arch
+    return f"{name}-{arch}{'.onnx' if onnx else '.pth'}"
+
+
 class ModelFiles(QObject):
     startAgain = Signal()  # weights came for the network a start failed for, and it is still chosen
     status = Signal(str)

@@ -2,8 +2,9 @@
 (gui.training.controller), the File-menu actions, and ``shutdown``.
 
 The tab turns its form into a ``TrainConfig`` (kept in ``AppState.train_config`` for the LR finder),
-runs ``engine.run_training.train_run`` in the learner slot it shares with the LR finder (every run is
-recorded in the run store), and draws the plain-data records the run yields.
+runs the chosen recipe in the learner slot it shares with the LR finder — Auto (engine.recipes.auto_job,
+the default), a lesson preset's stages or the form's settings (Custom) through
+``engine.run_training.train_run`` — every run recorded in the run store, and draws the records it yields.
 
 Injected: ``store`` (the run store; default: the per-user one), ``lr_range`` (a callable giving the LR
 finder's last tested (low, high) range, or None: Start warns above it). ``set_bad_files(paths)`` takes
@@ -23,6 +24,7 @@ from engine.runs import RunStore
 from gui.augment_preview import AugmentPreview
 from gui.jobs import JobSlot
 from gui.training.controller import TrainingController
+from gui.training.recipes import Recipe
 from gui.training.view import TrainingView
 
 
@@ -54,7 +56,8 @@ class TrainingPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
         initial = state.train_config if isinstance(state.train_config, TrainConfig) else TrainConfig()
-        self.controller.set_config(dataclasses.replace(initial, lr=state.lr))
+        self.controller.show_config(dataclasses.replace(initial, lr=state.lr))
+        self.controller.set_recipe(Recipe())  # Auto, the default
         self.controller.reload_history()
         self.controller.show_ready()
         self.controller.current.refresh()
@@ -78,7 +81,16 @@ class TrainingPanel(QWidget):
         return self.controller.config
 
     def set_config(self, config: TrainConfig) -> None:
+        """Train with ``config``: selects Custom (the form shows it)."""
         self.controller.set_config(config)
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.controller.recipe
+
+    def set_recipe(self, recipe: Recipe) -> None:
+        """Train with ``recipe`` (Auto and its budget, a lesson preset, or Custom: the form)."""
+        self.controller.set_recipe(recipe)
 
     def start(self) -> None:
         self.controller.start()

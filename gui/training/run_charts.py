@@ -1,5 +1,8 @@
 """The current run on screen: its records go into ``RunCurves``; a ~20 Hz timer pushes what changed to
-the charts; the progress bar and time left follow the batches; compared runs set the x ranges too."""
+the charts; the progress bar and time left follow the batches; compared runs set the x ranges too.
+
+An Auto run (``budget_s``) has no plan: its progress is the time spent of its budget, its stage records go
+to the stage log, and its parts (gui.training.recipes.AutoSections) are numbered on and named."""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QTimer
 
 from engine.config import TrainConfig
-from gui.training.run_progress import RunClock, RunCurves, record_text
+from gui.training.recipes import AutoSections
+from gui.training.run_progress import RunClock, RunCurves, format_seconds, record_text
 from gui.training.view import TrainingView
 
 REDRAW_MS = 50  # ~20 Hz
@@ -22,17 +26,30 @@ class RunCharts(QObject):
         self.curves, self.clock = RunCurves(), RunClock(time.monotonic(), 0)
         self._config: TrainConfig | None = None
         self._planned: Callable[[], list[float]] = list
+        self._epochs = 0  # the planned run's epochs (all its stages)
+        self.auto: AutoSections | None = None  # an Auto run's parts
+        self.budget_s = 0.0
         self._timer = QTimer(self)
         self._timer.setInterval(REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
 
-    def begin(self, config: TrainConfig, planned: Callable[[], list[float]]) -> None:
-        """A new run: empty charts and table, the planned schedule (``planned()``, when it can tell)."""
+    def begin(
+        self, config: TrainConfig, planned: Callable[[], list[float]], epochs: int = 0, budget_s: float | None = None
+    ) -> None:
+        """A new run: empty charts and table, the planned schedule (``planned()``, when it can tell) over
+        ``epochs`` (default: the config's); ``budget_s``: an Auto run of up to that many seconds."""
         self._config, self._planned = config, planned
-        self.curves, self.clock = RunCurves(), RunClock(time.monotonic(), config.total_epochs())
+        self._epochs = epochs or config.total_epochs()
+        self.auto, self.budget_s = (AutoSections(), float(budget_s)) if budget_s else (None, 0.0)
+        self.curves, self.clock = RunCurves(), RunClock(time.monotonic(), self._epochs)
         self.view.charts.clear_run()
         self.view.epoch_table.setRowCount(0)
-        self._set_planned_schedule()
+        self.view.run_box.stage_log.clear_stages(self.auto is not None)
+        self.view.charts.show_planned_entry(self.auto is None)
+        if self.auto is not None:
+            self.view.charts.auto_x_ranges()
+        else:
+            self._set_planned_schedule()
         self._timer.start()
 
     def end(self) -> None:
@@ -54,7 +71,9 @@ class RunCharts(QObject):
 
     def fit_x_ranges(self) -> None:
         """The whole planned run (and any compared runs) from the start, so progress is visible."""
-        epochs = [self._config.total_epochs()] if self._config is not None else []
+        if self.auto is not None:
+            return
+        epochs = [self._epochs] if self._config is not None else []
         iterations = [self.clock.total_iters] if self.clock.total_iters else []
         for run in self.compared():
             if run["epochs"]:
@@ -76,10 +95,14 @@ class RunCharts(QObject):
         if "batches" in dirty and curves.loss:
             charts.show_batches(curves.x, curves.loss, curves.smoothed, curves.iteration, curves.lr)
         if "epochs" in dirty and curves.epochs:
-            charts.show_epochs(curves.epochs)
+            charts.show_epochs(curves.epoch_rows())
+            charts.show_sections([(x, name) for _, x, name in curves.sections])
 
     def add(self, rec: dict) -> None:
         """A batch, epoch or other progress record of the run."""
+        if self.auto is not None:
+            self._add_auto(rec)
+            return
         kind = rec.get("type")
         if kind == "batch":
             if not self.clock.first_batch_seen:  # the features are ready: the engine's batch count is exact
@@ -89,7 +112,7 @@ class RunCharts(QObject):
             self.view.epoch_table.add_epoch(self.curves.add_epoch(rec))
             if self.clock.total_iters == 0:  # a run in other processes: no batches, epochs tell progress
                 done = len(self.curves.epochs)
-                total = max(1, self._config.total_epochs() if self._config else done)
+                total = max(1, self._epochs or done)
                 self.view.show_progress(int(1000 * done / total), f"epoch {done} of {total}")
             return
         else:
@@ -98,3 +121,28 @@ class RunCharts(QObject):
             self.view.show_progress(value, caption)
         if eta is not None:
             self.view.show_eta(eta)
+
+    def _add_auto(self, rec: dict) -> None:
+        """An Auto record: stages to the log, parts numbered on, progress as the share of the budget spent."""
+        rec, started = self.auto.take(rec)
+        kind = rec.get("type")
+        if kind == "stage":
+            self.view.run_box.stage_log.add_stage(rec.get("name", ""), rec.get("why", ""))
+            return
+        if started:
+            self.curves.start_section(started, float(self.auto.epoch0))
+            self.view.epoch_table.add_section(started)
+        part = self.auto.names[-1] if self.auto.names else "Auto"
+        if kind == "batch":
+            self.curves.add_batch(rec)
+            caption = f"{part} · epoch {int(rec['epoch'] - self.auto.epoch0) + 1} · iteration {rec['iteration'] + 1}"
+        elif kind == "epoch":
+            self.view.epoch_table.add_epoch(self.curves.add_epoch(rec))
+            caption = None
+        elif kind == "lr_find":
+            caption = f"LR test: {int(rec.get('iteration', 0)) + 1}/{int(rec.get('total', 1))}"
+        else:
+            caption = record_text(rec)[1]
+        spent = self.seconds
+        self.view.show_progress(min(999, int(1000 * spent / max(1e-9, self.budget_s))), caption)
+        self.view.show_eta(f"Elapsed {format_seconds(spent)} of up to {format_seconds(self.budget_s)}")

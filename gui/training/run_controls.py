@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from gui import theme
+from gui.training.stage_log import StageLog
 
 STATUS_LINES = 3
 START_KEYS, SAVE_KEYS = "Ctrl+Return", "Ctrl+S"
@@ -88,6 +89,7 @@ class RunControls(QWidget):
         self.progress.setFormat("")
         self.progress.setToolTip("Progress of the run (features, then batches)")
         self.eta_label = QLabel()
+        self.stage_log = StageLog()  # Auto's stages
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         self.status_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
@@ -98,6 +100,7 @@ class RunControls(QWidget):
         self.export_box = ExportBox()
         self.save_button = self.export_box.save_button
         self._lay_out()
+        self.gpus, self.custom = 1, True
         self.show_processes(1)
         self.start_button.clicked.connect(self.startRequested)
         self.cancel_button.clicked.connect(self.cancelRequested)
@@ -121,6 +124,7 @@ class RunControls(QWidget):
         col.addLayout(procs)
         col.addWidget(self.progress)
         col.addWidget(self.eta_label)
+        col.addWidget(self.stage_log)
         col.addWidget(self.status_label)
         col.addWidget(self.export_box)
 
@@ -129,11 +133,18 @@ class RunControls(QWidget):
         if self.start_button.isEnabled():
             self.startRequested.emit()
 
-    def show_processes(self, gpus: int) -> None:
-        """The Processes choice, shown only with 2 or more GPUs on this computer."""
-        self.procs_spin.setRange(1, max(1, gpus))
-        self.procs_label.setVisible(gpus >= 2)
-        self.procs_spin.setVisible(gpus >= 2)
+    def show_processes(self, gpus: int | None = None) -> None:
+        """The Processes choice, shown only with 2 or more GPUs on this computer, and like the cluster
+        command only for Custom's settings (None: the GPUs as before)."""
+        self.gpus = self.gpus if gpus is None else gpus
+        self.procs_spin.setRange(1, max(1, self.gpus))
+        self.procs_label.setVisible(self.gpus >= 2 and self.custom)
+        self.procs_spin.setVisible(self.gpus >= 2 and self.custom)
+        self.cluster_button.setVisible(self.custom)
+
+    def show_custom(self, custom: bool) -> None:
+        self.custom = custom
+        self.show_processes()
 
     def show_new_model(self, reason: str | None) -> None:
         self.new_model_note.setText(reason or "")

@@ -23,14 +23,15 @@ class DivergedRun:
         self.message = message
 
 
-def fit_job(learner, store, stop=None):
-    """``train_run(learner, store)`` as a job; missing weights and divergence come back as values."""
+def fit_job(learner, store, configs=None, stop=None):
+    """``train_run(learner, store, configs)`` as a job (``configs``: its stages, default the learner's
+    config); missing weights and divergence come back as values."""
     from engine.models import WeightsUnavailable
     from engine.run_rules import Diverged
     from engine.run_training import train_run
 
     try:
-        return (yield from train_run(learner, store, stop=stop))
+        return (yield from train_run(learner, store, configs, stop=stop))
     except WeightsUnavailable as exc:
         return WeightsMissing(exc.arch, str(exc))
     except Diverged as exc:

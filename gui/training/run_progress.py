@@ -28,6 +28,7 @@ class RunCurves:
         self.lr: list[float] = []
         self.epochs: list[dict] = []
         self.planned: list[float] = []
+        self.sections: list[tuple[int, float, str]] = []  # (index in epochs, x where it starts, name)
         self._smoother = LossSmoother()  # streaming: each batch costs O(1), not a recomputed curve
         self.dirty: set[str] = set()
 
@@ -46,6 +47,26 @@ class RunCurves:
         self.lr.append(float(rec.get("lr", math.nan)))
         self.dirty.add("batches")
         return it
+
+    def start_section(self, name: str, x: float) -> None:
+        """The epochs and batches that follow are a new part of the run (one of Auto's heads): the lines
+        break here and the smoothed loss starts again."""
+        if self.loss:
+            for series in (self.iteration, self.x, self.loss, self.smoothed, self.lr):
+                series.append(math.nan)
+        self._smoother = LossSmoother()
+        self.sections.append((len(self.epochs), x, name))
+        self.dirty.update(("batches", "epochs"))
+
+    def epoch_rows(self) -> list[dict]:
+        """The epochs with an empty row between sections, so the charts' lines break there."""
+        starts = {i for i, _, _ in self.sections if i > 0}
+        rows = []
+        for i, epoch in enumerate(self.epochs):
+            if i in starts:
+                rows.append({"epoch": math.nan})
+            rows.append(epoch)
+        return rows
 
     def add_epoch(self, rec: dict) -> dict:
         epoch = {k: rec.get(k) for k in EPOCH_KEYS}

@@ -10,7 +10,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from engine.config import TrainConfig, parse_lr_multipliers
+from engine.config import TrainConfig, can_continue, parse_lr_multipliers
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,16 @@ def config_from_form(base: TrainConfig, form: FormValues, lr: float) -> FormStat
     if views_apply(config, error):
         config = dataclasses.replace(config, frozen_views=form.frozen_views)
     return FormState(config, error)
+
+
+def with_model_depths(config: TrainConfig, learner, dataset) -> TrainConfig:
+    """``config`` with the feature depths of the current model when it can go on with them (an Auto model's
+    head takes several depths: Continue keeps them), else none. Depths are the model's, not a form setting;
+    cached views need the last layer's head only, so with them a new model starts."""
+    has_model = learner is not None and getattr(learner, "model", None) is not None
+    depths = tuple(learner.config.depths) if has_model and not config.frozen_views else ()
+    mine = dataclasses.replace(config, depths=depths)
+    return mine if depths and can_continue(learner, dataset, mine) else dataclasses.replace(config, depths=())
 
 
 def parse_lr_text(text: str) -> float | None:

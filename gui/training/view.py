@@ -17,6 +17,8 @@ from gui.training.epoch_table import EpochTable
 from gui.training.history_list import RunHistoryBox
 from gui.training.model_bar import ModelBar
 from gui.training.model_controls import ModelControls
+from gui.training.recipe_controls import RecipeControls
+from gui.training.recipes import Recipe
 from gui.training.run_controls import SAVE_KEYS, START_KEYS, RunControls
 from gui.training.schedule_controls import ScheduleControls
 from gui.training.settings import FormState, FormValues
@@ -36,6 +38,7 @@ def _column(*widgets, margins=(0, 0, 0, 0), stretch_last: bool = False) -> QWidg
 
 class TrainingView(QWidget):
     settingsEdited = Signal()  # a setting changed: the controller reads values() and commits them
+    recipeEdited = Signal()  # the recipe or Auto's budget changed: the controller reads recipe()
     settingsTyping = Signal()  # the multipliers are being typed: the controller previews them
     lrEdited = Signal(str)
     lrTyping = Signal(str)
@@ -50,9 +53,11 @@ class TrainingView(QWidget):
     def __init__(self, parent: QWidget | None = None, make_preview: Callable[[], QWidget] | None = None):
         super().__init__(parent)
         self.model_bar = ModelBar()
+        self.recipe_box = RecipeControls()
         self.model_box, self.data_box = ModelControls(), DataControls(make_preview)
         self.schedule_box, self.tuning_box = ScheduleControls(), FineTuningControls()
         self.settings_boxes = [self.model_box, self.data_box, self.schedule_box, self.tuning_box]
+        self.recipe_boxes = [self.data_box, self.schedule_box, self.tuning_box]  # Custom's; hidden for the others
         self.run_box = RunControls()
         self.charts = TrainingCharts()
         self.epoch_table = EpochTable()
@@ -82,7 +87,7 @@ class TrainingView(QWidget):
 
     def _left_column(self) -> QWidget:
         """The settings scroll; the run controls stay in view under them, whatever the window's height."""
-        form = _column(*self.settings_boxes, margins=(0, 0, 6, 0), stretch_last=True)
+        form = _column(self.recipe_box, *self.settings_boxes, margins=(0, 0, 6, 0), stretch_last=True)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.NoFrame)
@@ -112,6 +117,7 @@ class TrainingView(QWidget):
     def _connect(self) -> None:
         for box in self.settings_boxes:
             box.edited.connect(self.settingsEdited)
+        self.recipe_box.edited.connect(self.recipeEdited)
         self.tuning_box.typing.connect(self.settingsTyping)
         self.schedule_box.lrEdited.connect(self.lrEdited)
         self.schedule_box.lrTyping.connect(self.lrTyping)
@@ -143,10 +149,21 @@ class TrainingView(QWidget):
 
     def show_form(self, state: FormState) -> None:
         """Lock the settings during a run; enable and explain the settings that depend on others."""
-        for box in self.settings_boxes:
+        for box in (self.recipe_box, *self.settings_boxes):
             box.setEnabled(not state.running)
         for box in (self.data_box, self.schedule_box, self.tuning_box):
             box.show_state(state)
+
+    def recipe(self) -> Recipe:
+        return self.recipe_box.values()
+
+    def show_recipe(self, recipe: Recipe, note: str) -> None:
+        """The chosen recipe and what it trains; Custom's settings only under Custom (the Model group, the data
+        and device, stays for every recipe)."""
+        self.recipe_box.set_recipe(recipe, note)
+        for box in self.recipe_boxes:
+            box.setVisible(recipe.custom)
+        self.run_box.show_custom(recipe.custom)
 
     def lr_text(self) -> str:
         return self.schedule_box.lr_edit.text()
