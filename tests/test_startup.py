@@ -101,3 +101,16 @@ def test_pyqtgraph_is_imported_without_the_cuda_bindings_which_stay_importable()
         timeout=120,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["scan", "resources/sample"], ["runs"]])
+def test_commands_that_train_nothing_do_not_import_torch(argv, tmp_path):
+    """Parsing every subcommand's options, scanning a folder and listing runs stay torch-free (the
+    4 s of `import torch` is paid by the commands that run a network)."""
+    env = {**os.environ, "FOVEA_HOME": str(tmp_path)}
+    cmd = [sys.executable, "-X", "importtime", str(ROOT / "main.py"), *argv]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip()
+    for module in HEAVY:
+        assert import_chain(proc.stderr, module) == "", import_chain(proc.stderr, module)

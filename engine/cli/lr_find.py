@@ -24,8 +24,7 @@ from engine.paths import atomic_file, check_output_path
 
 
 def register(sub) -> None:
-    from engine.config import TrainConfig
-    from engine.models import ARCHITECTURES
+    from engine.config import ARCHITECTURES, TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser(
