@@ -65,6 +65,15 @@ def load_current_model(store: RunStore, device="cpu"):
         return None
 
 
+def load_current_model_job(store_root=None, stop=None):
+    """Job: (the current model or None, the problems met: one line each), for the window at start-up.
+    It reads a store of its own, so its problems are this job's; torch loads here, on the job's thread."""
+    yield {"type": "loading", "what": "current model"}
+    store = RunStore(store_root)
+    model = load_current_model(store)
+    return model, list(store.problems)
+
+
 def open_model_file(store: RunStore, path: str | Path, device="cpu"):
     """Load a model file the user chose and remember it in the model list (if the store is writable)."""
     from engine.models import load_model

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from engine.data import scan_job
 from engine.images import is_image_name
+from engine.model_choice import load_current_model_job
 from engine.paths import resources_dir, sample_dataset_dir
 from engine.runs import RunStore
 from engine.warmup import warm_up_job
@@ -41,18 +42,6 @@ def show_shortcut_in_tooltip(action: QAction) -> None:
     tip = action.toolTip()
     if keys and keys not in tip:
         action.setToolTip(f"{tip} ({keys})")
-
-
-def current_model_job(store_root=None, stop=None):
-    """Job: the run store's current model (engine.model_choice.load_current_model) and the store's
-    problems (damaged records, a missing file: each one line). Torch loads here, on the job's thread."""
-    yield {"type": "loading"}
-    from engine.model_choice import load_current_model
-    from engine.runs import RunStore
-
-    store = RunStore(store_root)
-    model = load_current_model(store)
-    return model, list(store.problems)
 
 
 class MainWindow(QMainWindow):
@@ -276,7 +265,7 @@ class MainWindow(QMainWindow):
         """Load the model that was current when the app last closed (the run store's, on a job thread):
         it becomes AppState's model unless one was chosen meanwhile."""
         return self.model_slot.start(
-            current_model_job,
+            load_current_model_job,
             self.store.root,
             owner="start-up",
             on_finished=self._on_current_model,
