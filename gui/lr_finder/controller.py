@@ -24,7 +24,7 @@ from gui.lr_finder.view import FRESH, LRFinderView
 from gui.state import AppState
 
 OWNER = "LR finder"  # how the learner slot names this tab to the Train tab
-LIVE_MS = 40  # live curve: at most 25 redraws a second while points stream in
+LIVE_MS = 120  # live curve: at most ~8 redraws a second while points stream in
 
 
 class LRFinderController(QObject):

@@ -172,18 +172,21 @@ class TrainingCharts(QWidget):
     def show_planned(self, lrs: list[float]) -> None:
         self.planned_item.setData(np.arange(len(lrs), dtype=float), np.asarray(lrs, dtype=float))
 
-    def show_batches(self, x, loss, smoothed, iterations, lrs) -> None:
+    def show_batch_losses(self, x, loss, smoothed) -> None:
         x = np.asarray(x, dtype=float)
         gaps = dict(connect="finite")  # a NaN point between parts of a run breaks the line there
         self.batch_raw_item.setData(x, np.asarray(loss, dtype=float), **gaps)
         self.batch_smooth_item.setData(x, np.asarray(smoothed, dtype=float), **gaps)
-        self.lr_item.setData(np.asarray(iterations, dtype=float), np.asarray(lrs, dtype=float), **gaps)
 
-    def show_epochs(self, epochs: list[dict]) -> None:
-        gaps = dict(connect="finite")
-        self.train_item.setData(*_epoch_series(epochs, "train_loss"), **gaps)
-        self.valid_item.setData(*_epoch_series(epochs, "valid_loss"), **gaps)
-        self.acc_item.setData(*_epoch_series(epochs, "accuracy", 100), **gaps)
+    def show_lrs(self, iterations, lrs) -> None:
+        self.lr_item.setData(np.asarray(iterations, dtype=float), np.asarray(lrs, dtype=float), connect="finite")
+
+    def show_epoch_losses(self, epochs: list[dict]) -> None:
+        self.train_item.setData(*_epoch_series(epochs, "train_loss"), connect="finite")
+        self.valid_item.setData(*_epoch_series(epochs, "valid_loss"), connect="finite")
+
+    def show_accuracy(self, epochs: list[dict]) -> None:
+        self.acc_item.setData(*_epoch_series(epochs, "accuracy", 100), connect="finite")
 
     def show_compared(self, runs: list[dict]) -> None:
         """Overlay up to MAX_COMPARE history runs ({"epochs", "batches"} as RunHistoryController.compared gives them), in pool order."""
