@@ -75,9 +75,43 @@ def _paint_axis(axis, p, opt, widget) -> None:
             p.setFont(axis.style["tickFont"])
         specs = axis.generateDrawSpecs(p)
         if specs is not None:
-            axis.drawPicture(p, *specs)
+            _draw_axis(axis, p, *specs)
     finally:
         p.restore()
+
+
+def _draw_axis(axis, p, axis_spec, tick_specs, text_specs) -> None:
+    """AxisItem.drawPicture, except that translucent horizontal and vertical lines (the grid) are filled
+    as 1-pixel rectangles: Qt's raster engine draws a translucent line 4–5× slower than it fills the
+    same pixels (a grid of 40 lines took 8–15 ms a redraw of a 1262×433 plot)."""
+    from PySide6.QtCore import QRectF
+
+    p.setRenderHint(p.RenderHint.Antialiasing, False)
+    p.setRenderHint(p.RenderHint.TextAntialiasing, True)
+    pen, a, b = axis_spec
+    p.setPen(pen)
+    p.drawLine(a, b)
+    for pen, a, b in tick_specs:
+        colour = pen.color()
+        flat = pen.widthF() <= 1.0 and colour.alpha() < 255 and pen.style() == pen.style().SolidLine
+        if flat and (a.x() == b.x() or a.y() == b.y()):
+            d = p.transform().map(a)  # Qt fills the pixel whose centre the mapped point is nearest
+            e = p.transform().map(b)
+            p.save()
+            p.resetTransform()
+            x0, x1 = sorted((d.x(), e.x()))
+            y0, y1 = sorted((d.y(), e.y()))
+            p.fillRect(QRectF(int(x0), int(y0), int(x1) - int(x0) + 1, int(y1) - int(y0) + 1), colour)
+            p.restore()
+        else:
+            p.setPen(pen)
+            p.drawLine(a, b)
+    if axis.style["tickFont"] is not None:
+        p.setFont(axis.style["tickFont"])
+    p.setPen(axis.textPen())
+    p.setClipRect(axis.boundingRect().toAlignedRect())
+    for rect, flags, text in text_specs:
+        p.drawText(rect, int(flags), text)
 
 
 def install() -> None:
