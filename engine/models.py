@@ -67,15 +67,17 @@ def create_model(
     weights_file: str | Path | None = None,
     pretrained: bool = True,
     depths: tuple[int, ...] = (),
+    grid: int = 0,
 ) -> FoveaModel:
     """A pretrained body with a fresh head for ``classes``; body frozen (head-only training).
-    ``depths``: body layers whose pooled outputs the head takes (() = the last layer's only)."""
+    ``depths``: body layers whose pooled outputs the head takes (() = the last layer's only);
+    ``grid``: each of them but the deepest also pooled per cell of a grid × grid (engine.networks.pool_depth)."""
     net = pretrained_network(arch, weights_file, pretrained)
     body, n_features = body_from_network(arch, net)
     if depths:
-        n_features = depth_channels(body, depths)
+        n_features = depth_channels(body, depths, grid)
     mean, std = normalisation(arch)
-    meta = ModelMeta(arch, list(classes), image_size, mean, std, depths=tuple(depths))
+    meta = ModelMeta(arch, list(classes), image_size, mean, std, depths=tuple(depths), grid=int(grid) if depths else 0)
     model = FoveaModel(body, make_head(n_features, len(classes)), meta, n_features)
     model.freeze_to(-1)
     return model
