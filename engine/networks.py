@@ -18,6 +18,7 @@ NORMALISATION = {
 }
 RESNETS = ("resnet18", "resnet34", "resnet50")
 MAX_GRID = 4  # the finest pooling grid a multi-depth head may take (ModelMeta.grid)
+MAX_HIDDEN = 4096  # the widest hidden layer a head may have (ModelMeta.hidden)
 
 
 def normalisation(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -155,7 +156,12 @@ def depth_channels(body: nn.Module, depths, grid: int = 0) -> int:
 
 
 def make_head(n_features: int, n_classes: int, hidden: int = 512, p1: float = 0.25, p2: float = 0.5) -> nn.Sequential:
-    """fastai 0.7's custom head: concat-pool → BN → dropout → linear → ReLU → BN → dropout → linear."""
+    """fastai 0.7's custom head: concat-pool → BN → dropout → linear → ReLU → BN → dropout → linear;
+    ``hidden=0``: a linear head, concat-pool → BN → dropout → linear (standardised features)."""
+    if not hidden:
+        return nn.Sequential(
+            AdaptiveConcatPool2d(), nn.BatchNorm1d(2 * n_features), nn.Dropout(p1), nn.Linear(2 * n_features, n_classes)
+        )
     return nn.Sequential(
         AdaptiveConcatPool2d(),
         nn.BatchNorm1d(2 * n_features),
@@ -183,11 +189,13 @@ class ModelMeta:
     # body layers whose pooled outputs the head takes, concatenated (engine.depths); () = the last only
     depths: tuple[int, ...] = ()
     grid: int = 0  # with depths: each depth but the deepest also pooled as a grid × grid of means
+    hidden: int = 512  # the head's hidden width (make_head); 0 = a linear head
 
     def to_dict(self) -> dict:
         return {
             "depths": list(self.depths),
             "grid": int(self.grid),
+            "hidden": int(self.hidden),
             "arch": self.arch,
             "classes": list(self.classes),
             "image_size": int(self.image_size),
@@ -224,6 +232,9 @@ class ModelMeta:
         grid = d.get("grid") or 0
         if not isinstance(grid, int) or not 0 <= grid <= MAX_GRID or (grid and not depths):
             raise ValueError(f"its pooling grid must be 0 to {MAX_GRID}, and only with feature depths (got {grid!r})")
+        hidden = d.get("hidden", 512)
+        if not isinstance(hidden, int) or not 0 <= hidden <= MAX_HIDDEN:
+            raise ValueError(f"its head's hidden width must be 0 to {MAX_HIDDEN} (got {hidden!r})")
         if not all(isinstance(v, str) for v in text.values()) or not all(isinstance(v, dict) for v in extra.values()):
             raise ValueError("its description has fields of the wrong type (created, dataset, metrics, settings, run)")
         return cls(
@@ -239,6 +250,7 @@ class ModelMeta:
             extra["run"],
             tuple(depths),
             grid,
+            hidden,
         )
 
 
@@ -321,7 +333,7 @@ def model_skeleton(meta: ModelMeta) -> FoveaModel:
     body, n_features = body_from_network(meta.arch, net)
     if meta.depths:
         n_features = depth_channels(body, meta.depths, meta.grid)
-    return FoveaModel(body, make_head(n_features, len(meta.classes)), meta, n_features)
+    return FoveaModel(body, make_head(n_features, len(meta.classes), meta.hidden), meta, n_features)
 
 
 def expected_tensors(arch: str, n_classes: int | None = None) -> dict[str, tuple[tuple[int, ...], int]]:

@@ -88,7 +88,15 @@ class Learner:
         torch.manual_seed(self.config.seed)  # the new head's initial weights
         c = self.config
         self._use(
-            create_model(c.arch, self.dataset.classes, c.size, c.weights_file, depths=tuple(c.depths), grid=c.grid)
+            create_model(
+                c.arch,
+                self.dataset.classes,
+                c.size,
+                c.weights_file,
+                depths=tuple(c.depths),
+                grid=c.grid,
+                hidden=c.hidden,
+            )
         )
 
     def _use(self, model: FoveaModel) -> None:
@@ -114,8 +122,8 @@ class Learner:
         self.config.check()
         self.device = pick_device(self.config.device)
         meta, c = model.meta, self.config
-        have = (meta.arch, int(meta.image_size), list(meta.classes), tuple(meta.depths), int(meta.grid))
-        want = (c.arch, int(c.size), list(self.dataset.classes), tuple(c.depths), int(c.grid) if c.depths else 0)
+        have = (meta.arch, int(meta.image_size), list(meta.classes), tuple(meta.depths), int(meta.grid), meta.hidden)
+        want = (c.arch, int(c.size), list(self.dataset.classes), tuple(c.depths), c.grid if c.depths else 0, c.hidden)
         if have != want:
             raise ValueError(
                 f"this model ({have[0]}, {have[1]} px, classes {', '.join(have[2])}) cannot continue here "

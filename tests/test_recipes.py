@@ -16,7 +16,7 @@ from engine.jobs import run_to_end
 from engine.lr_curves import suggest_all
 from engine.models import create_model, load_model
 from engine.networks import grid_means, multi_depths
-from engine.recipes import GRID, auto_head_config, auto_job, fit_keeping_best, preset_configs
+from engine.recipes import GRID, HIDDEN, auto_head_config, auto_job, fit_keeping_best, preset_configs
 from engine.training import Learner
 from engine.validation import validate
 from tests.training_data import make_dataset, write_image
@@ -80,7 +80,8 @@ def test_auto_model_predicts_the_same_after_saving_and_explains(dataset, tmp_pat
     run_to_end(learner.fit())
     path = learner.save(tmp_path / "auto.pth")
     loaded = load_model(path)
-    assert (loaded.meta.depths, loaded.meta.grid) == (multi_depths("tiny_cnn"), GRID)
+    assert (loaded.meta.depths, loaded.meta.grid, loaded.meta.hidden) == (multi_depths("tiny_cnn"), GRID, HIDDEN)
+    assert len(loaded.head) == (4 if HIDDEN == 0 else 8)  # pool, BN, dropout, linear: the head Auto trained
     paths = [p for p, _ in dataset.valid]
     probs = run_to_end(predict_images(loaded, paths, top=0)).probs
     valid_features = run_to_end(precompute_features(learner.model, dataset.valid, "valid"))
@@ -178,7 +179,7 @@ def test_multi_depth_model_exports_to_onnx_with_the_same_outputs(tmp_path):
     from engine.models import export_onnx
 
     # 36 px: the grid-pooled depth's map is 9×9, not a multiple of the grid
-    model = create_model("tiny_cnn", ["a", "b", "c"], 36, depths=multi_depths("tiny_cnn"), grid=GRID).eval()
+    model = create_model("tiny_cnn", ["a", "b", "c"], 36, depths=multi_depths("tiny_cnn"), grid=GRID, hidden=0).eval()
     path = export_onnx(model, tmp_path / "m.onnx")
     x = torch.randn(4, 3, 36, 36)
     got = ort.InferenceSession(str(path)).run(None, {"image": x.numpy()})[0]

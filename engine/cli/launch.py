@@ -173,7 +173,8 @@ _NOT_ON_THE_COMMAND_LINE = {
     "bn_freeze": False,
     "depths": (),
     "grid": 0,
-}  # depths, grid: Auto only
+    "hidden": 512,
+}  # depths, grid, hidden: Auto only
 _MACHINE_SPECIFIC = ("threads", "workers")  # each machine picks its own
 
 
