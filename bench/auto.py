@@ -138,10 +138,19 @@ def stages_line(res: dict) -> str:
     return "; ".join(f"{s['name']}: {s['why']}" for s in res["stages"])
 
 
+def warm_up(test) -> None:
+    """The process's first model and forward pass (imports, weights, kernels) before anything is timed:
+    else whichever runs first pays them."""
+    from engine.models import create_model
+
+    test_accuracy(create_model("efficientnet_lite0", test.classes, 128), test)
+
+
 def held_out(seeds, per_class: int, budget: float, work: Path) -> list[dict]:
     from engine.data import scan_dataset
 
     test = scan_dataset(t10k_folder(work / "t10k", per_class))
+    warm_up(test)
     rows = []
     for seed in seeds:
         ds = scan_dataset(

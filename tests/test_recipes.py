@@ -16,7 +16,15 @@ from engine.jobs import run_to_end
 from engine.lr_curves import suggest_all
 from engine.models import create_model, load_model
 from engine.networks import grid_means, multi_depths
-from engine.recipes import GRID, HIDDEN, auto_head_config, auto_job, fit_keeping_best, preset_configs
+from engine.recipes import (
+    FINE_TUNE_MIN_ERRORS,
+    GRID,
+    HIDDEN,
+    auto_head_config,
+    auto_job,
+    fit_keeping_best,
+    preset_configs,
+)
 from engine.training import Learner
 from engine.validation import validate
 from tests.training_data import make_dataset, write_image
@@ -67,9 +75,21 @@ def test_auto_uses_the_valley_of_the_lr_test_it_ran_and_reports_its_stages(datas
     assert [s["name"] for s in res["stages"]] == ["features", "head", "fine-tune"]
     stages = [r for r in records if r["type"] == "stage"]
     assert stages and all(r["why"] for r in stages)
-    assert sum(r["type"] == "lr_find" for r in records) >= 2  # one test per candidate head
-    assert res["depths"] in ([], list(multi_depths("tiny_cnn")))
+    assert sum(r["type"] == "lr_find" for r in records) >= 1
+    assert (res["depths"], res["grid"]) == (list(multi_depths("tiny_cnn")), GRID)
     assert res["accuracy"] == res["learner"].metrics["accuracy"]
+
+
+def test_auto_skips_the_fine_tune_when_validation_has_too_few_errors_to_show_a_gain(tmp_path):
+    dataset = scan_dataset(make_dataset(tmp_path / "ds", n_train=12, n_valid=4))
+    records = []
+    res = run_to_end(auto_job(dataset, 600, base=TINY), records.append)  # a budget with room for it
+    errors = round((1 - res["accuracy"]) * len(dataset.valid))
+    assert len(dataset.valid) < FINE_TUNE_MIN_ERRORS  # so the head cannot leave enough errors
+    stage = res["stages"][-1]
+    assert stage["name"] == "fine-tune" and not stage["ran"] and f"only {errors} validation" in stage["why"]
+    assert res["learner"].config.precompute  # the head's model, nothing trained on the images
+    assert records[-1] == {"type": "stage", "name": "fine-tune", "why": stage["why"]}
 
 
 def test_auto_model_predicts_the_same_after_saving_and_explains(dataset, tmp_path):
@@ -178,8 +198,8 @@ def test_multi_depth_model_exports_to_onnx_with_the_same_outputs(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from engine.models import export_onnx
 
-    # 36 px: the grid-pooled depth's map is 9×9, not a multiple of the grid
-    model = create_model("tiny_cnn", ["a", "b", "c"], 36, depths=multi_depths("tiny_cnn"), grid=GRID, hidden=0).eval()
+    # 36 px: the grid-pooled depth's map is 9×9, not a multiple of the 2×2 grid
+    model = create_model("tiny_cnn", ["a", "b", "c"], 36, depths=multi_depths("tiny_cnn"), grid=2, hidden=0).eval()
     path = export_onnx(model, tmp_path / "m.onnx")
     x = torch.randn(4, 3, 36, 36)
     got = ort.InferenceSession(str(path)).run(None, {"image": x.numpy()})[0]
