@@ -92,6 +92,25 @@ def test_auto_skips_the_fine_tune_when_validation_has_too_few_errors_to_show_a_g
     assert records[-1] == {"type": "stage", "name": "fine-tune", "why": stage["why"]}
 
 
+def test_auto_fine_tune_on_the_depths_head_runs_and_is_kept_only_when_it_beats_the_head(dataset, monkeypatch):
+    import engine.recipes as recipes
+
+    monkeypatch.setattr(recipes, "FINE_TUNE_MIN_ERRORS", 0)
+    monkeypatch.setattr(recipes, "FINE_TUNE_EPOCHS", 1)
+    records = []
+    res = run_to_end(auto_job(dataset, 600, base=TINY), records.append)
+    stage = res["stages"][-1]
+    assert stage["name"] == "fine-tune" and stage["ran"]
+    start = next(i for i, r in enumerate(records) if r["type"] == "stage" and r["name"] == "fine-tune")
+    head = max(r["accuracy"] for r in records[:start] if r["type"] == "epoch")
+    tuned = [r["accuracy"] for r in records[start:] if r["type"] == "epoch"]
+    assert tuned  # the late layers trained on the images, through the grid-pooled depths
+    if stage["kept"]:
+        assert res["accuracy"] == max(tuned) >= head and not res["learner"].config.precompute
+    else:
+        assert res["accuracy"] == head and res["learner"].config.precompute
+
+
 def test_auto_model_predicts_the_same_after_saving_and_explains(dataset, tmp_path):
     from engine.gradcam import grad_cam
     from engine.predictions import predict_images
