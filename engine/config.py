@@ -72,6 +72,8 @@ class TrainConfig:
     # Body layers whose pooled outputs the head takes, side by side (engine.networks.multi_depths);
     # () = the last layer's only, the lesson's head. Part of the network: a change makes a new model.
     depths: tuple[int, ...] = ()
+    grid: int = 0  # with depths: each but the deepest also pooled as a grid × grid of means (networks.pool_depth)
+    hidden: int = 512  # the head's hidden width; 0 = a linear head (networks.make_head)
 
     def total_epochs(self) -> int:
         """Epochs of the whole fit; past MAX_EPOCHS it stops counting (any larger number is too many)."""
@@ -121,6 +123,10 @@ class TrainConfig:
             )
         if not all(isinstance(d, int) and 0 <= d < 1000 for d in self.depths):
             raise ValueError(f"feature depths must be body layer numbers (got {self.depths!r})")
+        if not (isinstance(self.grid, int) and 0 <= self.grid <= 4):
+            raise ValueError(f"the pooling grid must be 0 (off) to 4 (got {self.grid!r})")
+        if not (isinstance(self.hidden, int) and 0 <= self.hidden <= 4096):
+            raise ValueError(f"the head's hidden width must be 0 (a linear head) to 4096 (got {self.hidden!r})")
         if self.depths and self.frozen_views:
             raise ValueError("cached views of the frozen layers need the last layer's head only (no feature depths)")
         if not 0 <= self.label_smoothing < 1:
@@ -175,7 +181,7 @@ def parse_lr_multipliers(text: str) -> tuple[float, ...]:
 
 # The settings that define the network. Precompute, augmentation, unfreeze, the schedule… are not:
 # lesson 1 continues the same model with precompute off, then augmentation, then unfreeze.
-MODEL_KEYS = ("arch", "size", "weights_file", "device", "depths")
+MODEL_KEYS = ("arch", "size", "weights_file", "device", "depths", "grid", "hidden")
 
 
 def model_key(config: TrainConfig, classes) -> tuple:

@@ -285,7 +285,7 @@ def weights_fingerprint(module) -> str:
 
 def feature_space(model, device=None) -> tuple[str, dict]:
     """Name (and description) of the space the model's features live in: changing anything that
-    decides a row (weights, size, depths stored…) names another space."""
+    decides a row (weights, size, depths stored and their pooling…) names another space."""
     from engine.inference_copy import autocast_dtype
 
     device = device or next(model.parameters()).device
@@ -302,5 +302,7 @@ def feature_space(model, device=None) -> tuple[str, dict]:
     }
     if model.meta.depths:  # which body layers' pooled outputs a row holds (absent: the last only)
         info["depths"] = [int(d) for d in model.meta.depths]
+        if model.meta.grid:  # and how they are pooled: max ‖ mean, plus a grid of means (networks.pool_depth)
+            info["grid"] = int(model.meta.grid)
     digest = hashlib.blake2b(json.dumps(info, sort_keys=True).encode(), digest_size=10).hexdigest()
     return f"{model.meta.arch}-{model.meta.image_size}-{digest}", info

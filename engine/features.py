@@ -297,7 +297,7 @@ class _Precompute:
                     check(self.stop)
                     part = ok[i : i + bs]
                     x = images_to_input([a for _, _, a in part], self.mean, self.std, self.device, channels_last=True)
-                    out = pooled_features(self.body, x, self.amp, self.model.meta.depths)
+                    out = pooled_features(self.body, x, self.amp, self.model.meta.depths, self.model.meta.grid)
                     self.outputs.append(([p for p, _, _ in part], [k for _, k, _ in part], out))
                     if cpu:
                         self.keep_outputs()

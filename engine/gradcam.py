@@ -11,6 +11,7 @@ from PIL import Image
 from engine.config import DEFAULT_ARCH
 from engine.jobs import check
 from engine.models import AdaptiveConcatPool2d, center_crop_size, normalisation, resize_center_crop, to_tensor
+from engine.networks import depth_grids, pool_depth
 from engine.predictions import _inference_net, _resolve_device
 from engine.sources import load_source
 
@@ -27,7 +28,7 @@ class GradCam:
 def _cam_parts(model) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(body → feature map, head → logits) for FoveaModels and the plain backbones."""
     if getattr(getattr(model, "meta", None), "depths", ()):
-        body = _DepthsBody(model.body, model.meta.depths)
+        body = _DepthsBody(model.body, model.meta.depths, getattr(model.meta, "grid", 0))
         return body, _DepthsHead(body, model.head)
     if hasattr(model, "body") and hasattr(model, "head"):
         return model.body, model.head
@@ -56,9 +57,9 @@ class _DepthsBody(torch.nn.Module):
     """A multi-depth model's body: returns the last feature map (the one explained) and keeps the
     pooled outputs of the earlier depths for the head (constants for the gradient)."""
 
-    def __init__(self, body, depths):
+    def __init__(self, body, depths, grid: int = 0):
         super().__init__()
-        self.body, self.depths, self.earlier = body, tuple(depths), []
+        self.body, self.depths, self.grids, self.earlier = body, tuple(depths), depth_grids(depths, grid), []
 
     def forward(self, x):
         layers = list(self.body.children())
@@ -66,7 +67,7 @@ class _DepthsBody(torch.nn.Module):
         for i, layer in enumerate(layers):
             x = layer(x)
             if i in self.depths and i < len(layers) - 1:
-                self.earlier.append(AdaptiveConcatPool2d()(x).float())
+                self.earlier.append(pool_depth(x, self.grids[i]).float())
         return x
 
 

@@ -97,9 +97,11 @@ def fast_inference_copy(
     return fast.to(device=device, memory_format=torch.channels_last)
 
 
-def pooled_features(body: torch.nn.Module, x: torch.Tensor, amp: torch.dtype | None = None, depths=()) -> torch.Tensor:
+def pooled_features(
+    body: torch.nn.Module, x: torch.Tensor, amp: torch.dtype | None = None, depths=(), grid: int = 0
+) -> torch.Tensor:
     """The body's output, concat-pooled (max ‖ mean) — what head[1:] takes — as float32; with
     ``depths``, those body layers' pooled outputs side by side (engine.networks.pooled_depths)."""
     with torch.autocast(x.device.type, dtype=amp, enabled=amp is not None):
-        out = pooled_depths(body, x, depths) if depths else AdaptiveConcatPool2d()(body(x))
+        out = pooled_depths(body, x, depths, grid) if depths else AdaptiveConcatPool2d()(body(x))
     return out.float()

@@ -67,16 +67,21 @@ def create_model(
     weights_file: str | Path | None = None,
     pretrained: bool = True,
     depths: tuple[int, ...] = (),
+    grid: int = 0,
+    hidden: int = 512,
 ) -> FoveaModel:
     """A pretrained body with a fresh head for ``classes``; body frozen (head-only training).
-    ``depths``: body layers whose pooled outputs the head takes (() = the last layer's only)."""
+    ``depths``: body layers whose pooled outputs the head takes (() = the last layer's only);
+    ``grid``: each of them but the deepest also pooled per cell of a grid × grid (engine.networks.pool_depth);
+    ``hidden``: the head's hidden width, 0 = a linear head (engine.networks.make_head)."""
     net = pretrained_network(arch, weights_file, pretrained)
     body, n_features = body_from_network(arch, net)
     if depths:
-        n_features = depth_channels(body, depths)
+        n_features = depth_channels(body, depths, grid)
     mean, std = normalisation(arch)
-    meta = ModelMeta(arch, list(classes), image_size, mean, std, depths=tuple(depths))
-    model = FoveaModel(body, make_head(n_features, len(classes)), meta, n_features)
+    grid = int(grid) if depths else 0
+    meta = ModelMeta(arch, list(classes), image_size, mean, std, depths=tuple(depths), grid=grid, hidden=int(hidden))
+    model = FoveaModel(body, make_head(n_features, len(classes), int(hidden)), meta, n_features)
     model.freeze_to(-1)
     return model
 

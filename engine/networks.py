@@ -17,6 +17,8 @@ NORMALISATION = {
     "resnet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 RESNETS = ("resnet18", "resnet34", "resnet50")
+MAX_GRID = 4  # the finest pooling grid a multi-depth head may take (ModelMeta.grid)
+MAX_HIDDEN = 4096  # the widest hidden layer a head may have (ModelMeta.hidden)
 
 
 def normalisation(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -98,31 +100,68 @@ class AdaptiveConcatPool2d(nn.Module):
         return torch.cat([torch.amax(x, dim=(2, 3)), torch.mean(x, dim=(2, 3))], dim=1)
 
 
-def pooled_depths(body: nn.Module, x, depths) -> torch.Tensor:
-    """Concat-pooled outputs of the body layers numbered ``depths`` (the last one always among them),
+def grid_means(x: torch.Tensor, grid: int) -> torch.Tensor:
+    """The mean of each cell of a grid × grid split of the map, flattened (adaptive average pooling's
+    cells, written as slices so that any map size exports to ONNX)."""
+    h, w = x.shape[2], x.shape[3]
+    cells = []
+    for i in range(grid):
+        for j in range(grid):
+            # bounds floor(i·h/g) to ceil((i+1)·h/g), in non-negative integer arithmetic only: an export
+            # traces the map's size, and ONNX's division truncates where Python's floors
+            rows = slice((i * h) // grid, ((i + 1) * h + grid - 1) // grid)
+            cols = slice((j * w) // grid, ((j + 1) * w + grid - 1) // grid)
+            cells.append(x[:, :, rows, cols].mean(dim=(2, 3)))
+    return torch.stack(cells, dim=2).flatten(1)
+
+
+def pool_depth(x: torch.Tensor, grid: int = 0) -> torch.Tensor:
+    """One body layer's output as a head takes it: max ‖ mean over the whole map and, with ``grid``, the
+    mean of each grid cell too (where a pattern is, not only whether: sleeves, collars)."""
+    pooled = AdaptiveConcatPool2d()(x)
+    return torch.cat([pooled, grid_means(x, grid)], dim=1) if grid else pooled
+
+
+def depth_grids(depths, grid: int) -> dict[int, int]:
+    """Body layer → its pooling grid: ``grid`` for every depth but the deepest, which is pooled whole
+    (and stored last: its columns are the last layer's head's)."""
+    deepest = max(depths)
+    return {d: (0 if d == deepest else int(grid)) for d in depths}
+
+
+def pooled_depths(body: nn.Module, x, depths, grid: int = 0) -> torch.Tensor:
+    """Pooled outputs (pool_depth) of the body layers numbered ``depths`` (the last one always among them),
     side by side: what a multi-depth head takes."""
-    wanted, out = set(depths), []
+    grids, out = depth_grids(depths, grid), []
     for i, layer in enumerate(body.children()):
         x = layer(x)
-        if i in wanted:
-            out.append(AdaptiveConcatPool2d()(x))
+        if i in grids:
+            out.append(pool_depth(x, grids[i]))
     return torch.cat(out, dim=1)
 
 
-def depth_channels(body: nn.Module, depths) -> int:
-    """Channels of the body layers numbered ``depths``, summed (half the width of pooled_depths)."""
+def depth_channels(body: nn.Module, depths, grid: int = 0) -> int:
+    """Half the width of pooled_depths (what make_head calls ``n_features``; the width is even)."""
     was = body.training
     device = next(body.parameters()).device
     try:
         with torch.no_grad():
             body.eval()
-            return pooled_depths(body, torch.zeros(1, 3, 32, 32, device=device), depths).shape[1] // 2
+            width = pooled_depths(body, torch.zeros(1, 3, 32, 32, device=device), depths, grid).shape[1]
     finally:
         body.train(was)
+    if width % 2:
+        raise ValueError(f"pooled features of depths {depths} with a {grid}×{grid} grid have an odd width {width}")
+    return width // 2
 
 
 def make_head(n_features: int, n_classes: int, hidden: int = 512, p1: float = 0.25, p2: float = 0.5) -> nn.Sequential:
-    """fastai 0.7's custom head: concat-pool → BN → dropout → linear → ReLU → BN → dropout → linear."""
+    """fastai 0.7's custom head: concat-pool → BN → dropout → linear → ReLU → BN → dropout → linear;
+    ``hidden=0``: a linear head, concat-pool → BN → dropout → linear (standardised features)."""
+    if not hidden:
+        return nn.Sequential(
+            AdaptiveConcatPool2d(), nn.BatchNorm1d(2 * n_features), nn.Dropout(p1), nn.Linear(2 * n_features, n_classes)
+        )
     return nn.Sequential(
         AdaptiveConcatPool2d(),
         nn.BatchNorm1d(2 * n_features),
@@ -149,10 +188,14 @@ class ModelMeta:
     run: dict = field(default_factory=dict)  # what the weights are: run id, epoch, its metrics, state (engine.runs)
     # body layers whose pooled outputs the head takes, concatenated (engine.depths); () = the last only
     depths: tuple[int, ...] = ()
+    grid: int = 0  # with depths: each depth but the deepest also pooled as a grid × grid of means
+    hidden: int = 512  # the head's hidden width (make_head); 0 = a linear head
 
     def to_dict(self) -> dict:
         return {
             "depths": list(self.depths),
+            "grid": int(self.grid),
+            "hidden": int(self.hidden),
             "arch": self.arch,
             "classes": list(self.classes),
             "image_size": int(self.image_size),
@@ -186,6 +229,12 @@ class ModelMeta:
         depths = d.get("depths") or []
         if not isinstance(depths, list) or not all(isinstance(v, int) and 0 <= v < 1000 for v in depths):
             raise ValueError("its feature depths are not a list of layer numbers")
+        grid = d.get("grid") or 0
+        if not isinstance(grid, int) or not 0 <= grid <= MAX_GRID or (grid and not depths):
+            raise ValueError(f"its pooling grid must be 0 to {MAX_GRID}, and only with feature depths (got {grid!r})")
+        hidden = d.get("hidden", 512)
+        if not isinstance(hidden, int) or not 0 <= hidden <= MAX_HIDDEN:
+            raise ValueError(f"its head's hidden width must be 0 to {MAX_HIDDEN} (got {hidden!r})")
         if not all(isinstance(v, str) for v in text.values()) or not all(isinstance(v, dict) for v in extra.values()):
             raise ValueError("its description has fields of the wrong type (created, dataset, metrics, settings, run)")
         return cls(
@@ -200,6 +249,8 @@ class ModelMeta:
             extra["settings"],
             extra["run"],
             tuple(depths),
+            grid,
+            hidden,
         )
 
 
@@ -220,7 +271,7 @@ class FoveaModel(nn.Module):
 
     def forward(self, x):
         if self.meta.depths:  # the head takes pooled outputs of several body layers (engine.depths)
-            return self.head[1:](pooled_depths(self.body, x, self.meta.depths))
+            return self.head[1:](pooled_depths(self.body, x, self.meta.depths, self.meta.grid))
         return self.head(self.body(x))
 
     def layer_groups(self) -> list[list[nn.Module]]:
@@ -281,8 +332,8 @@ def model_skeleton(meta: ModelMeta) -> FoveaModel:
     net = bare_network(meta.arch)
     body, n_features = body_from_network(meta.arch, net)
     if meta.depths:
-        n_features = depth_channels(body, meta.depths)
-    return FoveaModel(body, make_head(n_features, len(meta.classes)), meta, n_features)
+        n_features = depth_channels(body, meta.depths, meta.grid)
+    return FoveaModel(body, make_head(n_features, len(meta.classes), meta.hidden), meta, n_features)
 
 
 def expected_tensors(arch: str, n_classes: int | None = None) -> dict[str, tuple[tuple[int, ...], int]]:

@@ -87,7 +87,17 @@ class Learner:
             return
         torch.manual_seed(self.config.seed)  # the new head's initial weights
         c = self.config
-        self._use(create_model(c.arch, self.dataset.classes, c.size, c.weights_file, depths=tuple(c.depths)))
+        self._use(
+            create_model(
+                c.arch,
+                self.dataset.classes,
+                c.size,
+                c.weights_file,
+                depths=tuple(c.depths),
+                grid=c.grid,
+                hidden=c.hidden,
+            )
+        )
 
     def _use(self, model: FoveaModel) -> None:
         """Make ``model`` this learner's, on its device; forget what was built for the previous one."""
@@ -111,8 +121,9 @@ class Learner:
         this config's and this dataset's."""
         self.config.check()
         self.device = pick_device(self.config.device)
-        have = (model.meta.arch, int(model.meta.image_size), list(model.meta.classes), tuple(model.meta.depths))
-        want = (self.config.arch, int(self.config.size), list(self.dataset.classes), tuple(self.config.depths))
+        meta, c = model.meta, self.config
+        have = (meta.arch, int(meta.image_size), list(meta.classes), tuple(meta.depths), int(meta.grid), meta.hidden)
+        want = (c.arch, int(c.size), list(self.dataset.classes), tuple(c.depths), c.grid if c.depths else 0, c.hidden)
         if have != want:
             raise ValueError(
                 f"this model ({have[0]}, {have[1]} px, classes {', '.join(have[2])}) cannot continue here "

@@ -13,10 +13,18 @@ from engine.config import TrainConfig
 from engine.data import scan_dataset
 from engine.features import feature_space, precompute_features
 from engine.jobs import run_to_end
-from engine.lr_curves import suggest_valley
+from engine.lr_curves import suggest_all
 from engine.models import create_model, load_model
-from engine.networks import multi_depths
-from engine.recipes import auto_head_config, auto_job, fit_keeping_best, preset_configs
+from engine.networks import grid_means, multi_depths
+from engine.recipes import (
+    FINE_TUNE_MIN_ERRORS,
+    GRID,
+    HIDDEN,
+    auto_head_config,
+    auto_job,
+    fit_keeping_best,
+    preset_configs,
+)
 from engine.training import Learner
 from engine.validation import validate
 from tests.training_data import make_dataset, write_image
@@ -62,25 +70,57 @@ def test_auto_uses_the_valley_of_the_lr_test_it_ran_and_reports_its_stages(datas
     records = []
     res = run_to_end(auto_job(dataset, 60, base=TINY, fine_tune=False), records.append)
     test = res["lr_test"]
-    assert res["lr"] == test["suggestions"]["valley"] == suggest_valley(test["lrs"], test["smoothed"])
+    assert res["lr"] == test["suggestions"]["valley"] == suggest_all(test["lrs"], test["smoothed"])["valley"]
     assert res["learner"].config.lr == res["lr"]
     assert [s["name"] for s in res["stages"]] == ["features", "head", "fine-tune"]
     stages = [r for r in records if r["type"] == "stage"]
     assert stages and all(r["why"] for r in stages)
-    assert sum(r["type"] == "lr_find" for r in records) >= 2  # one test per candidate head
-    assert res["depths"] in ([], list(multi_depths("tiny_cnn")))
+    assert sum(r["type"] == "lr_find" for r in records) >= 1
+    assert (res["depths"], res["grid"]) == (list(multi_depths("tiny_cnn")), GRID)
     assert res["accuracy"] == res["learner"].metrics["accuracy"]
+
+
+def test_auto_skips_the_fine_tune_when_validation_has_too_few_errors_to_show_a_gain(tmp_path):
+    dataset = scan_dataset(make_dataset(tmp_path / "ds", n_train=12, n_valid=4))
+    records = []
+    res = run_to_end(auto_job(dataset, 600, base=TINY), records.append)  # a budget with room for it
+    errors = round((1 - res["accuracy"]) * len(dataset.valid))
+    assert len(dataset.valid) < FINE_TUNE_MIN_ERRORS  # so the head cannot leave enough errors
+    stage = res["stages"][-1]
+    assert stage["name"] == "fine-tune" and not stage["ran"] and f"only {errors} validation" in stage["why"]
+    assert res["learner"].config.precompute  # the head's model, nothing trained on the images
+    assert records[-1] == {"type": "stage", "name": "fine-tune", "why": stage["why"]}
+
+
+def test_auto_fine_tune_on_the_depths_head_runs_and_is_kept_only_when_it_beats_the_head(dataset, monkeypatch):
+    import engine.recipes as recipes
+
+    monkeypatch.setattr(recipes, "FINE_TUNE_MIN_ERRORS", 0)
+    monkeypatch.setattr(recipes, "FINE_TUNE_EPOCHS", 1)
+    records = []
+    res = run_to_end(auto_job(dataset, 600, base=TINY), records.append)
+    stage = res["stages"][-1]
+    assert stage["name"] == "fine-tune" and stage["ran"]
+    start = next(i for i, r in enumerate(records) if r["type"] == "stage" and r["name"] == "fine-tune")
+    head = max(r["accuracy"] for r in records[:start] if r["type"] == "epoch")
+    tuned = [r["accuracy"] for r in records[start:] if r["type"] == "epoch"]
+    assert tuned  # the late layers trained on the images, through the grid-pooled depths
+    if stage["kept"]:
+        assert res["accuracy"] == max(tuned) >= head and not res["learner"].config.precompute
+    else:
+        assert res["accuracy"] == head and res["learner"].config.precompute
 
 
 def test_auto_model_predicts_the_same_after_saving_and_explains(dataset, tmp_path):
     from engine.gradcam import grad_cam
     from engine.predictions import predict_images
 
-    learner = Learner(dataset, replace(auto_head_config(TINY, multi_depths("tiny_cnn")), epochs=2))
+    learner = Learner(dataset, replace(auto_head_config(TINY, multi_depths("tiny_cnn"), GRID), epochs=2))
     run_to_end(learner.fit())
     path = learner.save(tmp_path / "auto.pth")
     loaded = load_model(path)
-    assert loaded.meta.depths == multi_depths("tiny_cnn")
+    assert (loaded.meta.depths, loaded.meta.grid, loaded.meta.hidden) == (multi_depths("tiny_cnn"), GRID, HIDDEN)
+    assert len(loaded.head) == (4 if HIDDEN == 0 else 8)  # pool, BN, dropout, linear: the head Auto trained
     paths = [p for p, _ in dataset.valid]
     probs = run_to_end(predict_images(loaded, paths, top=0)).probs
     valid_features = run_to_end(precompute_features(learner.model, dataset.valid, "valid"))
@@ -109,6 +149,28 @@ def test_multi_depth_features_are_cached_and_invalidated_when_the_depths_change(
     plain = run_to_end(precompute_features(last, items))
     assert plain.computed == len(items)
     torch.testing.assert_close(plain.x, first.x[:, -plain.x.shape[1] :])  # the last depth is stored last
+
+
+def test_the_pooling_grid_is_part_of_the_cache_key_and_keeps_the_last_layer_last(dataset):
+    items = dataset.train
+    whole = create_model("tiny_cnn", dataset.classes, 32, depths=(5, 8))
+    grid = create_model("tiny_cnn", dataset.classes, 32, depths=(5, 8), grid=2)
+    grid.body.load_state_dict(whole.body.state_dict())
+    assert feature_space(whole)[0] != feature_space(grid)[0]
+    assert feature_space(grid)[1]["grid"] == 2
+    a = run_to_end(precompute_features(whole, items))
+    b = run_to_end(precompute_features(grid, items))
+    assert b.computed == len(items)  # not the cached rows of the other pooling
+    assert b.x.shape[1] == a.x.shape[1] + 4 * 32 == 2 * grid.n_features  # 2×2 means of depth 5's 32 channels
+    torch.testing.assert_close(b.x[:, -2 * 64 :], a.x[:, -2 * 64 :])  # the deepest layer pooled whole, last
+    torch.testing.assert_close(b.x[:, : 2 * 32], a.x[:, : 2 * 32])  # max ‖ mean first, then the grid
+
+
+@pytest.mark.parametrize("h, w", [(4, 4), (5, 7), (1, 1), (9, 2)])
+def test_grid_means_are_adaptive_average_pooling(h, w):
+    x = torch.randn(3, 5, h, w)
+    want = torch.nn.functional.adaptive_avg_pool2d(x, 2).flatten(2).flatten(1)
+    torch.testing.assert_close(grid_means(x, 2), want)
 
 
 def test_lesson1_preset_is_the_lessons_fit_exactly(dataset, tmp_path):
@@ -155,9 +217,10 @@ def test_multi_depth_model_exports_to_onnx_with_the_same_outputs(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from engine.models import export_onnx
 
-    model = create_model("tiny_cnn", ["a", "b", "c"], 32, depths=multi_depths("tiny_cnn")).eval()
+    # 36 px: the grid-pooled depth's map is 9×9, not a multiple of the 2×2 grid
+    model = create_model("tiny_cnn", ["a", "b", "c"], 36, depths=multi_depths("tiny_cnn"), grid=2, hidden=0).eval()
     path = export_onnx(model, tmp_path / "m.onnx")
-    x = torch.randn(4, 3, 32, 32)
+    x = torch.randn(4, 3, 36, 36)
     got = ort.InferenceSession(str(path)).run(None, {"image": x.numpy()})[0]
     with torch.no_grad():
         want = torch.softmax(model(x), 1).numpy()

@@ -168,7 +168,13 @@ def relaunch(argv: list[str], launch: Launch, output: str | None = None) -> int:
 # ---------------------------------------------------------------- the same run, as text for a cluster
 
 # TrainConfig fields the command line has no flag for, and what they must be to be left out
-_NOT_ON_THE_COMMAND_LINE = {"label_smoothing": 0.0, "bn_freeze": False, "depths": ()}  # depths: Auto only
+_NOT_ON_THE_COMMAND_LINE = {
+    "label_smoothing": 0.0,
+    "bn_freeze": False,
+    "depths": (),
+    "grid": 0,
+    "hidden": 512,
+}  # depths, grid, hidden: Auto only
 _MACHINE_SPECIFIC = ("threads", "workers")  # each machine picks its own
 
 
