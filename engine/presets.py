@@ -1,9 +1,6 @@
 """The recipes' names and the lesson presets' stages, without torch (engine.recipes imports torch; the
 window must start without it, and the Train tab lists the recipes at start).
-
-TODO(merge): engine.recipes should import PRESETS, DEFAULT_BUDGET_S, KEPT, preset_label and
-preset_configs from here instead of defining them; until then tests/test_gui_training_recipes.py checks
-that both agree.
+engine.recipes (Auto) uses these.
 """
 
 from __future__ import annotations

@@ -32,15 +32,9 @@ from engine.config import TrainConfig
 from engine.data import Dataset
 from engine.lr_finder import lr_find_job
 from engine.networks import multi_depths
+from engine.presets import DEFAULT_BUDGET_S, PRESETS, kept, preset_configs, preset_label  # noqa: F401 (this API too)
 from engine.training import Learner
 
-PRESETS = {
-    "auto": "Auto, up to {budget}",
-    "lesson1": "Lesson 1: fit(0.01, 3)",
-    "lesson1-unfreeze": "Lesson 1 + unfreeze + SGDR",
-    "custom": "Custom",
-}
-DEFAULT_BUDGET_S = 120.0
 MAX_HEAD_EPOCHS = 30
 PATIENCE = 4  # head epochs without a better validation score before Auto stops
 # the fine-tune stage runs only when the budget has room for this many epochs: recipe (b) needed 12 to
@@ -57,42 +51,13 @@ GRID = 4
 # under half its cost; a linear head (0) was 0.2 to 2 points worse
 HIDDEN = 128
 FALLBACK_LR = 1e-3  # when the LR test finds no valley (a flat or diverging curve)
-# Settings that say where and on what a run trains, not how: a preset keeps them from ``base``.
-_KEPT = ("arch", "size", "bs", "seed", "weights_file", "device", "threads", "workers")
-
-
-def preset_label(name: str, budget_s: float = DEFAULT_BUDGET_S) -> str:
-    minutes = budget_s / 60
-    return PRESETS[name].format(budget=f"{minutes:g} min" if minutes >= 1 else f"{budget_s:g} s")
-
-
-def _kept(base: TrainConfig | None) -> TrainConfig:
-    base = base or TrainConfig()
-    return TrainConfig(**{k: getattr(base, k) for k in _KEPT})
-
-
-def preset_configs(name: str, base: TrainConfig | None = None) -> list[TrainConfig]:
-    """The stages of a lesson preset, keeping ``base``'s data/device settings (_KEPT).
-
-    "lesson1": fit(0.01, 3) on precomputed activations — exactly ``train --precompute --lr 0.01
-    --epochs 3``. "lesson1-unfreeze": then augmentation on the images, 3 cycles of 1 epoch, then
-    unfrozen with differential LRs, 3 SGDR cycles from 1 epoch doubling (the lesson's sequence).
-    """
-    start = replace(_kept(base), precompute=True, lr=0.01, epochs=3)
-    if name == "lesson1":
-        return [start]
-    if name == "lesson1-unfreeze":
-        aug = replace(start, precompute=False, aug="side_on", cycles=3, cycle_len=1)
-        deep = replace(aug, unfreeze=True, lr_mult=(0.01, 0.1, 1.0), cycle_mult=2)
-        return [start, aug, deep]
-    raise ValueError(f"unknown recipe '{name}' (choose {', '.join(n for n in PRESETS if n != 'custom')})")
 
 
 def auto_head_config(base: TrainConfig | None = None, depths: tuple[int, ...] = (), grid: int = 0) -> TrainConfig:
     """Auto's head stage: AdamW on the precomputed activations, one cosine cycle over MAX_HEAD_EPOCHS
     (early stopping ends it sooner)."""
     return replace(
-        _kept(base),
+        kept(base),
         precompute=True,
         opt="adamw",
         wd=1e-2,

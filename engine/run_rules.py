@@ -95,6 +95,8 @@ _KEY_NAMES = {
     "weights_file": "pretrained weights",
     "device": "device",
     "depths": "feature depths",
+    "grid": "pooling grid",
+    "hidden": "head width",
 }
 
 

@@ -8,7 +8,7 @@ import math
 import pytest
 
 import engine.run_training
-from engine import presets, recipes
+from engine import recipes
 from engine.config import TrainConfig
 from engine.data import scan_dataset
 from engine.lr_curves import format_lr
@@ -18,7 +18,7 @@ from gui.lr_finder.panel import LRFinderPanel
 from gui.state import AppState, AutoLRTest
 from gui.training.panel import TrainingPanel
 from gui.training.recipes import AutoSections, Recipe, section_name
-from gui.training.settings import with_model_depths
+from gui.training.settings import with_model_head
 from tests.training_data import make_dataset
 
 TINY = TrainConfig(arch="tiny_cnn", size=32, bs=8)
@@ -140,13 +140,13 @@ def test_auto_runs_shows_its_stages_keeps_one_run_and_marks_its_lr(qtbot, datase
     assert any(t.startswith("fine-tune: ") for t in lines)
     table = panel.view.epoch_table
     sections = [table.item(r, 0).text() for r in range(table.rowCount()) if table.columnSpan(r, 0) > 1]
-    assert sections[:2] == ["head · last layer", f"head · {len(recipes.multi_depths('tiny_cnn'))} depths"]
+    assert sections[0] == f"head · {len(recipes.multi_depths('tiny_cnn'))} depths"
     legend = panel.view.charts.lr_legend
     assert legend.getLabel(panel.view.charts.planned_item) is None  # no plan to show: Auto has none
     marks = [m.label.toPlainText() for m in panel.view.charts.section_lines if m.isVisible()]
-    assert marks[:2] == ["last layer", sections[1].split(" · ")[1]]  # the charts name the parts too
+    assert marks[0] == sections[0].split(" · ")[1]  # the charts name the parts too
     epochs = [int(table.item(r, 0).text()) for r in range(table.rowCount()) if table.columnSpan(r, 0) == 1]
-    assert epochs == list(range(1, len(epochs) + 1))  # numbered on across the heads, not from 1 again
+    assert epochs == list(range(1, len(epochs) + 1))  # numbered on across the parts, not from 1 again
     runs = store.list_runs()
     assert len(runs) == before + 1 and runs[0]["state"] == "done" and "Auto: features" in runs[0]["message"]
     learner = panel.state.learner
@@ -172,6 +172,7 @@ def test_auto_runs_shows_its_stages_keeps_one_run_and_marks_its_lr(qtbot, datase
     assert panel.view.run_box.new_model_note.isHidden() and panel.start_button.text() == "Continue training"
     run_to_end(qtbot, panel)
     assert panel.state.learner is learner and list(learner.config.depths) == runs[0]["configs"][-1]["depths"]
+    assert (learner.config.grid, learner.config.hidden) == (runs[0]["configs"][-1]["grid"], recipes.HIDDEN)
     assert panel.state.learner.weights_from["run"] == store.list_runs()[0]["id"] != runs[0]["id"]
     assert legend.getLabel(panel.view.charts.planned_item) is not None  # a planned run shows its plan again
     # the user's own LR test replaces Auto's curve and marker
@@ -213,26 +214,19 @@ def test_auto_sections_number_epochs_on_and_name_them():
     assert section_name({"name": "fine-tune", "why": "about 3 s an epoch"}) == "fine-tune"
 
 
-def test_custom_continues_an_auto_model_with_its_depths(dataset):
+def test_custom_continues_an_auto_model_with_its_head(dataset):
     from engine.training import Learner
 
-    learner = Learner(dataset, dataclasses.replace(TINY, depths=(2, 5)))
-    assert with_model_depths(TINY, learner, dataset) == TINY  # no model yet: none
+    auto_head = dict(depths=(2, 5), grid=4, hidden=128)
+    learner = Learner(dataset, dataclasses.replace(TINY, **auto_head))
+    assert with_model_head(TINY, learner, dataset) == TINY  # no model yet: the defaults
     learner.model = object()
-    assert with_model_depths(TINY, learner, dataset).depths == (2, 5)
-    assert with_model_depths(dataclasses.replace(TINY, size=64), learner, dataset).depths == ()  # a new model
+    kept = with_model_head(TINY, learner, dataset)
+    assert (kept.depths, kept.grid, kept.hidden) == ((2, 5), 4, 128)
+    new = with_model_head(dataclasses.replace(TINY, size=64), learner, dataset)  # a new model
+    assert (new.depths, new.grid, new.hidden) == ((), 0, 512)
     views = dataclasses.replace(TINY, unfreeze=True, lr_mult=(0.0, 1.0, 1.0), frozen_views=2)
-    assert with_model_depths(views, learner, dataset).depths == ()  # cached views need the last layer's head
-
-
-def test_torch_free_preset_rules_match_the_engines():
-    assert presets.PRESETS == recipes.PRESETS and presets.DEFAULT_BUDGET_S == recipes.DEFAULT_BUDGET_S
-    assert presets.KEPT == recipes._KEPT
-    base = dataclasses.replace(TINY, seed=3, threads=2, lr=0.5, epochs=9, unfreeze=True)
-    for name in ("lesson1", "lesson1-unfreeze"):
-        assert presets.preset_configs(name, base) == recipes.preset_configs(name, base)
-    for budget in (30, 90, 120, 600):
-        assert presets.preset_label("auto", budget) == recipes.preset_label("auto", budget)
+    assert with_model_head(views, learner, dataset).depths == ()  # cached views need the last layer's head
 
 
 def test_lr_finder_shows_autos_lr_until_the_dataset_changes(qtbot, dataset):

@@ -30,7 +30,7 @@ from gui.training.recipes import AUTO, CUSTOM, Recipe, recipe_note
 from gui.training.run_charts import RunCharts
 from gui.training.run_jobs import DivergedRun, WeightsMissing, fit_job, result_parts, start_text
 from gui.training.run_progress import format_seconds
-from gui.training.settings import FormState, config_from_form, parse_lr_text, with_model_depths
+from gui.training.settings import FormState, config_from_form, parse_lr_text, with_model_head
 from gui.training.view import TrainingView
 
 OWNER = "Train"
@@ -281,8 +281,8 @@ class TrainingController(QObject):
 
     def _commit_form(self) -> None:
         form = config_from_form(self.config, self.view.values(), self.state.lr)
-        depths = with_model_depths(form.config, self.state.learner, self.state.dataset)
-        self._form = dataclasses.replace(form, config=depths)
+        config = with_model_head(form.config, self.state.learner, self.state.dataset)
+        self._form = dataclasses.replace(form, config=config)
         self._refresh()
         if self.config != self.state.train_config:
             self.state.set_train_config(self.config)

@@ -94,14 +94,20 @@ def config_from_form(base: TrainConfig, form: FormValues, lr: float) -> FormStat
     return FormState(config, error)
 
 
-def with_model_depths(config: TrainConfig, learner, dataset) -> TrainConfig:
-    """``config`` with the feature depths of the current model when it can go on with them (an Auto model's
-    head takes several depths: Continue keeps them), else none. Depths are the model's, not a form setting;
-    cached views need the last layer's head only, so with them a new model starts."""
-    has_model = learner is not None and getattr(learner, "model", None) is not None
-    depths = tuple(learner.config.depths) if has_model and not config.frozen_views else ()
-    mine = dataclasses.replace(config, depths=depths)
-    return mine if depths and can_continue(learner, dataset, mine) else dataclasses.replace(config, depths=())
+# The head's shape, which Auto chooses (engine.recipes) and the form does not show: part of the model key.
+HEAD_SHAPE = ("depths", "grid", "hidden")
+
+
+def with_model_head(config: TrainConfig, learner, dataset) -> TrainConfig:
+    """``config`` with the head shape (HEAD_SHAPE) of the current model when it can go on with it (an Auto
+    model's head takes several depths, grid-pooled, 128 wide: Continue keeps them), else the defaults.
+    Cached views need the last layer's head only, so with them a new model starts."""
+    default = TrainConfig()
+    plain = dataclasses.replace(config, **{k: getattr(default, k) for k in HEAD_SHAPE})
+    if learner is None or getattr(learner, "model", None) is None or config.frozen_views:
+        return plain
+    mine = dataclasses.replace(config, **{k: getattr(learner.config, k) for k in HEAD_SHAPE})
+    return mine if can_continue(learner, dataset, mine) else plain
 
 
 def parse_lr_text(text: str) -> float | None:
