@@ -11,7 +11,7 @@ import threading
 import time
 
 from engine.cli import fail
-from engine.cli.train_output import collect_problems, report
+from engine.cli.train_output import collect_problems, final_record, report
 from engine.jobs import Cancelled, describe_error, run_to_end
 from engine.models import WeightsUnavailable, device_name, export_onnx
 from engine.recipes import DEFAULT_BUDGET_S, auto_job, record_auto
@@ -75,25 +75,10 @@ def run_auto(args, config, ds) -> int:
         return fail(str(exc))
     except (ValueError, RuntimeError, OSError) as exc:
         return fail(describe_error(exc).strip().splitlines()[0])
-    final = {
-        "run": run_id,
-        "model": str(path) if path else None,
-        "recipe": "auto",
-        "stages": result["stages"],
-        "lr": result["lr"],
-        "depths": result["depths"],
-        "accuracy": result["accuracy"],
-        "valid_loss": result["valid_loss"],
-        "tta": False,
-        "epochs": int(learner.metrics.get("epochs", 0)),
-        "seconds": total,
-        "classes": ds.classes,
-        "skipped": sorted({p for p, _ in skipped}),
-        "cache_repairs": cache_problems,
-    }
-    if onnx_path:
-        final["onnx"] = str(onnx_path)
-    if store_error:
-        final["store_error"] = store_error
+    fields = {"recipe": "auto", "stages": result["stages"], "lr": result["lr"], "depths": result["depths"]}
+    fields.update(accuracy=result["accuracy"], valid_loss=result["valid_loss"], tta=False)
+    fields["epochs"] = int(learner.metrics.get("epochs", 0))
+    problems = (skipped, cache_problems)
+    final = final_record(run_id, path, fields, ds, total, problems, onnx_path, store_error)
     report(args, final, skipped, cache_problems, {"run": run_id, "store_error": store_error})
     return 0

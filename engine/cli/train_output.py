@@ -76,3 +76,22 @@ def report(args, final: dict, skipped: set, cache_problems: list, result: dict) 
         f"accuracy {final['accuracy']:.2%}{' (TTA)' if final['tta'] else ''} after {final['epochs']} "
         f"epoch{'s' if final['epochs'] != 1 else ''}, {final['seconds']:.1f} s → {' and '.join(where) or 'nowhere'}"
     )
+
+
+def final_record(run, model_path, fields: dict, ds, seconds: float, problems, onnx_path=None, store_error="") -> dict:
+    """What `train` reports at the end (printed, or one JSON line): the run, the model file, ``fields``
+    (accuracy, epochs… in order), the time, the classes and the files skipped or repaired (``problems``:
+    (skipped, cache_problems) as collect_problems fills them)."""
+    skipped, cache_problems = problems
+    final = {"run": run, "model": str(model_path) if model_path else None, **fields}
+    final.update(
+        seconds=seconds,
+        classes=ds.classes,
+        skipped=sorted({p for p, _ in skipped}),
+        cache_repairs=cache_problems,
+    )
+    if onnx_path:
+        final["onnx"] = str(onnx_path)
+    if store_error:
+        final["store_error"] = store_error
+    return final

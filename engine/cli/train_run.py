@@ -12,7 +12,7 @@ from dataclasses import replace
 from engine.cli import fail
 from engine.cli.launch import launch_from_args, relaunch
 from engine.cli.train import _config, recipe_of
-from engine.cli.train_output import collect_problems, progress_printer, report
+from engine.cli.train_output import collect_problems, final_record, progress_printer, report
 from engine.config import MAX_EPOCHS, check_count
 from engine.data import DatasetError, scan_dataset
 from engine.distributed import DistributedLearner, Rank, joined, lost_contact, worker_config, worker_process
@@ -130,22 +130,9 @@ def _run(args, rank: Rank | None) -> int:
     finally:
         if interactive:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr)
-    final = {
-        "run": result["run"],
-        "model": str(path) if path else None,
-        "accuracy": result["accuracy"],
-        "valid_loss": result["valid_loss"],
-        "tta": result["tta"],
-        "epochs": result["epochs"],
-        "seconds": total_seconds,
-        "classes": ds.classes,
-        "skipped": sorted({p for p, _ in skipped}),
-        "cache_repairs": cache_problems,
-    }
-    if onnx_path:
-        final["onnx"] = str(onnx_path)
-    if result["store_error"]:
-        final["store_error"] = result["store_error"]
+    fields = {k: result[k] for k in ("accuracy", "valid_loss", "tta", "epochs")}
+    problems = (skipped, cache_problems)
+    final = final_record(result["run"], path, fields, ds, total_seconds, problems, onnx_path, result["store_error"])
     if main:
         report(args, final, skipped, cache_problems, result)
     return 0
