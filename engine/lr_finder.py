@@ -28,6 +28,7 @@ from engine.lr_curves import (
     lr_schedule,
     suggest_all,
 )
+from engine.state_copy import clone_state
 
 # ---------------------------------------------------------------- range test
 
@@ -70,9 +71,9 @@ def lr_range_test(
         raise ValueError(f"{len(mults)} LR multipliers for {len(groups)} parameter groups")
     smoother = LossSmoother(beta)
 
-    # Deep copies: state_dict() returns live tensors that training would overwrite.
-    saved_model = copy.deepcopy(module.state_dict())
-    saved_optim = copy.deepcopy(optimizer.state_dict())
+    # Copies: state_dict() returns live tensors that training would overwrite.
+    saved_model = clone_state(module.state_dict())
+    saved_optim = clone_state(optimizer.state_dict())
     saved_grads = [None if p.grad is None else p.grad.detach().clone() for p in module.parameters()]
     saved_modes = [(m, m.training) for m in module.modules()]
     saved_rng = torch.get_rng_state()

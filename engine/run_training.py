@@ -16,7 +16,6 @@ A store that cannot be written (read-only, full) stops the recording, not the tr
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import threading
 from collections.abc import Generator
@@ -26,6 +25,7 @@ from engine.config import TrainConfig
 from engine.jobs import Cancelled, describe_error
 from engine.run_rules import Diverged
 from engine.runs import Run, RunStore
+from engine.state_copy import clone_state
 
 
 def config_dict(config: TrainConfig) -> dict:
@@ -57,7 +57,7 @@ def _snapshot(learner) -> _Snapshot:
     return _Snapshot(
         {k: v.detach().to("cpu", copy=True) for k, v in learner.model.state_dict().items()},
         opt,
-        copy.deepcopy(opt.state_dict()) if opt is not None else None,
+        clone_state(opt.state_dict()) if opt is not None else None,
         len(learner.history),
         dict(learner.weights_from),
         dict(learner.metrics),
