@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from engine.jobs import CANCELLED, DONE, ERROR, PROGRESS, Job, JobEvent
 
@@ -18,54 +18,6 @@ JOB_NICENESS = 5
 # the UI thread for 0.1–0.3 s at a time (the LR finder on cached features, the first training epochs).
 MAX_RECORDS_AHEAD = 2
 MAX_WAIT_S = 0.05  # never more per record: a window that stopped handling events must not stall the job
-# The window's pulse: a timer on the GUI thread notes the time every PULSE_MS while jobs run. A job that
-# finds the last pulse older than PULSE_LATE_S (the GUI thread is painting a chart or handling events)
-# sleeps, GIL released, until the pulse comes back. Measured: with a job running Python on the other
-# thread a chart repaint took 2–3× as long (the two threads took turns holding the GIL); waiting
-# between records gives the repaint the GIL to itself.
-PULSE_MS = 4
-PULSE_LATE_S = 0.008
-
-
-class UiPulse(QObject):
-    """The GUI thread's heartbeat while any job runs (see PULSE_MS); ``late()`` is read by job threads."""
-
-    def __init__(self):
-        super().__init__()
-        self.last = time.monotonic()
-        self._users = 0
-        self._timer = QTimer(self)
-        self._timer.setTimerType(Qt.PreciseTimer)
-        self._timer.setInterval(PULSE_MS)
-        self._timer.timeout.connect(self._beat)
-
-    def _beat(self) -> None:
-        self.last = time.monotonic()
-
-    def acquire(self) -> None:
-        self._users += 1
-        if self._users == 1:
-            self._beat()
-            self._timer.start()
-
-    def release(self) -> None:
-        self._users = max(0, self._users - 1)
-        if self._users == 0:
-            self._timer.stop()
-
-    def late(self) -> bool:
-        return self._users > 0 and time.monotonic() - self.last > PULSE_LATE_S
-
-
-_pulse: UiPulse | None = None
-
-
-def ui_pulse() -> UiPulse:
-    """The one pulse (made on the GUI thread by the first job)."""
-    global _pulse
-    if _pulse is None:
-        _pulse = UiPulse()
-    return _pulse
 
 
 class QtJob(QObject):
@@ -89,8 +41,6 @@ class QtJob(QObject):
 
     def start(self) -> QtJob:
         self._started = True
-        self._pulse = ui_pulse()
-        self._pulse.acquire()
         self.job.start(self._deliver)
         return self
 
@@ -115,7 +65,7 @@ class QtJob(QObject):
         self._sent += 1
         self._event.emit(event)
         deadline = time.monotonic() + MAX_WAIT_S
-        while (self._sent - self._handled > MAX_RECORDS_AHEAD or self._pulse.late()) and not self.job.stop.is_set():
+        while self._sent - self._handled > MAX_RECORDS_AHEAD and not self.job.stop.is_set():
             if time.monotonic() > deadline:
                 break
             time.sleep(0.001)
@@ -126,7 +76,6 @@ class QtJob(QObject):
             self.progress.emit(event.data)
             return
         self._ended = True
-        self._pulse.release()
         if event.kind == DONE:
             self.finished.emit(event.data)
         elif event.kind == ERROR:
