@@ -266,3 +266,24 @@ def _offscreen_env():
     import os
 
     return {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+
+
+def test_autos_x_axes_grow_in_steps_not_with_every_point(qtbot):
+    from gui.training.charts import TrainingCharts, nice_ceiling
+
+    assert [nice_ceiling(x) for x in (0.3, 1, 1.5, 2, 3, 7, 10, 11, 180, 501)] == [1, 1, 2, 2, 5, 10, 10, 20, 200, 1000]
+    charts = TrainingCharts()
+    qtbot.addWidget(charts)
+    charts.clear_run()
+    charts.auto_x_ranges()
+    upper = lambda plot: plot.getViewBox().viewRange()[0][1]  # noqa: E731
+    seen = set()
+    for n in range(1, 13):  # twelve epochs of 10 batches
+        rows = [{"epoch": e, "train_loss": 1.0, "valid_loss": 1.0, "accuracy": 0.5} for e in range(1, n + 1)]
+        charts.show_epoch_losses(rows)
+        charts.show_lrs(list(range(10 * n)), [0.01] * (10 * n))
+        seen.add(round(upper(charts.epoch_plot), 1))
+        assert upper(charts.epoch_plot) >= n and upper(charts.lr_plot) >= 10 * n
+    assert len(seen) <= 5  # 1, 2, 5, 10, 20 epochs: a few redraws of the axis, not twelve
+    charts.clear_run()
+    assert not charts.stepped_x

@@ -56,6 +56,14 @@ def _plot(title: str, x_label: str, y_label: str, units: str = "") -> pg.PlotWid
     return w
 
 
+def nice_ceiling(x: float) -> float:
+    """The smallest 1, 2 or 5 × 10^k at or above ``x`` (1 for anything up to 1)."""
+    if not math.isfinite(x) or x <= 1:
+        return 1.0
+    power = 10 ** math.floor(math.log10(x))
+    return next(m * power for m in (1, 2, 5, 10) if m * power >= x)
+
+
 def _num(v) -> float:
     return float(v) if isinstance(v, (int, float)) else math.nan
 
@@ -67,6 +75,7 @@ def _epoch_series(epochs: list[dict], key: str, scale: float = 1.0) -> tuple[lis
 class TrainingCharts(QWidget):
     def __init__(self):
         super().__init__()
+        self.stepped_x = False  # Auto: x ranges grow in steps (auto_x_ranges)
         self.loss_plot = _plot("Training loss per batch", "epoch", "loss")
         self.epoch_plot = _plot("Loss per epoch", "epoch", "loss")
         self.acc_plot = _plot("Validation accuracy", "epoch", "accuracy", "%")
@@ -152,11 +161,22 @@ class TrainingCharts(QWidget):
             self.lr_legend.removeItem(self.planned_item)
 
     def auto_x_ranges(self) -> None:
-        """Runs of unknown length (Auto): the x axes follow the data."""
-        for plot in (self.loss_plot, self.epoch_plot, self.acc_plot, self.lr_plot):
-            plot.enableAutoRange(x=True)
+        """Runs of unknown length (Auto): the x axes grow with the data, in steps (nice_ceiling) rather
+        than with every point, so an axis is redrawn a few times a run, not at every frame."""
+        self.stepped_x = True
+        self.fit_x_ranges([1.0], [1.0])
+
+    def _grow_x(self, epochs: float | None = None, iterations: float | None = None) -> None:
+        if not self.stepped_x:
+            return
+        span = lambda plot: plot.getViewBox().viewRange()[0][1]  # noqa: E731
+        if epochs is not None and epochs > span(self.epoch_plot) - 0.5:
+            self.fit_x_ranges([nice_ceiling(epochs)], [])
+        if iterations is not None and iterations > span(self.lr_plot):
+            self.fit_x_ranges([], [nice_ceiling(iterations)])
 
     def clear_run(self) -> None:
+        self.stepped_x = False
         for item in (
             self.batch_raw_item,
             self.batch_smooth_item,
@@ -174,14 +194,19 @@ class TrainingCharts(QWidget):
 
     def show_batch_losses(self, x, loss, smoothed) -> None:
         x = np.asarray(x, dtype=float)
+        self._grow_x(epochs=float(np.nanmax(x)) if x.size and not np.isnan(x).all() else None)
         gaps = dict(connect="finite")  # a NaN point between parts of a run breaks the line there
         self.batch_raw_item.setData(x, np.asarray(loss, dtype=float), **gaps)
         self.batch_smooth_item.setData(x, np.asarray(smoothed, dtype=float), **gaps)
 
     def show_lrs(self, iterations, lrs) -> None:
+        its = np.asarray(iterations, dtype=float)
+        self._grow_x(iterations=float(np.nanmax(its)) + 1 if its.size and not np.isnan(its).all() else None)
         self.lr_item.setData(np.asarray(iterations, dtype=float), np.asarray(lrs, dtype=float), connect="finite")
 
     def show_epoch_losses(self, epochs: list[dict]) -> None:
+        numbers = [_num(e.get("epoch")) for e in epochs]
+        self._grow_x(epochs=float(np.nanmax(numbers)) if numbers and not np.isnan(numbers).all() else None)
         self.train_item.setData(*_epoch_series(epochs, "train_loss"), connect="finite")
         self.valid_item.setData(*_epoch_series(epochs, "valid_loss"), connect="finite")
 
