@@ -277,13 +277,16 @@ def test_autos_x_axes_grow_in_steps_not_with_every_point(qtbot):
     charts.clear_run()
     charts.auto_x_ranges()
     upper = lambda plot: plot.getViewBox().viewRange()[0][1]  # noqa: E731
-    seen = set()
+    seen, acc_end = set(), upper(charts.acc_plot)
     for n in range(1, 13):  # twelve epochs of 10 batches
         rows = [{"epoch": e, "train_loss": 1.0, "valid_loss": 1.0, "accuracy": 0.5} for e in range(1, n + 1)]
         charts.show_epoch_losses(rows)
+        assert upper(charts.acc_plot) == acc_end  # only the plot being drawn changes its range
+        charts.show_accuracy(rows)
+        acc_end = upper(charts.acc_plot)
         charts.show_lrs(list(range(10 * n)), [0.01] * (10 * n))
         seen.add(round(upper(charts.epoch_plot), 1))
-        assert upper(charts.epoch_plot) >= n and upper(charts.lr_plot) >= 10 * n
+        assert upper(charts.epoch_plot) >= n and upper(charts.acc_plot) >= n and upper(charts.lr_plot) >= 10 * n
     assert len(seen) <= 5  # 1, 2, 5, 10, 20 epochs: a few redraws of the axis, not twelve
     charts.clear_run()
     assert not charts.stepped_x

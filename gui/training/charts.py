@@ -64,6 +64,11 @@ def nice_ceiling(x: float) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= x)
 
 
+def _last_epoch(epochs: list[dict]) -> float | None:
+    numbers = [_num(e.get("epoch")) for e in epochs]
+    return float(np.nanmax(numbers)) if numbers and not np.isnan(numbers).all() else None
+
+
 def _num(v) -> float:
     return float(v) if isinstance(v, (int, float)) else math.nan
 
@@ -164,16 +169,21 @@ class TrainingCharts(QWidget):
         """Runs of unknown length (Auto): the x axes grow with the data, in steps (nice_ceiling) rather
         than with every point, so an axis is redrawn a few times a run, not at every frame."""
         self.stepped_x = True
-        self.fit_x_ranges([1.0], [1.0])
+        self.fit_x_ranges([1.0], [1.0])  # then each plot grows on its own (_grow_x)
 
-    def _grow_x(self, epochs: float | None = None, iterations: float | None = None) -> None:
-        if not self.stepped_x:
+    def _grow_x(self, plot: pg.PlotWidget, x_max: float | None) -> None:
+        """Under Auto, widen ``plot``'s x range to the next step when its data passes the end (only that
+        plot: one repaint, not four)."""
+        if not self.stepped_x or x_max is None or not math.isfinite(x_max):
             return
-        span = lambda plot: plot.getViewBox().viewRange()[0][1]  # noqa: E731
-        if epochs is not None and epochs > span(self.epoch_plot) - 0.5:
-            self.fit_x_ranges([nice_ceiling(epochs)], [])
-        if iterations is not None and iterations > span(self.lr_plot):
-            self.fit_x_ranges([], [nice_ceiling(iterations)])
+        end = plot.getViewBox().viewRange()[0][1] - (0.5 if plot in (self.epoch_plot, self.acc_plot) else 0)
+        if x_max <= end:
+            return
+        n = nice_ceiling(x_max)
+        if plot in (self.epoch_plot, self.acc_plot):
+            plot.setXRange(0.5, n + 0.5, padding=0)
+        else:
+            plot.setXRange(0, n, padding=0.02)
 
     def clear_run(self) -> None:
         self.stepped_x = False
@@ -194,23 +204,23 @@ class TrainingCharts(QWidget):
 
     def show_batch_losses(self, x, loss, smoothed) -> None:
         x = np.asarray(x, dtype=float)
-        self._grow_x(epochs=float(np.nanmax(x)) if x.size and not np.isnan(x).all() else None)
+        self._grow_x(self.loss_plot, float(np.nanmax(x)) if x.size and not np.isnan(x).all() else None)
         gaps = dict(connect="finite")  # a NaN point between parts of a run breaks the line there
         self.batch_raw_item.setData(x, np.asarray(loss, dtype=float), **gaps)
         self.batch_smooth_item.setData(x, np.asarray(smoothed, dtype=float), **gaps)
 
     def show_lrs(self, iterations, lrs) -> None:
         its = np.asarray(iterations, dtype=float)
-        self._grow_x(iterations=float(np.nanmax(its)) + 1 if its.size and not np.isnan(its).all() else None)
+        self._grow_x(self.lr_plot, float(np.nanmax(its)) + 1 if its.size and not np.isnan(its).all() else None)
         self.lr_item.setData(np.asarray(iterations, dtype=float), np.asarray(lrs, dtype=float), connect="finite")
 
     def show_epoch_losses(self, epochs: list[dict]) -> None:
-        numbers = [_num(e.get("epoch")) for e in epochs]
-        self._grow_x(epochs=float(np.nanmax(numbers)) if numbers and not np.isnan(numbers).all() else None)
+        self._grow_x(self.epoch_plot, _last_epoch(epochs))
         self.train_item.setData(*_epoch_series(epochs, "train_loss"), connect="finite")
         self.valid_item.setData(*_epoch_series(epochs, "valid_loss"), connect="finite")
 
     def show_accuracy(self, epochs: list[dict]) -> None:
+        self._grow_x(self.acc_plot, _last_epoch(epochs))
         self.acc_item.setData(*_epoch_series(epochs, "accuracy", 100), connect="finite")
 
     def show_compared(self, runs: list[dict]) -> None:
