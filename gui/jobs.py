@@ -11,7 +11,7 @@ from engine.jobs import CANCELLED, DONE, ERROR, PROGRESS, Job, JobEvent
 # Jobs started by the window run a little behind its own threads (engine.jobs.Job.niceness): measured
 # on 2 cores, the UI thread's longest pauses while training came from Qt's paint helper threads waiting
 # for a core that torch's threads held.
-JOB_NICENESS = 5
+JOB_NICENESS = 15
 # Back-pressure: a job runs at most this many progress records ahead of the window. While the window is
 # busy (painting a chart in Python) its records queue up; the job then sleeps — its thread releases the
 # GIL — instead of taking the GIL back every few microseconds between small torch calls, which starved

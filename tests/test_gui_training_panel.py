@@ -47,7 +47,9 @@ def points(item) -> int:
 def run_to_end(qtbot, panel, timeout=60_000):
     qtbot.mouseClick(panel.start_button, Qt.LeftButton)
     assert panel.running  # Start began a fit at once
-    qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=timeout)
+    qtbot.waitUntil(
+        lambda: not panel.running and panel.start_button.isEnabled() and not panel.charts_drawing, timeout=timeout
+    )
 
 
 def test_run_fills_charts_table_history_and_shares_the_model(qtbot, panel):

@@ -61,7 +61,9 @@ def tiny_auto(panel, budget_s=BUDGET_S):
 def run_to_end(qtbot, panel, timeout=120_000):
     panel.start()
     assert panel.running
-    qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=timeout)
+    qtbot.waitUntil(
+        lambda: not panel.running and panel.start_button.isEnabled() and not panel.charts_drawing, timeout=timeout
+    )
 
 
 def custom_boxes(panel):

@@ -54,7 +54,9 @@ def panel(qtbot, sample):
 def run_to_end(qtbot, panel, timeout=60_000):
     panel.start()
     assert panel.running
-    qtbot.waitUntil(lambda: not panel.running and panel.start_button.isEnabled(), timeout=timeout)
+    qtbot.waitUntil(
+        lambda: not panel.running and panel.start_button.isEnabled() and not panel.charts_drawing, timeout=timeout
+    )
 
 
 def weights(model) -> dict:

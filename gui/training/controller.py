@@ -202,7 +202,7 @@ class TrainingController(QObject):
             self._fit.cancel()
             self._fit.wait(30)
         self.files.shutdown()
-        self.charts.end()
+        self.charts.end(now=True)
 
     def reload_history(self) -> str:
         return self.history.reload(self.state.dataset)

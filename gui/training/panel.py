@@ -77,6 +77,11 @@ class TrainingPanel(QWidget):
     def running(self) -> bool:
         return self.controller.running
 
+    @property
+    def charts_drawing(self) -> bool:
+        """The charts are still catching up with the run (its last frames, one chart each)."""
+        return self.controller.charts.drawing
+
     def config(self) -> TrainConfig:
         return self.controller.config
 
