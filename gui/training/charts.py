@@ -228,7 +228,8 @@ class TrainingCharts(QWidget):
         for i, items in enumerate(self.compare_items):
             if i >= len(runs):
                 for item in items.values():
-                    item.setData([], [])
+                    if item.xData is not None and len(item.xData):  # an empty item left alone: no repaint
+                        item.setData([], [])
                 continue
             run = runs[i]
             items["valid"].setData(*_epoch_series(run["epochs"], "valid_loss"))
