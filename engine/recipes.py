@@ -119,7 +119,7 @@ def fit_keeping_best(learner: Learner, stop=None, patience: int = PATIENCE, dead
     return {"best": best, "epochs": epochs, "why": why}
 
 
-def _head_candidate(learner: Learner, stop, label: str):
+def _head_candidate(learner: Learner, stop, label: str, deadline: float | None = None):
     """Job: LR test (valley) then the head with early stopping; returns a candidate dict."""
     threads = learner.config.threads
     if learner.device.type == "cpu" and threads is None:
@@ -134,7 +134,7 @@ def _head_candidate(learner: Learner, stop, label: str):
         "head",
         f"{label}: LR {lr:.2g} from the LR test's valley" if valley else f"{label}: no valley, LR {lr:g}",
     )
-    out = yield from fit_keeping_best(learner, stop)
+    out = yield from fit_keeping_best(learner, stop, deadline=deadline)
     learner.config = replace(learner.config, threads=threads)
     return {"learner": learner, "lr": lr, "lr_test": test, "label": label, **out}
 
@@ -237,7 +237,7 @@ def auto_job(
     ]
     label = f"{len(depths)} depths"
     yield _stage("head", f"{label}: LR test on the cached activations")
-    win = yield from _head_candidate(deep, stop, label)
+    win = yield from _head_candidate(deep, stop, label, deadline)  # the budget bounds the head too
     why = f"{label}: validation {win['best']['accuracy']:.2%} at epoch {win['best']['epoch']}; {win['why']}"
     yield _stage("head", why)
     stages.append({"name": "head", "ran": True, "why": why, "seconds": time.perf_counter() - t0})

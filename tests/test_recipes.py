@@ -225,3 +225,12 @@ def test_multi_depth_model_exports_to_onnx_with_the_same_outputs(tmp_path):
     with torch.no_grad():
         want = torch.softmax(model(x), 1).numpy()
     assert got.shape == (4, 3) and abs(got - want).max() < 1e-5
+
+
+def test_autos_budget_bounds_the_head_too(dataset):
+    """'Auto, up to N min': past the budget the head stops after the epoch it is in, keeping its best."""
+    res = run_to_end(auto_job(dataset, 0.001, base=TINY))
+    head = next(s for s in res["stages"] if s["name"] == "head")
+    assert "time budget" in head["why"]
+    assert res["best_epoch"] == 1 and res["learner"].metrics["epochs"] == 1
+    assert not next(s for s in res["stages"] if s["name"] == "fine-tune")["ran"]
