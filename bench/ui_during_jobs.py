@@ -129,7 +129,9 @@ def main() -> int:
     show_tab(train)
     train.set_config(TrainConfig(arch="efficientnet_lite0", size=128, epochs=3, precompute=True, lr=1e-2))
     settle()
-    measure("train: precompute + head, 3 epochs (cold)", train.start, lambda: not train.running and not train.charts_drawing)
+    measure(
+        "train: precompute + head, 3 epochs (cold)", train.start, lambda: not train.running and not train.charts_drawing
+    )
     print(f"    → {train.status_label.text()}")
     show_tab(finder)
     measure("LR finder: 100 iterations on cached features", finder.run, lambda: not finder.running)
@@ -141,7 +143,11 @@ def main() -> int:
         )
     )
     settle()
-    measure("train: unfrozen network + augmentation, 1 ep", train.start, lambda: not train.running and not train.charts_drawing)
+    measure(
+        "train: unfrozen network + augmentation, 1 ep",
+        train.start,
+        lambda: not train.running and not train.charts_drawing,
+    )
     train.set_config(TrainConfig(arch="efficientnet_lite0", size=128))  # Auto keeps the data/device settings
     train.set_recipe(Recipe("auto", 30))
     settle()
