@@ -179,8 +179,8 @@ def _fine_tune(win: Learner, head: dict, deadline: float, stop):
     improves."""
     errors = round((1 - float(head["best"]["accuracy"])) * len(win.features.get("valid", win.dataset.valid)))
     if errors < FINE_TUNE_MIN_ERRORS:
-        why = f"skipped: the head misses only {errors} validation image(s), too few to show a better model"
-        yield _stage("fine-tune", why)
+        why = f"the head misses only {errors} validation image(s), too few to show a better model"
+        yield _stage("fine-tune", f"skipped: {why}")
         return {"name": "fine-tune", "ran": False, "why": why}
     left = deadline - time.perf_counter()
     epoch_s = _fine_tune_epoch_seconds(win)

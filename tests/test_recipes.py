@@ -89,7 +89,7 @@ def test_auto_skips_the_fine_tune_when_validation_has_too_few_errors_to_show_a_g
     stage = res["stages"][-1]
     assert stage["name"] == "fine-tune" and not stage["ran"] and f"only {errors} validation" in stage["why"]
     assert res["learner"].config.precompute  # the head's model, nothing trained on the images
-    assert records[-1] == {"type": "stage", "name": "fine-tune", "why": stage["why"]}
+    assert records[-1] == {"type": "stage", "name": "fine-tune", "why": f"skipped: {stage['why']}"}
 
 
 def test_auto_fine_tune_on_the_depths_head_runs_and_is_kept_only_when_it_beats_the_head(dataset, monkeypatch):
