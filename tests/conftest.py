@@ -42,6 +42,35 @@ def settings(tmp_path):
     return QSettings(str(tmp_path / "fovea.ini"), QSettings.IniFormat)
 
 
+@pytest.fixture
+def window(qtbot, settings, monkeypatch):
+    """The main window, shown, with warnings answered OK; shut down afterwards."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui.app import configure_pyqtgraph
+    from gui.main_window import MainWindow
+
+    configure_pyqtgraph()
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.Ok)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.shutdown()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A home with a Documents folder, and a working directory elsewhere (like a source checkout)."""
+    home = tmp_path / "home"
+    (home / "Documents").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    monkeypatch.chdir(checkout)
+    return home
+
+
 def wait_until_stopped(stop=None):
     """A job that holds its slot until it is cancelled."""
     from engine.jobs import check

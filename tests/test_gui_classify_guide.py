@@ -86,14 +86,9 @@ def test_a_two_class_matrix_names_its_columns(qtbot, panel):
     assert matrix.visualRect(matrix.model().index(1, 1)).height() <= 84
 
 
-def test_batch_exports_start_in_documents_then_the_last_folder_and_ctrl_s_saves(qtbot, monkeypatch, tmp_path):
+def test_batch_exports_start_in_documents_then_the_last_folder_and_ctrl_s_saves(qtbot, monkeypatch, tmp_path, home):
     from gui.classify.batch_page import BatchPage
 
-    home = tmp_path / "home"
-    (home / "Documents").mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(home))
-    (tmp_path / "checkout").mkdir()
-    monkeypatch.chdir(tmp_path / "checkout")
     out = tmp_path / "exports"
     out.mkdir()
     starts, answers = [], [str(out / "p.csv"), str(out / "s.csv"), ""]

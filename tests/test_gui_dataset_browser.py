@@ -3,7 +3,6 @@
 import time
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QMessageBox
 
@@ -11,20 +10,6 @@ from engine.data import Problem, scan_dataset
 from tests.conftest import SAMPLE
 from tests.dnd import drop_urls
 from tests.zoo import BAD, build_zoo
-
-
-@pytest.fixture
-def window(qtbot, settings, monkeypatch):
-    from gui.app import configure_pyqtgraph
-    from gui.main_window import MainWindow
-
-    configure_pyqtgraph()
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.Ok)
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.shutdown()
 
 
 def browser_of(win):

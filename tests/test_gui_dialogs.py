@@ -11,18 +11,6 @@ from gui import dialogs
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A home with a Documents folder, and a working directory elsewhere (like a source checkout)."""
-    home = tmp_path / "home"
-    (home / "Documents").mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(home))
-    checkout = tmp_path / "checkout"
-    checkout.mkdir()
-    monkeypatch.chdir(checkout)
-    return home
-
-
-@pytest.fixture
 def asked(monkeypatch):
     """Replace QFileDialog's static functions; record the start folder each was given."""
     seen: list[str] = []

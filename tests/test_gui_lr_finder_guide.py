@@ -20,32 +20,12 @@ from PySide6.QtWidgets import (
 from engine.data import scan_dataset
 from gui import theme
 from gui.lr_finder.view import FRESH, THIS
+from tests import test_gui_lr_finder_panel as panel_tests
 from tests.conftest import SAMPLE
 from tests.contrast import low_contrast_texts
 from tests.test_gui_lr_finder_panel import TinyLearner, run_to_end
 
-
-@pytest.fixture
-def state(qtbot):
-    from gui.app import configure_pyqtgraph
-    from gui.state import AppState
-
-    configure_pyqtgraph()
-    s = AppState()
-    s.set_dataset(scan_dataset(SAMPLE))
-    return s
-
-
-@pytest.fixture
-def panel(qtbot, state):
-    from gui.lr_finder.panel import LRFinderPanel
-
-    p = LRFinderPanel(state)
-    qtbot.addWidget(p)
-    p.resize(1100, 760)
-    p.show()
-    yield p
-    p.shutdown()
+state, panel = panel_tests.state, panel_tests.panel  # the LR finder tab's fixtures, shared
 
 
 class TrainedTinyLearner(TinyLearner):
@@ -160,13 +140,7 @@ def test_every_control_has_a_plain_tooltip_and_terms_are_explained(panel):
     assert panel.view.plot.toolTip() and panel.view.plot.line.toolTip()
 
 
-def test_exports_start_in_documents_then_the_last_folder(qtbot, panel, state, monkeypatch, tmp_path):
-    home = tmp_path / "home"
-    (home / "Documents").mkdir(parents=True)
-    monkeypatch.setenv("HOME", str(home))
-    checkout = tmp_path / "checkout"
-    checkout.mkdir()
-    monkeypatch.chdir(checkout)
+def test_exports_start_in_documents_then_the_last_folder(qtbot, panel, state, monkeypatch, tmp_path, home):
     starts, answers = [], [str(tmp_path / "plots" / "mine.png"), str(tmp_path / "plots" / "mine.csv")]
     (tmp_path / "plots").mkdir()
     monkeypatch.setattr(

@@ -14,20 +14,6 @@ from PySide6.QtWidgets import QMessageBox
 from tests.conftest import ROOT, SAMPLE, hold_slot
 
 
-@pytest.fixture
-def window(qtbot, settings, monkeypatch):
-    from gui.app import configure_pyqtgraph
-    from gui.main_window import MainWindow
-
-    configure_pyqtgraph()
-    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: QMessageBox.Ok)
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.show()
-    yield win
-    win.shutdown()
-
-
 def wait_dataset(qtbot, win, name="sample"):
     qtbot.waitUntil(lambda: win.state.dataset is not None and win.state.dataset.root.name == name, timeout=20000)
 
