@@ -84,19 +84,19 @@ def _draw_axis(axis, p, axis_spec, tick_specs, text_specs) -> None:
     """AxisItem.drawPicture, except that translucent horizontal and vertical lines (the grid) are filled
     as 1-pixel rectangles: Qt's raster engine draws a translucent line 4–5× slower than it fills the
     same pixels (a grid of 40 lines took 8–15 ms a redraw of a 1262×433 plot)."""
-    from PySide6.QtCore import QRectF
+    from PySide6.QtCore import QRectF, Qt
 
     p.setRenderHint(p.RenderHint.Antialiasing, False)
     p.setRenderHint(p.RenderHint.TextAntialiasing, True)
     pen, a, b = axis_spec
     p.setPen(pen)
     p.drawLine(a, b)
+    t = p.transform()
     for pen, a, b in tick_specs:
         colour = pen.color()
-        flat = pen.widthF() <= 1.0 and colour.alpha() < 255 and pen.style() == pen.style().SolidLine
+        flat = pen.widthF() <= 1.0 and colour.alpha() < 255 and pen.style() == Qt.PenStyle.SolidLine
         if flat and (a.x() == b.x() or a.y() == b.y()):
-            d = p.transform().map(a)  # Qt fills the pixel whose centre the mapped point is nearest
-            e = p.transform().map(b)
+            d, e = t.map(a), t.map(b)  # Qt fills the pixel whose centre the mapped point is nearest
             p.save()
             p.resetTransform()
             x0, x1 = sorted((d.x(), e.x()))
@@ -106,9 +106,7 @@ def _draw_axis(axis, p, axis_spec, tick_specs, text_specs) -> None:
         else:
             p.setPen(pen)
             p.drawLine(a, b)
-    if axis.style["tickFont"] is not None:
-        p.setFont(axis.style["tickFont"])
-    p.setPen(axis.textPen())
+    p.setPen(axis.textPen())  # the tick font is set already (_paint_axis)
     p.setClipRect(axis.boundingRect().toAlignedRect())
     for rect, flags, text in text_specs:
         p.drawText(rect, int(flags), text)

@@ -81,6 +81,7 @@ class TrainingCharts(QWidget):
     def __init__(self):
         super().__init__()
         self.stepped_x = False  # Auto: x ranges grow in steps (auto_x_ranges)
+        self._x_end: dict = {}  # each plot's x range ends here (_show_x)
         self.loss_plot = _plot("Training loss per batch", "epoch", "loss")
         self.epoch_plot = _plot("Loss per epoch", "epoch", "loss")
         self.acc_plot = _plot("Validation accuracy", "epoch", "accuracy", "%")
@@ -174,16 +175,16 @@ class TrainingCharts(QWidget):
     def _grow_x(self, plot: pg.PlotWidget, x_max: float | None) -> None:
         """Under Auto, widen ``plot``'s x range to the next step when its data passes the end (only that
         plot: one repaint, not four)."""
-        if not self.stepped_x or x_max is None or not math.isfinite(x_max):
-            return
-        end = plot.getViewBox().viewRange()[0][1] - (0.5 if plot in (self.epoch_plot, self.acc_plot) else 0)
-        if x_max <= end:
-            return
-        n = nice_ceiling(x_max)
+        if self.stepped_x and x_max is not None and math.isfinite(x_max) and x_max > self._x_end.get(plot, 0):
+            self._show_x(plot, nice_ceiling(x_max))
+
+    def _show_x(self, plot: pg.PlotWidget, n: float) -> None:
+        """``plot``'s x axis from the start to ``n`` (per-epoch plots centre each epoch: 0.5 … n + 0.5)."""
         if plot in (self.epoch_plot, self.acc_plot):
             plot.setXRange(0.5, n + 0.5, padding=0)
         else:
             plot.setXRange(0, n, padding=0.02)
+        self._x_end[plot] = n
 
     def clear_run(self) -> None:
         self.stepped_x = False
@@ -244,9 +245,7 @@ class TrainingCharts(QWidget):
     def fit_x_ranges(self, epochs: list[float], iterations: list[float]) -> None:
         """Show the longest of these runs whole from the start, so progress is visible."""
         if epochs:
-            n = max(epochs)
-            self.loss_plot.setXRange(0, n, padding=0.02)
-            self.epoch_plot.setXRange(0.5, n + 0.5, padding=0)
-            self.acc_plot.setXRange(0.5, n + 0.5, padding=0)
+            for plot in (self.loss_plot, self.epoch_plot, self.acc_plot):
+                self._show_x(plot, max(epochs))
         if iterations:
-            self.lr_plot.setXRange(0, max(iterations), padding=0.02)
+            self._show_x(self.lr_plot, max(iterations))
