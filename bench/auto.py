@@ -124,7 +124,7 @@ def run_auto(ds, budget: float) -> tuple[dict, float]:
 
 def run_lesson1(ds) -> tuple[float, float]:
     from engine.jobs import run_to_end
-    from engine.recipes import preset_configs
+    from engine.presets import preset_configs
     from engine.training import Learner
 
     cold_cache()
@@ -189,7 +189,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "fovea-bench-auto-data")
     a = ap.parse_args()
     from engine.data import scan_dataset
-    from engine.recipes import DEFAULT_BUDGET_S
+    from engine.presets import DEFAULT_BUDGET_S
 
     budget = a.budget or DEFAULT_BUDGET_S
     a.work.mkdir(parents=True, exist_ok=True)

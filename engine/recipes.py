@@ -1,7 +1,6 @@
-"""Training recipes: the lesson's presets, one click away, and Auto, the default.
+"""Auto, the default recipe (the lesson's presets are engine.presets, without torch).
 
-``preset_configs(name, base)`` gives the stages (TrainConfigs, for engine.run_training.train_run) of
-a named preset. ``auto_job(learner_or_dataset, budget_s, stop)`` is Auto as one job:
+``auto_job(learner_or_dataset, budget_s, stop)`` is Auto as one job:
 
 1. features: pooled activations of several depths of the frozen body — max ‖ mean of each, and for
    the middle ones also the means of a ``GRID`` × ``GRID`` split of the map (where a pattern is) —
@@ -32,7 +31,7 @@ from engine.config import TrainConfig
 from engine.data import Dataset
 from engine.lr_finder import lr_find_job
 from engine.networks import multi_depths
-from engine.presets import DEFAULT_BUDGET_S, PRESETS, kept, preset_configs, preset_label  # noqa: F401 (this API too)
+from engine.presets import DEFAULT_BUDGET_S, kept
 from engine.training import Learner
 
 MAX_HEAD_EPOCHS = 30

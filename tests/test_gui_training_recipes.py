@@ -8,7 +8,7 @@ import math
 import pytest
 
 import engine.run_training
-from engine import recipes
+from engine import presets, recipes
 from engine.config import TrainConfig
 from engine.data import scan_dataset
 from engine.lr_curves import format_lr
@@ -75,7 +75,7 @@ def test_auto_is_the_default_and_hides_the_recipe_settings(panel):
     box = panel.view.recipe_box
     assert panel.recipe.name == "auto" and box.combo.currentData() == "auto"
     assert box.combo.currentText() == "Auto, up to 2 min" and box.budget_spin.isVisible()
-    assert [box.combo.itemData(i) for i in range(box.combo.count())] == list(recipes.PRESETS)
+    assert [box.combo.itemData(i) for i in range(box.combo.count())] == list(presets.PRESETS)
     assert "Lesson 1: fit(0.01, 3)" in [box.combo.itemText(i) for i in range(box.combo.count())]
     assert all(b.isHidden() for b in custom_boxes(panel))  # epochs, LR, schedule, unfreeze…: Auto's to choose
     assert panel.view.model_box.isVisible() and panel.view.model_box.isEnabled()  # data/device: the user's
@@ -122,8 +122,8 @@ def test_presets_train_exactly_the_cli_stages(qtbot, panel, dataset, monkeypatch
         args = build_parser().parse_args(["train", str(dataset.root), "--recipe", name, "--arch", "tiny_cnn"] + [
             "--size", "32", "--bs", "8"
         ])  # fmt: skip
-        cli = recipes.preset_configs(recipe_of(args), _config(args))
-        assert seen[-1] == cli == recipes.preset_configs(name, TINY)
+        cli = presets.preset_configs(recipe_of(args), _config(args))
+        assert seen[-1] == cli == presets.preset_configs(name, TINY)
         assert panel.state.learner.metrics["epochs"] == sum(c.total_epochs() for c in cli)
     assert panel.view.history.count() == 2  # each preset run: one run in the store
     assert panel.config().lr == 0.2 and panel.config().aug == "top_down"  # Custom untouched by the presets

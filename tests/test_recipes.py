@@ -16,6 +16,7 @@ from engine.jobs import run_to_end
 from engine.lr_curves import suggest_all
 from engine.models import create_model, load_model
 from engine.networks import grid_means, multi_depths
+from engine.presets import preset_configs
 from engine.recipes import (
     FINE_TUNE_MIN_ERRORS,
     GRID,
@@ -23,7 +24,6 @@ from engine.recipes import (
     auto_head_config,
     auto_job,
     fit_keeping_best,
-    preset_configs,
 )
 from engine.training import Learner
 from engine.validation import validate

@@ -14,7 +14,8 @@ from engine.cli import fail
 from engine.cli.train_output import collect_problems, final_record, report
 from engine.jobs import Cancelled, describe_error, run_to_end
 from engine.models import WeightsUnavailable, device_name, export_onnx
-from engine.recipes import DEFAULT_BUDGET_S, auto_job, record_auto
+from engine.presets import DEFAULT_BUDGET_S
+from engine.recipes import auto_job, record_auto
 from engine.runs import RunStore
 from engine.training import Learner
 

@@ -19,7 +19,7 @@ from engine.distributed import DistributedLearner, Rank, joined, lost_contact, w
 from engine.jobs import Cancelled, describe_error, run_to_end
 from engine.models import WeightsUnavailable, device_name, export_onnx
 from engine.paths import check_free_space, check_output_path
-from engine.recipes import preset_configs
+from engine.presets import preset_configs
 from engine.run_rules import lr_warning
 from engine.run_training import train_run
 from engine.runs import RunStore, UnrecordedStore

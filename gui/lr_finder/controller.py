@@ -294,10 +294,9 @@ class LRFinderController(QObject):
         self._frame += 1
         if self._frame % 2:
             self.view.show_curve(self.curve)
+            self._live.start()  # the schedule's turn, even if no point arrives meanwhile
         elif self.schedule_view == TEST:
             self.view.schedule.show_done(self.curve.lrs)
-        if self._frame % 2:
-            self._live.start()  # the schedule's turn, even if no point arrives meanwhile
 
     def _on_job_finished(self, result: dict) -> None:
         self._live.stop()

@@ -127,7 +127,7 @@ class TrainingController(QObject):
             self._start_auto()
             return
         if not self.recipe.custom:
-            self._start_stages(recipes.preset_stages(self.recipe.name, self.config))  # as `train --recipe NAME`
+            self._start_stages(recipes.preset_configs(self.recipe.name, self.config))  # as `train --recipe NAME`
             return
         if self._form.mult_error and self.config.unfreeze:
             self.view.show_error("Invalid learning-rate multipliers", self._form.mult_error)

@@ -1,5 +1,5 @@
 """The Train tab's recipes as plain data (no widgets): which one, its budget, what it does in words, the
-stages a preset trains (engine.recipes.preset_configs: the same configs as ``main.py train --recipe``),
+stages a preset trains (engine.presets.preset_configs: the same configs as ``main.py train --recipe``),
 and Auto as one job that keeps its model as one stored run (engine.recipes.record_auto).
 
 Auto trains its head candidates one after the other, each from epoch 1: ``AutoSections`` numbers their
@@ -66,13 +66,6 @@ def recipe_note(recipe: Recipe, base: TrainConfig) -> str:
         return ""
     stages = preset_configs(recipe.name, base)
     return "\n".join(f"{i}. {stage_text(c)}" for i, c in enumerate(stages, 1))
-
-
-def preset_stages(name: str, base: TrainConfig) -> list[TrainConfig]:
-    """The stages a preset trains: engine.recipes.preset_configs, as ``main.py train --recipe NAME``."""
-    from engine.recipes import preset_configs as engine_presets  # torch: only when a run starts
-
-    return engine_presets(name, base)
 
 
 def auto_job(dataset, budget_s: float, store, base: TrainConfig, stop=None):
