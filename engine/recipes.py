@@ -32,6 +32,7 @@ from engine.data import Dataset
 from engine.lr_finder import lr_find_job
 from engine.networks import multi_depths
 from engine.presets import DEFAULT_BUDGET_S, kept
+from engine.state_copy import cpu_state
 from engine.training import Learner
 
 MAX_HEAD_EPOCHS = 30
@@ -77,10 +78,6 @@ def _score(record: dict) -> tuple[float, float]:
     return (float(record["accuracy"]), -float(record["valid_loss"]))
 
 
-def _cpu_state(module: torch.nn.Module) -> dict:
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
-
-
 # ---------------------------------------------------------------- stages
 
 
@@ -99,7 +96,7 @@ def fit_keeping_best(learner: Learner, stop=None, patience: int = PATIENCE, dead
             epochs += 1
             now = time.perf_counter()
             if best is None or _score(rec) > _score(best):
-                best, best_state, since = rec, _cpu_state(learner.model), 0
+                best, best_state, since = rec, cpu_state(learner.model), 0
             else:
                 since += 1
             if since >= patience:
@@ -187,7 +184,7 @@ def _fine_tune(win: Learner, head: dict, deadline: float, stop):
         yield _stage("fine-tune", f"skipped: about {epoch_s:.0f} s an epoch, {max(0.0, left):.0f} s left of the budget")
         return {"name": "fine-tune", "ran": False, "why": "not enough time left in the budget"}
     yield _stage("fine-tune", f"about {epoch_s:.0f} s an epoch, {left:.0f} s left: the late layers train too")
-    head_config, before, metrics = win.config, _cpu_state(win.model), dict(win.metrics)
+    head_config, before, metrics = win.config, cpu_state(win.model), dict(win.metrics)
     win.config = _fine_tune_config(win)
     out = yield from fit_keeping_best(win, stop, patience=2, deadline=deadline)
     best = out["best"]

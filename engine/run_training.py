@@ -25,7 +25,7 @@ from engine.config import TrainConfig
 from engine.jobs import Cancelled, describe_error
 from engine.run_rules import Diverged
 from engine.runs import Run, RunStore
-from engine.state_copy import clone_state
+from engine.state_copy import clone_state, cpu_state
 
 
 def config_dict(config: TrainConfig) -> dict:
@@ -55,7 +55,7 @@ class _Snapshot:
 def _snapshot(learner) -> _Snapshot:
     opt = learner.optimizer
     return _Snapshot(
-        {k: v.detach().to("cpu", copy=True) for k, v in learner.model.state_dict().items()},
+        cpu_state(learner.model),
         opt,
         clone_state(opt.state_dict()) if opt is not None else None,
         len(learner.history),

@@ -10,6 +10,11 @@ import copy
 import torch
 
 
+def cpu_state(module: torch.nn.Module) -> dict:
+    """``module``'s weights and buffers copied to the CPU (what a restore puts back later)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
 def clone_state(obj):
     """``obj`` with every tensor cloned (detached, same device and dtype) and every dict, list and tuple
     rebuilt; anything else is deep-copied (numbers, strings, None: themselves)."""
