@@ -27,6 +27,7 @@ import json
 import os
 import re
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, replace
@@ -144,6 +145,18 @@ def joined(rank: Rank, device: torch.device) -> Iterator[Rank]:
         yield rank
     finally:
         dist.destroy_process_group()
+
+
+def exit_worker(code: int) -> None:
+    """End a torchrun worker now that its files are written: flush, then leave without the interpreter's
+    finalization, where gloo's threads, still holding tensors, sometimes abort the process ("terminate
+    called without an active exception") after a run that succeeded."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def lost_contact(exc: BaseException) -> str | None:

@@ -15,7 +15,15 @@ from engine.cli.train import _config, recipe_of
 from engine.cli.train_output import collect_problems, final_record, progress_printer, report
 from engine.config import MAX_EPOCHS, check_count
 from engine.data import DatasetError, scan_dataset
-from engine.distributed import DistributedLearner, Rank, joined, lost_contact, worker_config, worker_process
+from engine.distributed import (
+    DistributedLearner,
+    Rank,
+    exit_worker,
+    joined,
+    lost_contact,
+    worker_config,
+    worker_process,
+)
 from engine.jobs import Cancelled, describe_error, run_to_end
 from engine.models import WeightsUnavailable, device_name, export_onnx
 from engine.paths import check_free_space, check_output_path
@@ -56,7 +64,9 @@ def run(args) -> int:
             return run_auto(args, config, ds)
         return _run(args, None)
     with worker_process(rank):  # only rank 0 prints; SIGTERM from torchrun unwinds
-        return _run(args, rank)
+        code = _run(args, rank)
+    exit_worker(code)  # never returns
+    return code
 
 
 def _checked(args, rank: Rank | None):
