@@ -190,14 +190,14 @@ def _fine_tune(win: Learner, head: dict, deadline: float, stop):
     best = out["best"]
     if best is not None and _score(best) > _score(head["best"]):
         why = f"validation {best['accuracy']:.2%} > head's {head['best']['accuracy']:.2%}: kept ({out['why']})"
-        return {"name": "fine-tune", "ran": True, "kept": True, "why": why}
+        return {"name": "fine-tune", "ran": True, "kept": True, "why": why, "epochs": out["epochs"]}
     win.model.load_state_dict(before)
     win.model.eval()
     win.config, win.metrics, win.features = head_config, metrics, {}
     got = f"{best['accuracy']:.2%}" if best else "no epoch"
     why = f"validation {got} did not beat the head's {head['best']['accuracy']:.2%}: the head's model is kept"
     yield _stage("fine-tune", why)
-    return {"name": "fine-tune", "ran": True, "kept": False, "why": why}
+    return {"name": "fine-tune", "ran": True, "kept": False, "why": why, "epochs": out["epochs"]}
 
 
 def _learner_from(learner_or_dataset, base: TrainConfig | None) -> tuple[Dataset, TrainConfig]:
@@ -216,7 +216,8 @@ def auto_job(
     """Job: the Auto recipe (this module's doc). ``base``: data/device settings (default: the given
     learner's config). Returns {"learner": the trained Learner, "stages": [{"name", "ran", "why", "seconds"
     (from the start to the stage's end)}],
-    "lr", "lr_test", "depths", "grid", "accuracy", "valid_loss", "best_epoch", "seconds"}."""
+    "lr", "lr_test", "depths", "grid", "accuracy", "valid_loss", "best_epoch", "epochs_run" (every stage's
+    epochs), "seconds"}."""
     t0 = time.perf_counter()
     deadline = t0 + float(budget_s)
     dataset, base = _learner_from(learner_or_dataset, base)
@@ -253,6 +254,7 @@ def auto_job(
         "accuracy": learner.metrics.get("accuracy"),
         "valid_loss": learner.metrics.get("valid_loss"),
         "best_epoch": win["best"]["epoch"],
+        "epochs_run": win["epochs"] + stages[-1].get("epochs", 0),
         "seconds": learner.metrics["seconds"],
     }
 
@@ -268,6 +270,7 @@ def record_auto(store, learner: Learner, result: dict) -> tuple[int | None, str]
     epoch.update(accuracy=m["accuracy"], valid_loss=m["valid_loss"], train_loss=m.get("train_loss", float("nan")))
     learner.weights_from = run.record_epoch(epoch, learner.model, config_dict(learner.config))
     stages = "; ".join(f"{s['name']}: {s['why']}" for s in result["stages"])
-    run.finish("done", f"Auto: {stages}", {"accuracy": m["accuracy"], "valid_loss": m["valid_loss"]})
+    totals = {"accuracy": m["accuracy"], "valid_loss": m["valid_loss"], "epochs": int(result.get("epochs_run", 1))}
+    run.finish("done", f"Auto: {stages}", totals)  # "epochs": what the stages trained, not the one kept
     learner.weights_from["state"] = "done"
     return run.id, run.error or ""

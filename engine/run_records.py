@@ -66,6 +66,15 @@ def model_label(info: dict, arch: str = "") -> str:
     return " · ".join(parts + [epoch + (f" ({', '.join(notes)})" if notes else "")])
 
 
+def epochs_trained(rec: dict) -> int:
+    """Epochs a run trained: its recorded epochs, or its result's count when larger (Auto records only
+    the epoch it keeps, and the count of every stage's epochs in its result)."""
+    result = rec.get("result")
+    n = result.get("epochs") if isinstance(result, dict) else None
+    counted = n if isinstance(n, int) and not isinstance(n, bool) else 0
+    return max(len(rec["epochs"]), counted)
+
+
 def run_summary(rec: dict) -> dict:
     """One line's worth of a run record: what lists (CLI and window) show."""
     best = rec.get("best") or {}
@@ -75,7 +84,7 @@ def run_summary(rec: dict) -> dict:
         "dataset": rec["dataset"].get("name", ""),
         "dataset_path": rec["dataset"].get("path", ""),
         "arch": rec.get("arch", ""),
-        "epochs": len(rec["epochs"]),
+        "epochs": epochs_trained(rec),
         "best_epoch": best.get("epoch"),
         "best_accuracy": best.get("accuracy"),
         "best_valid_loss": best.get("valid_loss"),

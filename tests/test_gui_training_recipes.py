@@ -16,6 +16,7 @@ from gui.jobs import JobSlot
 from gui.lr_finder import view as lr_view
 from gui.lr_finder.panel import LRFinderPanel
 from gui.state import AppState, AutoLRTest
+from gui.training.history_list import describe_run
 from gui.training.panel import TrainingPanel
 from gui.training.recipes import AutoSections, Recipe, section_name
 from gui.training.settings import with_model_head
@@ -151,6 +152,7 @@ def test_auto_runs_shows_its_stages_keeps_one_run_and_marks_its_lr(qtbot, datase
     assert epochs == list(range(1, len(epochs) + 1))  # numbered on across the parts, not from 1 again
     runs = store.list_runs()
     assert len(runs) == before + 1 and runs[0]["state"] == "done" and "Auto: features" in runs[0]["message"]
+    assert f"· {len(epochs)} epochs ·" in describe_run(runs[0]) and len(runs[0]["epochs"]) == 1  # one kept
     learner = panel.state.learner
     assert panel.state.model is learner.model and learner.weights_from["run"] == runs[0]["id"]
     status = panel.status_label.text()

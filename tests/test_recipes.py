@@ -105,6 +105,7 @@ def test_auto_fine_tune_on_the_depths_head_runs_and_is_kept_only_when_it_beats_t
     head = max(r["accuracy"] for r in records[:start] if r["type"] == "epoch")
     tuned = [r["accuracy"] for r in records[start:] if r["type"] == "epoch"]
     assert tuned  # the late layers trained on the images, through the grid-pooled depths
+    assert res["epochs_run"] == sum(r["type"] == "epoch" for r in records)  # every stage's epochs
     if stage["kept"]:
         assert res["accuracy"] == max(tuned) >= head and not res["learner"].config.precompute
     else:
