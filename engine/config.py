@@ -6,6 +6,7 @@ No torch here: the window imports this at start-up.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -198,3 +199,16 @@ def can_continue(learner, dataset, config: TrainConfig) -> bool:
         and learner.dataset is dataset
         and model_key(learner.config, dataset.classes) == model_key(config, dataset.classes)
     )
+
+
+def config_dict(config: TrainConfig) -> dict:
+    """A TrainConfig as plain JSON data (tuples become lists)."""
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()}
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """The TrainConfig a run recorded or the window kept (unknown keys from other versions are ignored;
+    not checked: call ``check()``)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
+    return TrainConfig(**kw)

@@ -262,7 +262,7 @@ def auto_job(
 def record_auto(store, learner: Learner, result: dict) -> tuple[int | None, str]:
     """Keep the model Auto chose as one run in ``store`` (engine.runs.RunStore): its checkpoint, metrics
     and the stages in the run's message. Returns (run id, store error or "")."""
-    from engine.run_training import config_dict
+    from engine.config import config_dict
 
     run = store.start_run(learner.dataset, config_dict(learner.config), device=str(learner.device))
     m = learner.metrics

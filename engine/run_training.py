@@ -21,23 +21,11 @@ import threading
 from collections.abc import Generator
 from dataclasses import dataclass
 
-from engine.config import TrainConfig
+from engine.config import TrainConfig, config_dict, config_from_dict
 from engine.jobs import Cancelled, describe_error
 from engine.run_rules import Diverged
 from engine.runs import Run, RunStore
 from engine.state_copy import clone_state, cpu_state
-
-
-def config_dict(config: TrainConfig) -> dict:
-    """A TrainConfig as plain JSON data (tuples become lists)."""
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(config).items()}
-
-
-def config_from_dict(data: dict) -> TrainConfig:
-    """The TrainConfig a run recorded (unknown keys from other versions are ignored)."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in names}
-    return TrainConfig(**kw)
 
 
 @dataclass

@@ -103,7 +103,11 @@ class MainWindow(QMainWindow):
             "Data": self.browser,
             "LR finder": LRFinderPanel(self.state, learner_slot=self.learner_slot),
             "Train": TrainingPanel(
-                self.state, learner_slot=self.learner_slot, store=self.store, lr_range=lambda: self.state.lr_test_range
+                self.state,
+                learner_slot=self.learner_slot,
+                store=self.store,
+                lr_range=lambda: self.state.lr_test_range,
+                settings=self.settings,
             ),
             "Classify": ClassifyPanel(self.state, store=self.store, restore_current=False),
             "Kernels": KernelPlayground(self.state),

@@ -7,12 +7,11 @@ import math
 import pytest
 import torch
 
-from engine.config import TrainConfig
+from engine.config import TrainConfig, config_dict
 from engine.data import scan_dataset
 from engine.model_choice import current_model, load_current_model, model_choices, open_model_file, set_current_model
 from engine.models import create_model, save_model
 from engine.run_records import dataset_fingerprint, model_label, parse_run_ref
-from engine.run_training import config_dict
 from engine.runs import RunStore
 from tests.training_data import make_dataset, write_image
 

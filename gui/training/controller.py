@@ -23,6 +23,7 @@ from gui.jobs import JobSlot
 from gui.training import dialogs, recipes
 from gui.training.current_model import CurrentModel
 from gui.training.history import RunHistoryController
+from gui.training.kept_settings import KeptSettings
 from gui.training.model_files import ModelFiles, model_file_name
 from gui.training.processes import Processes
 from gui.training.readiness import bad_files, ready_text
@@ -37,7 +38,9 @@ OWNER = "Train"
 
 
 class TrainingController(QObject):
-    def __init__(self, state, view: TrainingView, learner_slot: JobSlot, store: RunStore, lr_range=None, parent=None):
+    def __init__(
+        self, state, view: TrainingView, learner_slot: JobSlot, store: RunStore, lr_range=None, kept=None, parent=None
+    ):
         super().__init__(parent)
         self.state, self.view, self.learner_slot, self.store = state, view, learner_slot, store
         self.lr_range = lr_range or (lambda: None)  # the LR finder's tested (low, high), when it ran
@@ -55,6 +58,7 @@ class TrainingController(QObject):
         self._store_errors: set[str] = set()  # shown once each
         self.verified_bad: set[str] = set()  # what the Data tab's verification found (set_bad_files)
         self.processes = Processes(view, self)
+        self.kept = kept or KeptSettings()  # the recipe and form, kept for the next start
         self._connect()
         view.show_lr(format_lr(state.lr))
 
@@ -105,6 +109,7 @@ class TrainingController(QObject):
         self.recipe = recipe
         self.view.show_recipe(recipe, recipe_note(recipe, self.config))
         self._refresh()
+        self.kept.save(self.config, recipe)
 
     def show_config(self, config: TrainConfig) -> None:
         """``config`` in the form (Custom's settings) without changing the recipe."""
@@ -284,6 +289,7 @@ class TrainingController(QObject):
         config = with_model_head(form.config, self.state.learner, self.state.dataset)
         self._form = dataclasses.replace(form, config=config)
         self._refresh()
+        self.kept.save(config, self.recipe)
         if self.config != self.state.train_config:
             self.state.set_train_config(self.config)
 
@@ -322,7 +328,7 @@ class TrainingController(QObject):
             self._adopt_auto(result)
             return
         if self._learner is None:  # trained in other processes: continue from the run they stored
-            self._adopt_launched(result)
+            self.current.adopt_run(result.get("run"), self.state.dataset)
         else:
             self.current.adopt(self._learner, "last")
         self._status("Trained: " + ", ".join(result_parts(result)) + ". The Classify tab now uses this model.")
@@ -334,18 +340,6 @@ class TrainingController(QObject):
         if result.get("store_error"):
             self.view.history_box.show_note(result["store_error"])
         self._status(recipes.auto_summary(result) + " The Classify tab now uses this model.")
-
-    def _adopt_launched(self, result: dict) -> None:
-        from engine.run_training import learner_from_run
-
-        if result.get("run") is None:
-            return
-        try:
-            learner = learner_from_run(self.store, result["run"], self.state.dataset, which="last")
-        except ValueError as exc:
-            self._status(f"Trained, but the model could not be loaded: {exc}")
-            return
-        self.current.adopt(learner, "last")
 
     def _on_diverged(self, message: str) -> None:
         self.view.show_progress(None, "Diverged")

@@ -113,3 +113,16 @@ class CurrentModel(QObject):
         self.configFromRun.emit(learner.config)
         self.adopt(learner, "best")
         self.report(f"Using run {run_id}'s best model: Start continues it.")
+
+    def adopt_run(self, run_id: int | None, dataset) -> None:
+        """Run ``run_id``'s last epoch becomes the current model (a run other processes trained and stored)."""
+        from engine.run_training import learner_from_run
+
+        if run_id is None:
+            return
+        try:
+            learner = learner_from_run(self.store, run_id, dataset, which="last")
+        except ValueError as exc:
+            self.report(f"Trained, but the model could not be loaded: {exc}")
+            return
+        self.adopt(learner, "last")

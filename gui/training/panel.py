@@ -6,7 +6,8 @@ runs the chosen recipe in the learner slot it shares with the LR finder — Auto
 the default), a lesson preset's stages or the form's settings (Custom) through
 ``engine.run_training.train_run`` — every run recorded in the run store, and draws the records it yields.
 
-Injected: ``store`` (the run store; default: the per-user one), ``lr_range`` (a callable giving the LR
+Injected: ``store`` (the run store; default: the per-user one), ``settings`` (the window's QSettings: the
+recipe and form are kept there for the next start; None: not kept), ``lr_range`` (a callable giving the LR
 finder's last tested (low, high) range, or None: Start warns above it). ``set_bad_files(paths)`` takes
 what the Data tab's verification found unreadable (left out of the counts shown).
 """
@@ -24,6 +25,7 @@ from engine.runs import RunStore
 from gui.augment_preview import AugmentPreview
 from gui.jobs import JobSlot
 from gui.training.controller import TrainingController
+from gui.training.kept_settings import KeptSettings
 from gui.training.recipes import Recipe
 from gui.training.view import TrainingView
 
@@ -38,6 +40,7 @@ class TrainingPanel(QWidget):
         parent: QWidget | None = None,
         store: RunStore | None = None,
         lr_range: Callable[[], tuple[float, float] | None] | None = None,
+        settings=None,
     ):
         super().__init__(parent)
         self.state = state
@@ -46,7 +49,9 @@ class TrainingPanel(QWidget):
         self.store = store if store is not None else RunStore()
         self.augment_preview: AugmentPreview | None = None  # built when the user first unfolds it
         self.view = TrainingView(self, self._make_preview)
-        self.controller = TrainingController(state, self.view, self.learner_slot, self.store, lr_range, self)
+        kept = KeptSettings(settings)
+        kept_config, kept_recipe = kept.load()  # before the form's first commit writes over them
+        self.controller = TrainingController(state, self.view, self.learner_slot, self.store, lr_range, kept, self)
         self.file_actions = [self.view.import_action, self.view.save_action]  # the window's File menu
         # the widgets other tabs' tests and the UI bench drive
         self.lr_edit = self.view.schedule_box.lr_edit
@@ -56,8 +61,8 @@ class TrainingPanel(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.view)
         initial = state.train_config if isinstance(state.train_config, TrainConfig) else TrainConfig()
-        self.controller.show_config(dataclasses.replace(initial, lr=state.lr))
-        self.controller.set_recipe(Recipe())  # Auto, the default
+        self.controller.show_config(kept_config or dataclasses.replace(initial, lr=state.lr))
+        self.controller.set_recipe(kept_recipe or Recipe())  # Auto, the default
         self.controller.reload_history()
         self.controller.show_ready()
         self.controller.current.refresh()

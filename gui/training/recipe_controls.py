@@ -7,7 +7,7 @@ from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QGroupBox, QHBoxLayout, QLabel, QVBoxLayout
 
 from gui import theme
-from gui.training.recipes import AUTO, RECIPES, Recipe
+from gui.training.recipes import AUTO, MAX_BUDGET_S, MIN_BUDGET_S, RECIPES, Recipe
 
 TIPS = {
     "auto": "Fovea picks the learning rate, stops at the best epoch and fine-tunes deeper when it helps",
@@ -15,7 +15,6 @@ TIPS = {
     "lesson1-unfreeze": "The lesson's whole sequence: head, then augmentation, then the unfrozen network with SGDR",
     "custom": "Your own settings: every setting below",
 }
-MAX_BUDGET_MIN = 120.0
 
 
 class RecipeControls(QGroupBox):
@@ -29,7 +28,7 @@ class RecipeControls(QGroupBox):
             self.combo.setItemData(self.combo.count() - 1, TIPS.get(name, ""), 3)  # Qt.ToolTipRole
         self.combo.setToolTip("How to train: Auto chooses for you; the lesson's recipes are one click away")
         self.budget_spin = QDoubleSpinBox()
-        self.budget_spin.setRange(0.5, MAX_BUDGET_MIN)
+        self.budget_spin.setRange(MIN_BUDGET_S / 60, MAX_BUDGET_S / 60)
         self.budget_spin.setDecimals(1)
         self.budget_spin.setSingleStep(0.5)
         self.budget_spin.setSuffix(" min")

@@ -18,6 +18,7 @@ from gui.state import AutoLRTest
 from gui.training.run_jobs import DivergedRun, WeightsMissing
 
 AUTO, CUSTOM = "auto", "custom"
+MIN_BUDGET_S, MAX_BUDGET_S = 30.0, 120 * 60.0  # Auto's time budget: what the chooser offers
 RECIPES = tuple(PRESETS)  # auto, the lesson presets, custom: the chooser's order
 AUTO_NOTE = (
     "Picks the LR with a short LR test, trains the new head until validation stops improving (keeping the "
