@@ -52,25 +52,19 @@ def load_model_ref(store: RunStore, ref: dict, device="cpu"):
     return store.load_model(ref["run"], ref.get("which", "best"), device)
 
 
-def load_current_model(store: RunStore, device="cpu"):
+def load_current_model(store: RunStore):
     """The current model, or None for the pretrained one (also when it cannot load: reported in
-    ``store.problems``, never a wrong model)."""
-    ref = current_model(store)
-    if ref is None:
-        return None
-    try:
-        return load_model_ref(store, ref, device)
-    except ValueError as exc:
-        store.report(f"{exc}: using the pretrained model")
-        return None
+    ``store.problems``, never a wrong model). Synchronous: current_model_job on this thread."""
+    from engine.jobs import run_to_end
+
+    return run_to_end(current_model_job(store, warm_up=False))[1]
 
 
 def load_current_model_job(store_root=None, stop=None):
     """Job: (the current model or None, the problems met: one line each), for the window at start-up.
     It reads a store of its own, so its problems are this job's; torch loads here, on the job's thread."""
-    yield {"type": "loading", "what": "current model"}
     store = RunStore(store_root)
-    model = load_current_model(store)
+    _ref, model = yield from current_model_job(store, warm_up=False, stop=stop)
     return model, list(store.problems)
 
 

@@ -86,7 +86,12 @@ def test_the_stored_current_model_becomes_the_app_model(window, qtbot, monkeypat
 
     stored = object()
     seen = []
-    monkeypatch.setattr(engine.model_choice, "load_current_model", lambda store: stored)
+
+    def stored_job(store, warm_up=True, stop=None):
+        yield {"type": "loading", "what": "current model"}
+        return {"run": 1, "which": "best"}, stored
+
+    monkeypatch.setattr(engine.model_choice, "current_model_job", stored_job)
     monkeypatch.setattr(window.state, "set_model", seen.append)  # Classify's reaction is its own test
     job = window.load_current_model()
     qtbot.waitUntil(lambda: not job.running, timeout=20000)
