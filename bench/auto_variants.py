@@ -9,7 +9,8 @@ the same folded inference copy and image pipeline as the cache), at any input si
 the config checks limit the grid to 4, this script does not. Head: a replica of Auto's (BN, dropout,
 ``hidden`` wide, AdamW, a warm-up then one cosine over ``epochs``, early stopping with ``patience``, the
 best epoch's score), trained ``--seeds`` times; ``--heads K`` also scores K heads' averaged probabilities.
-Prints each draw's mean validation accuracy and the mean over the draws (use tuning draws only).
+Prints each draw's mean validation accuracy and the mean over the draws, and when the variant differs from
+Auto, Auto's own features and head on the same draw in the same run (use tuning draws only).
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("FOVEA_HOME", tempfile.mkdtemp(prefix="fovea-bench-variants-"))
 
-HEAD = dict(epochs=30, patience=4, lr=5e-4, hidden=128, p1=0.25, p2=0.5, wd=1e-2, ls=0.0, bs=64)
+from engine.config import DEFAULT_ARCH, TrainConfig  # noqa: E402
+from engine.networks import multi_depths  # noqa: E402
+from engine.recipes import GRID, HIDDEN, MAX_HEAD_EPOCHS, PATIENCE  # noqa: E402
+
+# Auto's head (engine.recipes: AdamW, wd 1e-2, fastai's dropouts) at a fixed LR near its valley, and its features
+HEAD = dict(epochs=MAX_HEAD_EPOCHS, patience=PATIENCE, lr=5e-4, hidden=HIDDEN, p1=0.25, p2=0.5, wd=1e-2, ls=0.0, bs=64)
+AUTO = dict(size=TrainConfig().size, depths=multi_depths(DEFAULT_ARCH), grid=GRID)
 
 
 def features(folder: str, size: int, depths: tuple[int, ...], grid: int):
@@ -102,39 +109,49 @@ def train_head(xt, yt, xv, yv, seed: int, epochs, patience, lr, hidden, p1, p2, 
     return best[0], probs
 
 
+def score(folder: str, size: int, depths: tuple[int, ...], grid: int, heads: int, seeds: int, kw: dict):
+    """(features, seconds, one head's mean accuracy, ``heads`` heads averaged: mean accuracy)."""
+    with torch.no_grad():
+        torch.set_num_threads(os.cpu_count() or 1)
+        xt, yt, xv, yv, seconds = features(folder, size, depths, grid)
+        torch.set_num_threads(1)  # as Auto's head on the CPU
+    accs, ens = [], []
+    for s in range(seeds):
+        runs = [train_head(xt, yt, xv, yv, 100 * s + k, **kw) for k in range(heads)]
+        accs += [acc for acc, _ in runs]
+        ens.append((torch.stack([p for _, p in runs]).mean(0).argmax(1) == yv).float().mean().item())
+    return xt.shape[1], seconds, float(np.mean(accs)), float(np.mean(ens))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("draws", nargs="+")
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--grid", type=int, default=4)
-    ap.add_argument("--depths", default="4,5,6,7,10")
+    ap.add_argument("--size", type=int, default=AUTO["size"])
+    ap.add_argument("--grid", type=int, default=AUTO["grid"])
+    ap.add_argument("--depths", default=",".join(map(str, AUTO["depths"])))
     ap.add_argument("--heads", type=int, default=1)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--set", action="append", default=[], help="a head setting, e.g. p1=0.5 (see HEAD)")
     a = ap.parse_args()
-    torch.set_num_threads(1)  # as Auto's head on the CPU
     kw = dict(HEAD)
     for item in a.set:
         key, value = item.split("=", 1)
-        kw[key] = type(HEAD[key])(float(value)) if key in HEAD else sys.exit(f"unknown head setting {key}")
-    depths = tuple(int(d) for d in a.depths.split(","))
-    singles, averaged = [], []
+        if key not in HEAD:
+            sys.exit(f"unknown head setting {key} (choose from {', '.join(HEAD)})")
+        kw[key] = type(HEAD[key])(float(value))
+    variant = dict(size=a.size, depths=tuple(int(d) for d in a.depths.split(",")), grid=a.grid)
+    peer = variant != AUTO or kw != HEAD or a.heads > 1  # then Auto's own settings too, in the same run
+    rows = []
     for folder in a.draws:
-        with torch.no_grad():
-            torch.set_num_threads(os.cpu_count() or 1)
-            xt, yt, xv, yv, seconds = features(folder, a.size, depths, a.grid)
-            torch.set_num_threads(1)
-        accs, ens = [], []
-        for s in range(a.seeds):
-            runs = [train_head(xt, yt, xv, yv, 100 * s + k, **kw) for k in range(a.heads)]
-            accs += [acc for acc, _ in runs]
-            ens.append((torch.stack([p for _, p in runs]).mean(0).argmax(1) == yv).float().mean().item())
-        singles.append(np.mean(accs))
-        averaged.append(np.mean(ens))
-        print(f"{folder}: {xt.shape[1]} features in {seconds:.1f} s; one head {singles[-1]:.2%}", end="")
-        print(f", {a.heads} heads averaged {averaged[-1]:.2%}" if a.heads > 1 else "", flush=True)
-    print(f"mean over {len(a.draws)} draws: one head {np.mean(singles):.2%}", end="")
-    print(f", {a.heads} heads averaged {np.mean(averaged):.2%}" if a.heads > 1 else "")
+        n, seconds, one, avg = score(folder, **variant, heads=a.heads, seeds=a.seeds, kw=kw)
+        line = f"{folder}: {n} features in {seconds:.1f} s; one head {one:.2%}"
+        line += f", {a.heads} heads averaged {avg:.2%}" if a.heads > 1 else ""
+        auto = score(folder, **AUTO, heads=1, seeds=a.seeds, kw=HEAD)[2] if peer else one
+        print(line + (f"; Auto's settings {auto:.2%}" if peer else ""), flush=True)
+        rows.append((one, avg, auto))
+    one, avg, auto = np.mean(rows, axis=0)
+    line = f"mean over {len(rows)} draws: one head {one:.2%}" + (f", heads averaged {avg:.2%}" if a.heads > 1 else "")
+    print(line + (f"; Auto's settings {auto:.2%} ({100 * (one - auto):+.1f} points)" if peer else ""))
 
 
 if __name__ == "__main__":

@@ -215,7 +215,7 @@ def auto_job(
 ):
     """Job: the Auto recipe (this module's doc). ``base``: data/device settings (default: the given
     learner's config). Returns {"learner": the trained Learner, "stages": [{"name", "ran", "why", "seconds"
-    (from the start to the stage's end)}],
+    (from the start to the stage's end), and for a fine-tune that ran "kept" and "epochs"}],
     "lr", "lr_test", "depths", "grid", "accuracy", "valid_loss", "best_epoch", "epochs_run" (every stage's
     epochs), "seconds"}."""
     t0 = time.perf_counter()

@@ -58,6 +58,13 @@ def test_shards_are_distributed_samplers_disjoint_and_covering(n, world):
         assert padding == 0
 
 
+def test_a_worker_leaves_with_its_code_and_its_output_flushed():
+    code = "import sys; from engine.distributed import exit_worker; print('last line', end=''); "
+    code += "sys.stderr.write('err'); exit_worker(3)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "last line", "err")
+
+
 def test_rank_comes_from_torchrun_and_each_cpu_process_gets_its_share_of_the_cores():
     assert Rank.from_env({}) is None
     r = Rank.from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"})

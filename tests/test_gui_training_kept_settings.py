@@ -66,11 +66,14 @@ def test_recipe_budget_and_form_come_back_in_a_new_panel(qtbot, settings):
     assert open_panel(qtbot, settings).recipe == Recipe("lesson1", 90.0)
 
 
-def test_without_settings_nothing_is_kept(qtbot, settings):
+def test_without_settings_nothing_is_kept(qtbot):
+    from PySide6.QtCore import QSettings
+
     panel = TrainingPanel(AppState())
     qtbot.addWidget(panel)
     panel.set_config(CUSTOM)
-    assert settings.value(KEY) is None and KeptSettings(None).load() == (None, None)
+    assert QSettings().value(KEY) is None  # not written to the user's settings either
+    assert KeptSettings(None).load() == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +81,8 @@ def test_without_settings_nothing_is_kept(qtbot, settings):
     [
         "{not json",
         "[1, 2]",
+        "[" * 100_000,  # too deep for the JSON reader
+        json.dumps({"recipe": "auto", "budget_s": 90, "pad": "x" * 10_000}),  # too long to be ours
         json.dumps({"recipe": "turbo", "budget_s": 90, "config": {"bs": 1}}),  # unknown recipe, bs below 2
         json.dumps({"recipe": "auto", "budget_s": 1e12, "config": {"arch": "vgg16"}}),  # no such budget or network
         json.dumps({"recipe": "auto", "budget_s": True, "config": {"lr": -1, "lr_mult": [0, 0, 0]}}),
@@ -91,6 +96,13 @@ def test_a_damaged_value_gives_the_defaults(qtbot, settings, stored):
     assert panel.state.lr == TrainConfig().lr
     panel.set_recipe(Recipe("lesson1"))  # and the next choice is kept again, over the damaged value
     assert KeptSettings(settings).load()[1] == Recipe("lesson1")
+
+
+def test_a_budget_comes_back_in_the_choosers_steps_and_an_lr_the_field_refuses_is_dropped(qtbot, settings):
+    settings.setValue(KEY, json.dumps({"recipe": "auto", "budget_s": 45, "config": {"lr": 500, "bs": 16}}))
+    panel = open_panel(qtbot, settings)
+    assert panel.recipe == Recipe("auto", 48.0) and panel.view.recipe_box.budget_spin.value() == 0.8
+    assert panel.state.lr == TrainConfig().lr and panel.config().bs == 16
 
 
 def test_values_of_the_wrong_type_are_dropped_alone():
@@ -108,13 +120,18 @@ def test_the_window_keeps_the_recipe_across_a_restart(qtbot, settings, monkeypat
     win = MainWindow(settings=settings)
     qtbot.addWidget(win)
     train = win.panels["Train"]
-    combo = train.view.recipe_box.combo
-    combo.setCurrentIndex(combo.findData("lesson1-unfreeze"))  # as the user picks it
-    assert train.recipe.name == "lesson1-unfreeze"
+    box = train.view.recipe_box
+    box.budget_spin.setValue(7.5)  # as the user sets Auto's budget, then picks a preset
+    box.combo.setCurrentIndex(box.combo.findData("lesson1-unfreeze"))
+    assert train.recipe == Recipe("lesson1-unfreeze", 450.0)
     win.shutdown()
     win.close()
 
     again = MainWindow(settings=settings)
     qtbot.addWidget(again)
-    assert again.panels["Train"].recipe.name == "lesson1-unfreeze"
+    train = again.panels["Train"]
+    assert train.recipe == Recipe("lesson1-unfreeze", 450.0)
+    box = train.view.recipe_box
+    box.combo.setCurrentIndex(box.combo.findData("auto"))
+    assert box.budget_spin.value() == 7.5 and box.combo.currentText() == "Auto, up to 7.5 min"
     again.shutdown()

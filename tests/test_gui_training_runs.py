@@ -153,6 +153,21 @@ def test_revert_use_and_new_model_keep_classify_and_the_store_together(qtbot, pa
     assert panel.start_button.text() == "Continue training" and panel.view.run_box.new_model_note.isHidden()
 
 
+def test_a_run_other_processes_trained_becomes_the_current_model_at_its_last_epoch(qtbot, panel, sample):
+    store = RunStore()
+    panel.set_config(TrainConfig(epochs=2, lr=0.05, **FAST))
+    run_to_end(qtbot, panel)
+    run = panel.state.learner.weights_from["run"]
+    qtbot.mouseClick(panel.view.model_bar.new_button, Qt.LeftButton)
+    assert panel.state.learner is None
+    panel.controller.current.adopt_run(run, sample)  # what a launched run's end does with the run it stored
+    now = panel.state.learner
+    assert now.weights_from["run"] == run and now.weights_from["epoch"] == store.get(run)["last"]["epoch"]
+    assert panel.state.model is now.model and store.state.current() == {"run": run, "which": "last"}
+    panel.controller.current.adopt_run(run + 100, sample)  # gone: said, and the model stays
+    assert "could not be loaded" in panel.status_label.text() and panel.state.learner is now
+
+
 def test_a_store_that_cannot_be_written_is_said_once_and_training_goes_on(qtbot, sample, tmp_path):
     blocked = tmp_path / "store"
     blocked.write_text("a file where the store's folder should be")

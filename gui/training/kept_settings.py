@@ -3,8 +3,9 @@ as one JSON value in the window's QSettings.
 
 Only what the form shows is kept (not the head's shape, which follows the current model, nor seeds or
 threads, which the form does not set). What is read back is checked as a run's settings are: a value of
-the wrong type is dropped, settings that cannot train or an unknown recipe give the defaults, so a
-damaged or hand-edited file never stops the window from opening.
+the wrong type, or an LR the form's field refuses, is dropped; settings that cannot train, an unknown
+recipe, or a value too long to be ours give the defaults, so a damaged or hand-edited file never stops
+the window from opening. Auto's budget comes back in the chooser's steps (BUDGET_STEP_S).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import json
 import math
 
 from engine.config import ARCHITECTURES, TrainConfig, config_dict, config_from_dict
-from gui.training.recipes import MAX_BUDGET_S, MIN_BUDGET_S, RECIPES, Recipe
+from gui.training.recipes import BUDGET_STEP_S, MAX_BUDGET_S, MIN_BUDGET_S, RECIPES, Recipe
+from gui.training.settings import form_lr
 
 KEY = "train/settings"
+MAX_CHARS = 4096  # what we write is under 600 characters
 FORM_KEYS = (
     "arch", "size", "bs", "lr", "epochs", "cycles", "cycle_len", "cycle_mult", "schedule", "precompute",
     "aug", "unfreeze", "lr_mult", "opt", "wd", "frozen_views", "tta",
@@ -44,6 +47,8 @@ def config_from_kept(data) -> TrainConfig | None:
         return None
     default = config_dict(TrainConfig())
     kept = {k: data[k] for k in FORM_KEYS if k in data and _same_kind(data[k], default[k])}
+    if "lr" in kept and form_lr(kept["lr"]) is None:
+        del kept["lr"]
     for name in ("size", "bs", "epochs", "cycle_len", "cycle_mult", "frozen_views", "cycles"):
         if isinstance(kept.get(name), float):
             kept[name] = int(kept[name]) if kept[name].is_integer() else default[name]
@@ -59,7 +64,9 @@ def recipe_from_kept(data) -> Recipe | None:
     name, budget = data.get("recipe"), data.get("budget_s")
     if name not in RECIPES or isinstance(budget, bool) or not isinstance(budget, (int, float)):
         return None
-    return Recipe(name, float(budget)) if MIN_BUDGET_S <= budget <= MAX_BUDGET_S else None
+    if not MIN_BUDGET_S <= budget <= MAX_BUDGET_S:
+        return None
+    return Recipe(name, max(MIN_BUDGET_S, round(budget / BUDGET_STEP_S) * BUDGET_STEP_S))
 
 
 class KeptSettings:
@@ -72,9 +79,10 @@ class KeptSettings:
         """(form settings, recipe) as last kept; None for each part that is missing or unusable."""
         if self.settings is None:
             return None, None
+        text = str(self.settings.value(KEY, "") or "{}")
         try:
-            data = json.loads(str(self.settings.value(KEY, "") or "{}"))
-        except (ValueError, TypeError):
+            data = json.loads(text) if len(text) <= MAX_CHARS else None
+        except (ValueError, TypeError, RecursionError):
             return None, None
         if not isinstance(data, dict):
             return None, None

@@ -18,7 +18,8 @@ from gui.state import AutoLRTest
 from gui.training.run_jobs import DivergedRun, WeightsMissing
 
 AUTO, CUSTOM = "auto", "custom"
-MIN_BUDGET_S, MAX_BUDGET_S = 30.0, 120 * 60.0  # Auto's time budget: what the chooser offers
+# Auto's time budget as the chooser offers it: 0.5 to 120 min in steps of 0.1 min
+MIN_BUDGET_S, MAX_BUDGET_S, BUDGET_STEP_S = 30.0, 120 * 60.0, 6.0
 RECIPES = tuple(PRESETS)  # auto, the lesson presets, custom: the chooser's order
 AUTO_NOTE = (
     "Picks the LR with a short LR test, trains the new head until validation stops improving (keeping the "

@@ -110,13 +110,19 @@ def with_model_head(config: TrainConfig, learner, dataset) -> TrainConfig:
     return mine if can_continue(learner, dataset, mine) else plain
 
 
+def form_lr(value) -> float | None:
+    """``value`` when the form's LR field takes it (a number, 0 < LR < 100), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and 0 < value < 100 else None
+
+
 def parse_lr_text(text: str) -> float | None:
-    """The learning rate typed in the form, or None when it is not one (0 < LR < 100)."""
+    """The learning rate typed in the form, or None when it is not one (form_lr)."""
     try:
-        value = float(text.strip())
+        return form_lr(float(text.strip()))
     except ValueError:
         return None
-    return value if math.isfinite(value) and 0 < value < 100 else None
 
 
 def layer_lrs(lr: float, lr_mult) -> list[float]:
