@@ -34,6 +34,8 @@ MAX_LR_FIND_ITERS = 10_000
 MAX_CLASSES = 10_000
 MAX_SEED = 2**32 - 1
 MAX_THREADS = 256  # torch threads and image decode threads
+MAX_GRID = 4  # the finest pooling grid a multi-depth head may take (TrainConfig.grid, ModelMeta.grid)
+MAX_HIDDEN = 4096  # the widest hidden layer a head may have (TrainConfig.hidden, ModelMeta.hidden)
 MAX_TOP_K = 1000  # classes listed per prediction
 MAX_IMAGE_FILE_BYTES = 256 << 20  # an image file larger than this is not read
 MAX_MODEL_FILE_BYTES = 2 << 30  # a model or weights file larger than this is not opened
@@ -124,10 +126,10 @@ class TrainConfig:
             )
         if not all(isinstance(d, int) and 0 <= d < 1000 for d in self.depths):
             raise ValueError(f"feature depths must be body layer numbers (got {self.depths!r})")
-        if not (isinstance(self.grid, int) and 0 <= self.grid <= 4):
-            raise ValueError(f"the pooling grid must be 0 (off) to 4 (got {self.grid!r})")
-        if not (isinstance(self.hidden, int) and 0 <= self.hidden <= 4096):
-            raise ValueError(f"the head's hidden width must be 0 (a linear head) to 4096 (got {self.hidden!r})")
+        if not (isinstance(self.grid, int) and 0 <= self.grid <= MAX_GRID):
+            raise ValueError(f"the pooling grid must be 0 (off) to {MAX_GRID} (got {self.grid!r})")
+        if not (isinstance(self.hidden, int) and 0 <= self.hidden <= MAX_HIDDEN):
+            raise ValueError(f"the head's hidden width must be 0 (a linear head) to {MAX_HIDDEN} (got {self.hidden!r})")
         if self.depths and self.frozen_views:
             raise ValueError("cached views of the frozen layers need the last layer's head only (no feature depths)")
         if not 0 <= self.label_smoothing < 1:

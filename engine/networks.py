@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from engine.config import ARCHITECTURES, MAX_CLASSES, MAX_IMAGE_SIZE, TEST_ARCHITECTURES, check_count
+from engine.config import (
+    ARCHITECTURES,
+    MAX_CLASSES,
+    MAX_GRID,
+    MAX_HIDDEN,
+    MAX_IMAGE_SIZE,
+    TEST_ARCHITECTURES,
+    check_count,
+)
 
 # EfficientNet-Lite was trained on inputs scaled to [-1, 1]; ResNets use ImageNet statistics.
 NORMALISATION = {
@@ -17,8 +25,6 @@ NORMALISATION = {
     "resnet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 RESNETS = ("resnet18", "resnet34", "resnet50")
-MAX_GRID = 4  # the finest pooling grid a multi-depth head may take (ModelMeta.grid)
-MAX_HIDDEN = 4096  # the widest hidden layer a head may have (ModelMeta.hidden)
 
 
 def normalisation(arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
