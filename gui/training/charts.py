@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QGridLayout, QWidget
 from engine.lr_curves import smooth_losses
 from gui import theme
 
-MAX_SECTIONS = 4  # parts of one run marked on the charts (Auto: two heads, then fine-tuning)
+MAX_SECTIONS = 4  # parts of one run marked on the charts (Auto: its head, then fine-tuning)
 MAX_COMPARE = 5  # history runs overlaid at once (the theme has 8 series colours, 3 are this run's)
 SERIES = {"train": 0, "valid": 1, "acc": 2, "lr": 0}  # this run's series (theme.series_colour)
 
@@ -64,9 +64,14 @@ def nice_ceiling(x: float) -> float:
     return next(m * power for m in (1, 2, 5, 10) if m * power >= x)
 
 
+def _finite_max(values) -> float | None:
+    """The largest of ``values`` leaving out NaN (the gaps between a run's parts); None when none is left."""
+    a = np.asarray(values, dtype=float)
+    return float(np.nanmax(a)) if a.size and not np.isnan(a).all() else None
+
+
 def _last_epoch(epochs: list[dict]) -> float | None:
-    numbers = [_num(e.get("epoch")) for e in epochs]
-    return float(np.nanmax(numbers)) if numbers and not np.isnan(numbers).all() else None
+    return _finite_max([_num(e.get("epoch")) for e in epochs])
 
 
 def _num(v) -> float:
@@ -205,15 +210,16 @@ class TrainingCharts(QWidget):
 
     def show_batch_losses(self, x, loss, smoothed) -> None:
         x = np.asarray(x, dtype=float)
-        self._grow_x(self.loss_plot, float(np.nanmax(x)) if x.size and not np.isnan(x).all() else None)
+        self._grow_x(self.loss_plot, _finite_max(x))
         gaps = dict(connect="finite")  # a NaN point between parts of a run breaks the line there
         self.batch_raw_item.setData(x, np.asarray(loss, dtype=float), **gaps)
         self.batch_smooth_item.setData(x, np.asarray(smoothed, dtype=float), **gaps)
 
     def show_lrs(self, iterations, lrs) -> None:
         its = np.asarray(iterations, dtype=float)
-        self._grow_x(self.lr_plot, float(np.nanmax(its)) + 1 if its.size and not np.isnan(its).all() else None)
-        self.lr_item.setData(np.asarray(iterations, dtype=float), np.asarray(lrs, dtype=float), connect="finite")
+        last = _finite_max(its)
+        self._grow_x(self.lr_plot, None if last is None else last + 1)
+        self.lr_item.setData(its, np.asarray(lrs, dtype=float), connect="finite")
 
     def show_epoch_losses(self, epochs: list[dict]) -> None:
         self._grow_x(self.epoch_plot, _last_epoch(epochs))
