@@ -7,6 +7,7 @@ from PySide6.QtCore import QObject
 
 from engine.config import TrainConfig
 from engine.paths import data_dir
+from gui.training.model_files import model_file_name
 from gui.training.view import TrainingView
 
 
@@ -41,7 +42,7 @@ class Processes(QObject):
         from gui.training.cluster_dialog import ClusterDialog
 
         dataset = str(ds.root) if ds is not None else "DATASET"
-        output = f"{ds.root.name if ds is not None else 'model'}-{config.arch}.pth"
+        output = model_file_name(None, ds, config.arch)
         try:
             dialog = ClusterDialog(config, dataset, output, max(2, self.view.processes()), self.view)
         except ValueError as exc:

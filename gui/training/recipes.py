@@ -110,7 +110,7 @@ def auto_lr_test(result: dict) -> AutoLRTest:
 
 
 def section_name(stage: dict) -> str:
-    """A stage record as the name of the epochs it starts: "head · last layer", "fine-tune"."""
+    """A stage record as the name of the epochs it starts: "head · 5 depths", "fine-tune"."""
     name, why = stage.get("name", ""), str(stage.get("why", ""))
     return f"{name} · {why.split(':')[0]}" if name == "head" and ":" in why else name
 

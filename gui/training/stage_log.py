@@ -1,4 +1,4 @@
-"""Auto's stages as they happen ("features: …", "head: last layer: LR 3e-3 from the LR test's valley",
+"""Auto's stages as they happen ("features: …", "head: 5 depths: LR 4.3e-4 from the LR test's valley",
 "fine-tune: skipped: …"), one line each, under the run's progress; hidden for the other recipes."""
 
 from __future__ import annotations
