@@ -66,7 +66,7 @@ def recipe_from_kept(data) -> Recipe | None:
         return None
     if not MIN_BUDGET_S <= budget <= MAX_BUDGET_S:
         return None
-    return Recipe(name, max(MIN_BUDGET_S, round(budget / BUDGET_STEP_S) * BUDGET_STEP_S))
+    return Recipe(name, round(budget / BUDGET_STEP_S) * BUDGET_STEP_S)  # the range's ends are whole steps
 
 
 class KeptSettings:
